@@ -1,0 +1,99 @@
+// kernels/portable.cuh — the portability layer that lets one kernel source compile two ways.
+//
+//  * with nvcc (__CUDACC__): real CUDA; CONVARITH_LAUNCH is a <<<>>> launch on the caller's stream
+//    followed by cudaGetLastError, returned as a Status;
+//  * with the host compiler: the CPU kernel executor (kernels/executor.hpp) runs every CUDA thread
+//    of a block as a fiber, one block at a time, with CONVARITH_SYNC() as a barrier among the block's
+//    fibers and dynamic shared memory as one NaN-poisoned heap buffer per block.
+//
+// Rules for kernel bodies (so both compilations mean the same thing):
+//  * no CUDA runtime headers, no <<<>>>, no inline PTX, no warp intrinsics (unless inside
+//    `#if CONVARITH_GPU_ONLY` with a portable #else, and tested on a GPU only);
+//  * shared memory only through CONVARITH_DYNAMIC_SHARED (sized at launch); no static __shared__;
+//  * barriers only through CONVARITH_SYNC(); atomics only through CONVARITH_ATOMIC_ADD;
+//  * threadIdx / blockIdx / blockDim / gridDim as usual (macros under the executor);
+//  * one flat params struct by value; 64-bit offsets where a tensor can pass 2^31 elements.
+// A kernel family file `foo.cuh` defines, in namespace convarith::kernels:
+//    inline Status foo_supports(const ConvProblem&);  inline size_t foo_workspace(const ConvProblem&);
+// and in namespace convarith::kernels::CONVARITH_KNS (cuda or emu):
+//    Status foo_run(const KernelArgs&);
+// `foo.cu` (nvcc) and `foo_emu.cpp` (host compiler) each just include it.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__CUDACC__)
+
+#include <cuda_runtime.h>
+
+#include "convarith/status.hpp"
+
+#define CONVARITH_GPU_ONLY 1
+#define CONVARITH_KNS cuda
+#define CONVARITH_GLOBAL __global__
+#define CONVARITH_DEVICE __device__ __forceinline__
+#define CONVARITH_HOST_DEVICE __host__ __device__ __forceinline__
+#define CONVARITH_RESTRICT __restrict__
+#define CONVARITH_SYNC() __syncthreads()
+#define CONVARITH_ATOMIC_ADD(ptr, value) atomicAdd((ptr), (value))
+#define CONVARITH_LDG(ptr) __ldg(ptr)
+#define CONVARITH_DYNAMIC_SHARED(T, name)                                                                             \
+  extern __shared__ __align__(16) unsigned char convarith_dynamic_smem_[];                                            \
+  T* name = reinterpret_cast<T*>(convarith_dynamic_smem_)
+
+namespace convarith::kernels {
+inline Status cuda_status(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return Status::ok();
+  return device_error(std::string(what) + ": " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
+}
+// Opt in to more than 48 KiB of dynamic shared memory when a launch needs it.
+template <typename Kernel> inline Status cuda_prepare_smem(Kernel kernel, size_t smem_bytes, const char* name) {
+  if (smem_bytes <= 48 * 1024) return Status::ok();
+  return cuda_status(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem_bytes)),
+                     name);
+}
+}  // namespace convarith::kernels
+
+// Enqueues kernel<<<grid, block, smem, stream>>>(params) and evaluates to a Status (launch errors only:
+// the library never synchronizes behind the caller).
+#define CONVARITH_LAUNCH(kernel, grid, block, smem, stream, params)                                                   \
+  [&]() -> ::convarith::Status {                                                                                       \
+    ::convarith::Status prep_ = ::convarith::kernels::cuda_prepare_smem(kernel, (smem), #kernel);                      \
+    if (!prep_.is_ok()) return prep_;                                                                                  \
+    kernel<<<(grid), (block), (smem), static_cast<cudaStream_t>(stream)>>>(params);                                    \
+    return ::convarith::kernels::cuda_status(cudaGetLastError(), "launch of " #kernel);                                \
+  }()
+
+// Zero `bytes` bytes at device pointer `ptr`, ordered on `stream`.
+#define CONVARITH_MEMSET_ZERO(ptr, bytes, stream)                                                                     \
+  ::convarith::kernels::cuda_status(cudaMemsetAsync((ptr), 0, (bytes), static_cast<cudaStream_t>(stream)),             \
+                                    "cudaMemsetAsync")
+
+#else  // the CPU kernel executor
+
+#include <cstring>
+
+#include "executor.hpp"
+
+#define CONVARITH_GPU_ONLY 0
+#define CONVARITH_KNS emu
+#define CONVARITH_GLOBAL
+#define CONVARITH_DEVICE inline
+#define CONVARITH_HOST_DEVICE inline
+#define CONVARITH_RESTRICT
+#define CONVARITH_SYNC() ::convarith::emu::sync_threads()
+#define CONVARITH_ATOMIC_ADD(ptr, value) ::convarith::emu::atomic_add((ptr), (value))
+#define CONVARITH_LDG(ptr) (*(ptr))
+#define CONVARITH_DYNAMIC_SHARED(T, name) T* name = static_cast<T*>(::convarith::emu::dynamic_shared())
+#define threadIdx (::convarith::emu::thread_idx())
+#define blockIdx (::convarith::emu::block_idx())
+#define blockDim (::convarith::emu::block_dim())
+#define gridDim (::convarith::emu::grid_dim())
+
+// Runs every block of the grid (one block at a time, each thread a fiber) and evaluates to a Status.
+#define CONVARITH_LAUNCH(kernel, grid, block, smem, stream, params)                                                   \
+  ::convarith::emu::launch((grid), (block), (smem), [&]() { kernel(params); }, #kernel)
+
+#define CONVARITH_MEMSET_ZERO(ptr, bytes, stream) (std::memset((ptr), 0, (bytes)), ::convarith::Status::ok())
+
+#endif
