@@ -1,0 +1,78 @@
+// tests/support/support.hpp — what every test shares: the fp64 reference (independent of
+// host/cpu/), inputs, NaN poisoning, comparisons and the named problem lists.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "convarith/convarith.hpp"
+
+namespace convarith::test {
+
+// ---- the oracle -------------------------------------------------------------------------------
+// Plain fp64 loops, written from the definition (gather form for transposed convolution:
+// y[n,k,o] = sum over c in k's group, taps r with o + p_lo - r*d = s*i for some input index i).
+// bias may be nullptr. Returns y_elements() values. Pooling: max over the window's in-input taps
+// (padding never wins); avg divides by prod(k) with count_include_pad (taps past the padded
+// extent, possible in ceil_mode, do not count) and by the number of in-input taps without it.
+std::vector<double> reference(const ConvProblem& p, const float* x, const float* w, const float* bias);
+// Per output element: sum |x*w| over the taps (+ |bias|); for pooling max |x| in the window.
+// The error bound of a float32 result is a multiple of eps * this.
+std::vector<double> reference_magnitude(const ConvProblem& p, const float* x, const float* w, const float* bias);
+
+// ---- inputs -----------------------------------------------------------------------------------
+struct Inputs {
+  std::vector<float> x, w, bias;  // w empty for pooling; bias empty when not requested
+};
+// Small nonzero integers (|v| <= 3 for x and w, <= 8 for bias): every sum is exact in float32
+// for the problem sizes used in tests, so results compare exactly.
+Inputs integer_inputs(const ConvProblem& p, uint64_t seed, bool with_bias = true);
+// Uniform floats in [-1, 1] (never all zero).
+Inputs random_inputs(const ConvProblem& p, uint64_t seed, bool with_bias = true);
+// A fresh seed per call (std::random_device); tests print it in failure messages.
+uint64_t fresh_seed();
+// Fill with quiet NaN so an element the code under test never writes fails the comparison.
+void poison(std::vector<float>& v);
+
+// ---- comparisons ------------------------------------------------------------------------------
+// Every element equal (and not NaN). The message names the first mismatches by NCHW index.
+::testing::AssertionResult exact_match(const ConvProblem& p, const std::vector<float>& got,
+                                       const std::vector<double>& want);
+// |got - want| <= tol_factor * eps_f32 * (taps + 2) * magnitude + 1e-30 per element.
+::testing::AssertionResult close_match(const ConvProblem& p, const std::vector<float>& got,
+                                       const std::vector<double>& want, const std::vector<double>& magnitude,
+                                       double tol_factor = 2.0);
+// Max abs error and max error relative to magnitude, for reports and the "at most twice cuDNN" rule.
+struct ErrorStats {
+  double max_abs = 0;
+  double max_rel = 0;  // max |got-want| / max(magnitude, tiny)
+};
+ErrorStats error_stats(const std::vector<float>& got, const std::vector<double>& want,
+                       const std::vector<double>& magnitude);
+
+// ---- named problem lists (shared by tests and bench) --------------------------------------------
+struct NamedProblem {
+  std::string name;
+  ConvProblem problem;
+};
+// The paper's figures (conv_arithmetic animations) as 1-channel 2-D problems with their names:
+// no_padding_no_strides, ..., and each *_transposed, plus dilation.
+std::vector<NamedProblem> paper_problems();
+// A handful of small problems per op (fast).
+std::vector<NamedProblem> smoke_problems();
+// DESIGN.md §5's edge list for every op: 1x1, kernel larger than input with padding, stride >
+// kernel, dilation 2-3, prime sizes, C=1, K not a multiple of any tile, asymmetric padding, groups
+// and depthwise, rank 1 and 3, N=0, ceil_mode, count_include_pad, output padding.
+std::vector<NamedProblem> edge_problems();
+// Small problems drawn at random over every attribute (valid only), deterministic in seed.
+std::vector<NamedProblem> random_problems(uint64_t seed, int count);
+// Dies (ADD_FAILURE + returns a default problem) if desc is invalid: for building test lists.
+ConvProblem must_make(const ProblemDesc& desc);
+
+// gtest parameter name: the problem name with non-identifier characters replaced.
+std::string param_name(const std::string& name);
+
+}  // namespace convarith::test
