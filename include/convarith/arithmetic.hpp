@@ -27,7 +27,7 @@ namespace convarith {
 
 // The four operations a problem can describe.
 enum class Op { kConv, kConvTranspose, kMaxPool, kAvgPool };
-const char* op_name(Op op);  // "conv", "conv_transpose", "max_pool", "avg_pool"
+const char* op_name(Op op); // "conv", "conv_transpose", "max_pool", "avg_pool"
 bool is_pool(Op op);
 
 // Padding modes: ONNX's auto_pad values plus the paper's HALF and FULL.
@@ -38,19 +38,19 @@ bool is_pool(Op op);
 //   kHalf      p = floor(k'/2) each side, k' odd (paper §2.2.1; o = i at unit stride)
 //   kFull      p = k'-1 each side (paper §2.2.2; o = i + k' - 1 at unit stride)
 enum class PadMode { kExplicit, kValid, kSameUpper, kSameLower, kHalf, kFull };
-const char* pad_mode_name(PadMode mode);  // "NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER", "HALF", "FULL"
+const char* pad_mode_name(PadMode mode); // "NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER", "HALF", "FULL"
 // Accepts the names above (case-insensitive) and "EXPLICIT" for kExplicit.
 Result<PadMode> parse_pad_mode(std::string_view name);
 
 // One spatial axis of a problem. Defaults describe the identity axis (i=k=s=d=1, no padding).
 struct AxisParams {
-  int64_t i = 1;     // input size
-  int64_t k = 1;     // kernel (window) size
-  int64_t s = 1;     // stride
-  int64_t p_lo = 0;  // padding at the start
-  int64_t p_hi = 0;  // padding at the end
-  int64_t d = 1;     // dilation
-  int64_t a = 0;     // output padding (transposed convolution only)
+  int64_t i = 1;    // input size
+  int64_t k = 1;    // kernel (window) size
+  int64_t s = 1;    // stride
+  int64_t p_lo = 0; // padding at the start
+  int64_t p_hi = 0; // padding at the end
+  int64_t d = 1;    // dilation
+  int64_t a = 0;    // output padding (transposed convolution only)
 };
 
 struct Padding {
@@ -59,7 +59,9 @@ struct Padding {
 };
 
 // Effective kernel size d(k-1)+1 (no validation; see the checked functions below).
-constexpr int64_t effective_kernel(int64_t k, int64_t d) { return d * (k - 1) + 1; }
+constexpr int64_t effective_kernel(int64_t k, int64_t d) {
+  return d * (k - 1) + 1;
+}
 
 // Overflow-checked 64-bit helpers: return false (and leave *out unspecified) on overflow.
 bool checked_add(int64_t a, int64_t b, int64_t* out);
@@ -102,31 +104,31 @@ Result<TransposeFit> fit_transpose_output(int axis, const AxisParams& p, int64_t
 // transposed, padded or ceil-mode pooling; the general formula still applies).
 enum class Relationship : int {
   kGeneral = 0,
-  kNoPaddingUnitStrides = 1,          // o = (i - k) + 1
-  kZeroPaddingUnitStrides = 2,        // o = (i - k) + 2p + 1
-  kHalfPadding = 3,                   // o = i            (k odd, p = floor(k/2), s = 1)
-  kFullPadding = 4,                   // o = i + (k - 1)  (p = k - 1, s = 1)
-  kNoPaddingStrides = 5,              // o = floor((i - k) / s) + 1
-  kPaddingStrides = 6,                // o = floor((i + 2p - k) / s) + 1
-  kPooling = 7,                       // o = floor((i - k) / s) + 1
-  kTransposedNoPaddingUnitStrides = 8,    // o' = i' + (k - 1)
-  kTransposedZeroPaddingUnitStrides = 9,  // o' = i' + (k - 1) - 2p
-  kTransposedHalfPadding = 10,            // o' = i'
-  kTransposedFullPadding = 11,            // o' = i' - (k - 1)
-  kTransposedNoPaddingStrides = 12,       // o' = s(i' - 1) + k
-  kTransposedPaddingStrides = 13,         // o' = s(i' - 1) + k - 2p
-  kTransposedPaddingStridesOdd = 14,      // o' = s(i' - 1) + a + k - 2p
-  kDilated = 15,                          // o = floor((i + 2p - k - (k - 1)(d - 1)) / s) + 1
+  kNoPaddingUnitStrides = 1,             // o = (i - k) + 1
+  kZeroPaddingUnitStrides = 2,           // o = (i - k) + 2p + 1
+  kHalfPadding = 3,                      // o = i            (k odd, p = floor(k/2), s = 1)
+  kFullPadding = 4,                      // o = i + (k - 1)  (p = k - 1, s = 1)
+  kNoPaddingStrides = 5,                 // o = floor((i - k) / s) + 1
+  kPaddingStrides = 6,                   // o = floor((i + 2p - k) / s) + 1
+  kPooling = 7,                          // o = floor((i - k) / s) + 1
+  kTransposedNoPaddingUnitStrides = 8,   // o' = i' + (k - 1)
+  kTransposedZeroPaddingUnitStrides = 9, // o' = i' + (k - 1) - 2p
+  kTransposedHalfPadding = 10,           // o' = i'
+  kTransposedFullPadding = 11,           // o' = i' - (k - 1)
+  kTransposedNoPaddingStrides = 12,      // o' = s(i' - 1) + k
+  kTransposedPaddingStrides = 13,        // o' = s(i' - 1) + k - 2p
+  kTransposedPaddingStridesOdd = 14,     // o' = s(i' - 1) + a + k - 2p
+  kDilated = 15,                         // o = floor((i + 2p - k - (k - 1)(d - 1)) / s) + 1
 };
 
 struct RelationshipInfo {
   Relationship relationship = Relationship::kGeneral;
-  std::string name;     // e.g. "relationship 6 (zero padding, non-unit strides)"
-  std::string formula;  // the formula with the numbers filled in, ending in "= o"
+  std::string name;    // e.g. "relationship 6 (zero padding, non-unit strides)"
+  std::string formula; // the formula with the numbers filled in, ending in "= o"
 };
 
 // Which of the paper's relationships gives this axis's output size `o` (as computed above),
 // with its numbers filled in. Never fails: unclassifiable axes get kGeneral and the general formula.
 RelationshipInfo classify_relationship(Op op, const AxisParams& p, int64_t o, bool ceil_mode = false);
 
-}  // namespace convarith
+} // namespace convarith

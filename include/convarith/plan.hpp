@@ -18,7 +18,7 @@
 namespace convarith {
 
 enum class Device { kCpu, kCuda };
-const char* device_name(Device device);  // "cpu", "cuda"
+const char* device_name(Device device); // "cpu", "cuda"
 Result<Device> parse_device(std::string_view name);
 
 // Number of usable CUDA devices; 0 when built without CUDA or when the runtime finds none.
@@ -32,24 +32,26 @@ std::string cuda_unavailable_reason();
 struct KernelArgs {
   const ConvProblem* problem = nullptr;
   const float* x = nullptr;
-  const float* w = nullptr;     // nullptr for pooling
-  const float* bias = nullptr;  // optional
+  const float* w = nullptr;    // nullptr for pooling
+  const float* bias = nullptr; // optional
   float* y = nullptr;
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
-  void* stream = nullptr;  // cudaStream_t on kCuda
+  void* stream = nullptr; // cudaStream_t on kCuda
 };
 
-constexpr unsigned op_bit(Op op) { return 1u << static_cast<unsigned>(op); }
+constexpr unsigned op_bit(Op op) {
+  return 1u << static_cast<unsigned>(op);
+}
 
 // One row of the algorithm table. The same table drives dispatch, the parameterized tests and
 // the benchmark registration.
 struct Algorithm {
-  const char* name;      // unique per device, e.g. "cpu_gemm", "direct", "tiled"
-  Device device;         // where run() runs
-  unsigned ops;          // op_bit(...) mask
-  bool deterministic;    // bitwise identical results run to run
-  const char* summary;   // one line: what it is and its constraints
+  const char* name;    // unique per device, e.g. "cpu_gemm", "direct", "tiled"
+  Device device;       // where run() runs
+  unsigned ops;        // op_bit(...) mask
+  bool deterministic;  // bitwise identical results run to run
+  const char* summary; // one line: what it is and its constraints
   // OK if this algorithm can run the problem, else kNotSupported naming the reason.
   Status (*supports)(const ConvProblem& problem);
   // Workspace bytes needed for the problem (0 if none). Only called when supports() is OK.
@@ -99,4 +101,4 @@ private:
   size_t workspace_bytes_ = 0;
 };
 
-}  // namespace convarith
+} // namespace convarith

@@ -28,28 +28,28 @@ namespace convarith {
 constexpr int kMaxSpatialRank = 3;
 
 enum class DataType { kF32 };
-enum class Layout { kNCHW };  // NC[D]HW; filters KC[D]HW (conv) or C(K/g)[D]HW (transposed)
+enum class Layout { kNCHW }; // NC[D]HW; filters KC[D]HW (conv) or C(K/g)[D]HW (transposed)
 
 // What the caller asks for. Only the first `rank` entries of each array are read.
 struct ProblemDesc {
   Op op = Op::kConv;
-  int64_t n = 1;       // batch; 0 is a valid no-op
-  int64_t c = 1;       // input channels
-  int64_t k = 1;       // output channels (conv, conv_transpose); ignored for pooling (K = C)
-  int64_t groups = 1;  // conv and conv_transpose; C and K divisible by it (C = K = groups: depthwise)
-  int rank = 2;        // spatial rank, 1..3
+  int64_t n = 1;      // batch; 0 is a valid no-op
+  int64_t c = 1;      // input channels
+  int64_t k = 1;      // output channels (conv, conv_transpose); ignored for pooling (K = C)
+  int64_t groups = 1; // conv and conv_transpose; C and K divisible by it (C = K = groups: depthwise)
+  int rank = 2;       // spatial rank, 1..3
   std::array<int64_t, kMaxSpatialRank> input{1, 1, 1};
   std::array<int64_t, kMaxSpatialRank> kernel{1, 1, 1};
   std::array<int64_t, kMaxSpatialRank> stride{1, 1, 1};
   std::array<int64_t, kMaxSpatialRank> pad_lo{0, 0, 0};
   std::array<int64_t, kMaxSpatialRank> pad_hi{0, 0, 0};
   std::array<int64_t, kMaxSpatialRank> dilation{1, 1, 1};
-  std::array<int64_t, kMaxSpatialRank> output_padding{0, 0, 0};  // conv_transpose only
-  PadMode pad_mode = PadMode::kExplicit;                         // kExplicit uses pad_lo/pad_hi
-  bool has_output_shape = false;                                 // conv_transpose only (ONNX output_shape)
+  std::array<int64_t, kMaxSpatialRank> output_padding{0, 0, 0}; // conv_transpose only
+  PadMode pad_mode = PadMode::kExplicit;                        // kExplicit uses pad_lo/pad_hi
+  bool has_output_shape = false;                                // conv_transpose only (ONNX output_shape)
   std::array<int64_t, kMaxSpatialRank> output_shape{1, 1, 1};
-  bool ceil_mode = false;          // pooling only
-  bool count_include_pad = false;  // avg_pool only
+  bool ceil_mode = false;         // pooling only
+  bool count_include_pad = false; // avg_pool only
   DataType dtype = DataType::kF32;
   Layout layout = Layout::kNCHW;
 };
@@ -59,12 +59,12 @@ public:
   // The one validating factory. Errors name the field and the numbers.
   static Result<ConvProblem> make(const ProblemDesc& desc);
 
-  ConvProblem() = default;  // an empty 1x1x1 conv; only for containers. Use make().
+  ConvProblem() = default; // an empty 1x1x1 conv; only for containers. Use make().
 
   Op op() const { return desc_.op; }
   int64_t n() const { return desc_.n; }
   int64_t c() const { return desc_.c; }
-  int64_t k() const { return desc_.k; }  // = c() for pooling
+  int64_t k() const { return desc_.k; } // = c() for pooling
   int64_t groups() const { return desc_.groups; }
   int rank() const { return desc_.rank; }
   bool ceil_mode() const { return desc_.ceil_mode; }
@@ -87,8 +87,8 @@ public:
   int64_t w_elements() const { return w_elements_; }
   int64_t y_elements() const { return y_elements_; }
   int64_t bias_elements() const { return is_pool(desc_.op) ? 0 : desc_.k; }
-  int64_t in_spatial() const { return in_spatial_; }    // product of input spatial sizes
-  int64_t out_spatial() const { return out_spatial_; }  // product of output spatial sizes
+  int64_t in_spatial() const { return in_spatial_; }   // product of input spatial sizes
+  int64_t out_spatial() const { return out_spatial_; } // product of output spatial sizes
   int64_t kernel_spatial() const { return kernel_spatial_; }
 
   // Nominal FLOPs: conv 2*N*K*(C/g)*prod(k)*prod(out); transposed (the dgrad view)
@@ -102,7 +102,7 @@ public:
   ProblemDesc resolved() const;
 
 private:
-  ProblemDesc desc_;  // resolved: pad_mode kExplicit, pads and output padding filled in
+  ProblemDesc desc_; // resolved: pad_mode kExplicit, pads and output padding filled in
   PadMode requested_pad_mode_ = PadMode::kExplicit;
   std::array<AxisParams, kMaxSpatialRank> axes_{};
   std::array<int64_t, kMaxSpatialRank> out_{1, 1, 1};
@@ -110,4 +110,4 @@ private:
   int64_t in_spatial_ = 1, out_spatial_ = 1, kernel_spatial_ = 1;
 };
 
-}  // namespace convarith
+} // namespace convarith

@@ -14,11 +14,11 @@ namespace convarith {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,  // the problem or an argument breaks a rule of the arithmetic or the API
-  kNotSupported,     // valid, but the chosen algorithm or device cannot run it (the message says why)
-  kOutOfRange,       // a size does not fit in 64 bits / the index type
-  kDeviceError,      // the CUDA runtime reported an error, or no device is usable
-  kInternal,         // a bug in convarith
+  kInvalidArgument, // the problem or an argument breaks a rule of the arithmetic or the API
+  kNotSupported,    // valid, but the chosen algorithm or device cannot run it (the message says why)
+  kOutOfRange,      // a size does not fit in 64 bits / the index type
+  kDeviceError,     // the CUDA runtime reported an error, or no device is usable
+  kInternal,        // a bug in convarith
 };
 
 const char* status_code_name(StatusCode code);
@@ -42,18 +42,29 @@ private:
   std::string message_;
 };
 
-inline Status invalid_argument(std::string m) { return Status(StatusCode::kInvalidArgument, std::move(m)); }
-inline Status not_supported(std::string m) { return Status(StatusCode::kNotSupported, std::move(m)); }
-inline Status out_of_range(std::string m) { return Status(StatusCode::kOutOfRange, std::move(m)); }
-inline Status device_error(std::string m) { return Status(StatusCode::kDeviceError, std::move(m)); }
-inline Status internal_error(std::string m) { return Status(StatusCode::kInternal, std::move(m)); }
+inline Status invalid_argument(std::string m) {
+  return Status(StatusCode::kInvalidArgument, std::move(m));
+}
+inline Status not_supported(std::string m) {
+  return Status(StatusCode::kNotSupported, std::move(m));
+}
+inline Status out_of_range(std::string m) {
+  return Status(StatusCode::kOutOfRange, std::move(m));
+}
+inline Status device_error(std::string m) {
+  return Status(StatusCode::kDeviceError, std::move(m));
+}
+inline Status internal_error(std::string m) {
+  return Status(StatusCode::kInternal, std::move(m));
+}
 
 // A value or the Status that explains why there is none.
 template <typename T> class [[nodiscard]] Result {
 public:
-  Result(T value) : value_(std::move(value)), has_value_(true) {}  // NOLINT(google-explicit-constructor)
-  Result(Status status) : status_(std::move(status)) {              // NOLINT(google-explicit-constructor)
-    if (status_.is_ok()) status_ = internal_error("Result constructed from an OK status without a value");
+  Result(T value) : value_(std::move(value)), has_value_(true) {} // NOLINT(google-explicit-constructor)
+  Result(Status status) : status_(std::move(status)) {            // NOLINT(google-explicit-constructor)
+    if (status_.is_ok())
+      status_ = internal_error("Result constructed from an OK status without a value");
   }
 
   bool is_ok() const { return has_value_; }
@@ -72,10 +83,11 @@ private:
   bool has_value_ = false;
 };
 
-}  // namespace convarith
+} // namespace convarith
 
-#define CONVARITH_RETURN_IF_ERROR(expr)                                                                              \
+#define CONVARITH_RETURN_IF_ERROR(expr)                                                                                \
   do {                                                                                                                 \
     ::convarith::Status convarith_status_ = (expr);                                                                    \
-    if (!convarith_status_.is_ok()) return convarith_status_;                                                          \
+    if (!convarith_status_.is_ok())                                                                                    \
+      return convarith_status_;                                                                                        \
   } while (0)

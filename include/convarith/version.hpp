@@ -6,5 +6,5 @@
 #define CONVARITH_VERSION_PATCH 0
 
 namespace convarith {
-const char* version_string();  // "0.1.0"
-}  // namespace convarith
+const char* version_string(); // "0.1.0"
+} // namespace convarith
