@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The README's test command: installs the Debian packages, builds, and runs every test.
+#   1. the default build (CUDA kernels too when nvcc is there, for sm_80 and sm_90) and all tests
+#      (GPU tests skip without a device; every CUDA kernel also runs under the CPU kernel executor);
+#   2. nvcc --resource-usage over every kernel (fails on register spills), when nvcc is there;
+#   3. cmake --install + a tiny consumer project that does find_package(convarith);
+#   4. AddressSanitizer+UBSan and ThreadSanitizer builds (.ci/sanitize.sh);
+#   5. short libFuzzer runs (.ci/fuzz.sh).
+# Ends with one summary line "N passed, M failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+bash .ci/deps.sh || exit 1
+if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH=/usr/local/cuda/bin:$PATH; fi
+jobs=$(nproc)
+passed=0
+failed=0
+failures=()
+step() {  # step NAME COMMAND...
+  local name=$1
+  shift
+  local t0=$SECONDS
+  echo "=== $name"
+  if "$@"; then
+    passed=$((passed + 1))
+    echo "=== $name: ok ($((SECONDS - t0)) s)"
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+    echo "=== $name: FAILED ($((SECONDS - t0)) s)"
+  fi
+}
+
+build_default() {
+  cmake --preset default >/dev/null && cmake --build build/default -j"$jobs"
+}
+test_default() {
+  ctest --test-dir build/default -j"$jobs" --output-on-failure --timeout 600
+}
+resource_usage() {
+  if command -v nvcc >/dev/null 2>&1; then bash kernels/resource_usage.sh; else echo "no nvcc: skipped"; fi
+}
+consumer() {
+  local prefix=$root/build/install
+  rm -rf "$prefix" build/consumer
+  cmake --install build/default --prefix "$prefix" >/dev/null &&
+    cmake -S tests/consumer -B build/consumer -DCMAKE_PREFIX_PATH="$prefix" >/dev/null &&
+    cmake --build build/consumer -j"$jobs" && ./build/consumer/consumer
+}
+
+step "build (default preset)" build_default
+step "tests (default preset)" test_default
+step "nvcc resource usage" resource_usage
+step "installed package + consumer project" consumer
+step "sanitizers (asan+ubsan, tsan)" bash .ci/sanitize.sh
+step "fuzzing (short budget)" bash .ci/fuzz.sh
+
+echo
+[ ${#failures[@]} -gt 0 ] && printf 'failed step: %s\n' "${failures[@]}"
+echo "ci: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
