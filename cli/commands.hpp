@@ -3,8 +3,8 @@
 #pragma once
 
 namespace convarith::cli {
-int cmd_shape(int argc, char** argv);  // cli/cmd_shape.cpp
-int cmd_run(int argc, char** argv);    // cli/cmd_run.cpp
-int cmd_bench(int argc, char** argv);  // cli/cmd_bench.cpp
-int cmd_draw(int argc, char** argv);   // cli/cmd_draw.cpp
-}  // namespace convarith::cli
+int cmd_shape(int argc, char** argv); // cli/cmd_shape.cpp
+int cmd_run(int argc, char** argv);   // cli/cmd_run.cpp
+int cmd_bench(int argc, char** argv); // cli/cmd_bench.cpp
+int cmd_draw(int argc, char** argv);  // cli/cmd_draw.cpp
+} // namespace convarith::cli

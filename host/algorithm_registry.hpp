@@ -8,6 +8,6 @@
 #include "convarith/plan.hpp"
 
 namespace convarith::detail {
-void append_cpu_algorithms(std::vector<Algorithm>& table);     // host/cpu/cpu_algorithms.cpp
-void append_kernel_algorithms(std::vector<Algorithm>& table);  // kernels/kernel_algorithms.cpp
-}  // namespace convarith::detail
+void append_cpu_algorithms(std::vector<Algorithm>& table);    // host/cpu/cpu_algorithms.cpp
+void append_kernel_algorithms(std::vector<Algorithm>& table); // kernels/kernel_algorithms.cpp
+} // namespace convarith::detail
