@@ -1,0 +1,135 @@
+// kernels/conv_direct.cuh — `direct`: the always-correct convolution baseline.
+//
+// Computes  y[n,k,od,oh,ow] = bias[k] + sum over c in k's group, taps (r,s,t) of
+//           x[n, g*C/g + c, od*sd - pd + r*dd, oh*sh - ph + s*dh, ow*sw - pw + t*dw] * w[k,c,r,s,t]
+// (taps that land in padding contribute nothing) for every problem ConvProblem allows with
+// op = conv: rank 1-3 through the rank-3 view, asymmetric padding, any stride and dilation, groups.
+//
+// Mapping: one thread per output element, in NCDHW order (consecutive threads write consecutive
+//   ow, so stores coalesce); 256-thread blocks, grid-stride loop over all N*K*OD*OH*OW outputs,
+//   at most kMaxGridBlocks blocks (so gridDim.x is in range for any size).
+// Shared memory: none.
+// supports(): op == conv; nothing else (it is the fallback every other conv kernel is tested against).
+// Index math: int32_t where index_fits_int32() proves it safe, else int64_t.
+// Determinism: bitwise deterministic; each output is one thread's sum in a fixed order (c, r, s, t)
+//   then + bias.
+// Tests: test_kernels_emulated --gtest_filter='*Emulated*direct*', test_kernels_gpu
+//   --gtest_filter='*Gpu*direct*'. Bench: --benchmark_filter='/direct'.
+//
+// Compiled twice: conv_direct.cu (nvcc) and conv_direct_emu.cpp (the CPU kernel executor) define
+// CONVARITH_KERNEL_BODIES before including this file; every other includer sees only the host-side
+// declarations below.
+#pragma once
+
+#include "kernel_common.cuh"
+
+namespace convarith::kernels {
+
+struct DirectParams {
+  Geometry g;
+  const float* x = nullptr;
+  const float* w = nullptr;
+  const float* bias = nullptr; // may be null
+  float* y = nullptr;
+};
+
+inline DirectParams direct_params(const ConvProblem& p, const float* x, const float* w, const float* bias, float* y) {
+  DirectParams params;
+  params.g = make_geometry(p);
+  params.x = x;
+  params.w = w;
+  params.bias = bias;
+  params.y = y;
+  return params;
+}
+
+inline Status direct_supports(const ConvProblem& p) {
+  return check_problem_kind(p, "direct", op_bit(Op::kConv), "conv");
+}
+inline size_t direct_workspace(const ConvProblem&) {
+  return 0;
+}
+
+constexpr unsigned kDirectThreads = 256;
+
+namespace cuda {
+Status direct_run(const KernelArgs& args);
+}
+namespace emu {
+Status direct_run(const KernelArgs& args);
+}
+
+} // namespace convarith::kernels
+
+#if defined(CONVARITH_KERNEL_BODIES)
+namespace convarith::kernels::CONVARITH_KNS {
+
+template <typename I> CONVARITH_GLOBAL void direct_kernel(DirectParams p) {
+  const Geometry& g = p.g;
+  const I out_d = static_cast<I>(g.out[0]), out_h = static_cast<I>(g.out[1]), out_w = static_cast<I>(g.out[2]);
+  const I in_d = static_cast<I>(g.in[0]), in_h = static_cast<I>(g.in[1]), in_w = static_cast<I>(g.in[2]);
+  const I ker_d = static_cast<I>(g.ker[0]), ker_h = static_cast<I>(g.ker[1]), ker_w = static_cast<I>(g.ker[2]);
+  const I num_k = static_cast<I>(g.k), cg = static_cast<I>(g.cg), kg = static_cast<I>(g.kg);
+  const float* CONVARITH_RESTRICT x = p.x;
+  const float* CONVARITH_RESTRICT w = p.w;
+  const int64_t total = g.y_elements;
+  const int64_t step = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += step) {
+    I rest = static_cast<I>(e);
+    const I ow = rest % out_w;
+    rest /= out_w;
+    const I oh = rest % out_h;
+    rest /= out_h;
+    const I od = rest % out_d;
+    rest /= out_d;
+    const I k = rest % num_k;
+    const I n = rest / num_k;
+    const I c_first = (k / kg) * cg; // first input channel of k's group
+    // Top-left-front input coordinate of the window; taps step by the dilation from there.
+    const I id0 = od * static_cast<I>(g.stride[0]) - static_cast<I>(g.pad[0]);
+    const I ih0 = oh * static_cast<I>(g.stride[1]) - static_cast<I>(g.pad[1]);
+    const I iw0 = ow * static_cast<I>(g.stride[2]) - static_cast<I>(g.pad[2]);
+    const I dd = static_cast<I>(g.dil[0]), dh = static_cast<I>(g.dil[1]), dw = static_cast<I>(g.dil[2]);
+    float acc = 0.0f;
+    for (I c = 0; c < cg; ++c) {
+      for (I r = 0; r < ker_d; ++r) {
+        const I id = id0 + r * dd;
+        if (id < 0 || id >= in_d)
+          continue;
+        for (I s = 0; s < ker_h; ++s) {
+          const I ih = ih0 + s * dh;
+          if (ih < 0 || ih >= in_h)
+            continue;
+          const I x_row = x_offset<I>(g, n, c_first + c, id, ih, 0);
+          const I w_row = conv_w_offset<I>(g, k, c, r, s, 0);
+          for (I t = 0; t < ker_w; ++t) {
+            const I iw = iw0 + t * dw;
+            if (iw < 0 || iw >= in_w)
+              continue;
+            acc += CONVARITH_LDG(x + x_row + iw) * CONVARITH_LDG(w + w_row + t);
+          }
+        }
+      }
+    }
+    if (p.bias != nullptr)
+      acc += CONVARITH_LDG(p.bias + k);
+    p.y[e] = acc;
+  }
+}
+
+Status direct_run(const KernelArgs& args) {
+  CONVARITH_RETURN_IF_ERROR(check_run_args(args, "direct", true));
+  const ConvProblem& problem = *args.problem;
+  CONVARITH_RETURN_IF_ERROR(direct_supports(problem));
+  if (problem.y_elements() == 0)
+    return Status::ok();
+  const DirectParams params = direct_params(problem, args.x, args.w, args.bias, args.y);
+  const dim3 grid(grid_blocks(problem.y_elements(), kDirectThreads));
+  const dim3 block(kDirectThreads);
+  if (index_fits_int32(problem))
+    return CONVARITH_LAUNCH(direct_kernel<int32_t>, grid, block, 0, args.stream, params);
+  return CONVARITH_LAUNCH(direct_kernel<int64_t>, grid, block, 0, args.stream, params);
+}
+
+} // namespace convarith::kernels::CONVARITH_KNS
+#endif // CONVARITH_KERNEL_BODIES

@@ -1,0 +1,288 @@
+// kernels/conv_tiled.cuh — `tiled`: convolution with the input tile and the filter slice staged in
+// shared memory and several output channels per thread held in registers.
+//
+// Computes the same y as `direct` (conv_direct.cuh): y = bias[k] + sum over c in k's group and taps.
+//
+// Block tile: one (n, od, group) and a tile of tile_h x tile_w = 128 output pixels (oh, ow) times kt
+//   output channels of that group. tile_w = clamp(next power of two >= OW, 8, 32), tile_h = 128/tile_w,
+//   or 1 x 128 when OH = 1 (rank 1). kt = cpt * kgroups with cpt = min(8, largest power of two <= K/g)
+//   outputs per thread (registers) and kgroups = 2 when K/g > cpt, else 1.
+// Mapping: 128 * kgroups threads; thread t owns pixel t % 128 (row-major in the tile) and output
+//   channels [ (t / 128) * cpt, +cpt ) of the block's kt; pixels and channels past the edge are
+//   computed on zeros and not stored. Blocks loop over tiles (block-stride) so gridDim.x <= kMaxGridBlocks.
+// Loop per block: for each chunk of ct input channels, for each depth tap r whose input plane
+//   id = od*sd - pd + r*dd is inside the input (uniform across the block, so the barriers are too):
+//   barrier (the previous step finished reading) -> stage -> barrier (the stage is complete) -> compute.
+// Shared memory (floats): ct * in_tile_h * in_tile_w   input tile with its halo, zeros for padding
+//                       + kt * ct * KH * KW            the filter slice of depth tap r
+//   in_tile_h = (tile_h - 1) * sh + (KH - 1) * dh + 1, in_tile_w likewise; ct = min(C/g, 16), halved
+//   until the total fits kTiledMaxSmemBytes (48 KiB: no opt-in, several blocks per SM).
+// supports(): op == conv and the tile for ct = 1 fits in 48 KiB (large kernels, strides or dilations
+//   do not; the message gives the numbers) — `direct` takes those.
+// Determinism: bitwise deterministic; each output is one thread's sum in the fixed order
+//   (chunk, r, c, s, t), then + bias.
+// Tests: test_kernels_emulated --gtest_filter='*Emulated*tiled*', test_kernels_gpu --gtest_filter='*Gpu*tiled*'.
+//   Bench: --benchmark_filter='/tiled'.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "kernel_common.cuh"
+
+namespace convarith::kernels {
+
+constexpr int kTiledPixels = 128; // output pixels per block tile
+constexpr int kTiledMaxCt = 16;   // input channels per staged chunk, at most
+constexpr size_t kTiledMaxSmemBytes = 48 * 1024;
+
+struct TiledConfig {
+  int tile_h = 0, tile_w = 0;           // output pixel tile (tile_h * tile_w = kTiledPixels)
+  int cpt = 1;                          // output channels per thread (1, 2, 4 or 8)
+  int kgroups = 1;                      // thread groups along channels (1 or 2)
+  int kt = 1;                           // output channels per block = cpt * kgroups
+  int ct = 1;                           // input channels per staged chunk
+  int64_t in_tile_h = 0, in_tile_w = 0; // input tile with its halo
+  size_t smem_bytes = 0;
+};
+
+struct TiledParams {
+  Geometry g;
+  const float* x = nullptr;
+  const float* w = nullptr;
+  const float* bias = nullptr; // may be null
+  float* y = nullptr;
+  int tile_h = 0, tile_w = 0, kt = 0, ct = 0, in_tile_h = 0, in_tile_w = 0;
+  int64_t tiles_h = 0, tiles_w = 0, ktiles = 0; // tiles per output plane / per group's channels
+  int64_t total_tiles = 0;                      // N * OD * groups * ktiles * tiles_h * tiles_w
+};
+
+// Saturates at SIZE_MAX: huge kernels, strides or dilations only need to compare as "too big".
+inline size_t tiled_smem_bytes(int64_t ct, int64_t kt, int64_t in_tile_h, int64_t in_tile_w, int64_t taps_hw) {
+  int64_t in_tile = 0, w_tile = 0, total = 0;
+  if (!checked_mul(ct, in_tile_h, &in_tile) || !checked_mul(in_tile, in_tile_w, &in_tile) ||
+      !checked_mul(kt * ct, taps_hw, &w_tile) || !checked_add(in_tile, w_tile, &total) ||
+      !checked_mul(total, 4, &total))
+    return SIZE_MAX;
+  return static_cast<size_t>(total);
+}
+
+// The tile shape for a problem (used by supports(), params and the launch). The smem of ct = 1 is
+// reported even when it does not fit, for the supports() message.
+inline TiledConfig tiled_config(const ConvProblem& p) {
+  TiledConfig cfg;
+  const int64_t out_h = p.out3(1), out_w = p.out3(2);
+  if (out_h == 1) {
+    cfg.tile_h = 1;
+    cfg.tile_w = kTiledPixels;
+  } else {
+    int tw = 8;
+    while (tw < 32 && tw < out_w)
+      tw *= 2;
+    cfg.tile_w = tw;
+    cfg.tile_h = kTiledPixels / tw;
+  }
+  const int64_t kg = p.k() / p.groups();
+  while (cfg.cpt < 8 && cfg.cpt * 2 <= kg)
+    cfg.cpt *= 2;
+  cfg.kgroups = kg > cfg.cpt ? 2 : 1;
+  cfg.kt = cfg.cpt * cfg.kgroups;
+  const AxisParams& ah = p.axis3(1);
+  const AxisParams& aw = p.axis3(2);
+  // Only sizes below 2^31 are of interest; clamp so the products below cannot overflow.
+  const int64_t kBig = int64_t{1} << 31;
+  cfg.in_tile_h =
+      std::min(kBig, (cfg.tile_h - 1) * std::min(ah.s, kBig) + (std::min(ah.k, kBig) - 1) * std::min(ah.d, kBig) + 1);
+  cfg.in_tile_w =
+      std::min(kBig, (cfg.tile_w - 1) * std::min(aw.s, kBig) + (std::min(aw.k, kBig) - 1) * std::min(aw.d, kBig) + 1);
+  const int64_t taps_hw = std::min(kBig, ah.k) * std::min(kBig, aw.k);
+  const int64_t cg = p.c() / p.groups();
+  cfg.ct = static_cast<int>(std::min<int64_t>(cg, kTiledMaxCt));
+  while (cfg.ct > 1 && tiled_smem_bytes(cfg.ct, cfg.kt, cfg.in_tile_h, cfg.in_tile_w, taps_hw) > kTiledMaxSmemBytes)
+    cfg.ct /= 2;
+  cfg.smem_bytes = tiled_smem_bytes(cfg.ct, cfg.kt, cfg.in_tile_h, cfg.in_tile_w, taps_hw);
+  return cfg;
+}
+
+inline Status tiled_supports(const ConvProblem& p) {
+  CONVARITH_RETURN_IF_ERROR(check_problem_kind(p, "tiled", op_bit(Op::kConv), "conv"));
+  const TiledConfig cfg = tiled_config(p);
+  if (cfg.smem_bytes > kTiledMaxSmemBytes) {
+    return not_supported("tiled: shared memory for one input channel is " + std::to_string(cfg.smem_bytes) +
+                         " bytes (input tile " + std::to_string(cfg.in_tile_h) + "x" + std::to_string(cfg.in_tile_w) +
+                         " for a " + std::to_string(cfg.tile_h) + "x" + std::to_string(cfg.tile_w) +
+                         " output tile at stride " + std::to_string(p.axis3(1).s) + "x" + std::to_string(p.axis3(2).s) +
+                         ", kernel " + std::to_string(p.axis3(1).k) + "x" + std::to_string(p.axis3(2).k) +
+                         ", dilation " + std::to_string(p.axis3(1).d) + "x" + std::to_string(p.axis3(2).d) + ", plus " +
+                         std::to_string(cfg.kt) + " filter slices), more than the " +
+                         std::to_string(kTiledMaxSmemBytes) + " bytes a block may use; use direct");
+  }
+  return Status::ok();
+}
+inline size_t tiled_workspace(const ConvProblem&) {
+  return 0;
+}
+
+// Precondition: tiled_supports(p) is OK.
+inline TiledParams tiled_params(const ConvProblem& p, const float* x, const float* w, const float* bias, float* y) {
+  const TiledConfig cfg = tiled_config(p);
+  TiledParams params;
+  params.g = make_geometry(p);
+  params.x = x;
+  params.w = w;
+  params.bias = bias;
+  params.y = y;
+  params.tile_h = cfg.tile_h;
+  params.tile_w = cfg.tile_w;
+  params.kt = cfg.kt;
+  params.ct = cfg.ct;
+  params.in_tile_h = static_cast<int>(cfg.in_tile_h);
+  params.in_tile_w = static_cast<int>(cfg.in_tile_w);
+  params.tiles_h = (p.out3(1) + cfg.tile_h - 1) / cfg.tile_h;
+  params.tiles_w = (p.out3(2) + cfg.tile_w - 1) / cfg.tile_w;
+  params.ktiles = (params.g.kg + cfg.kt - 1) / cfg.kt;
+  params.total_tiles = p.n() * p.out3(0) * params.g.groups * params.ktiles * params.tiles_h * params.tiles_w;
+  return params;
+}
+
+namespace cuda {
+Status tiled_run(const KernelArgs& args);
+}
+namespace emu {
+Status tiled_run(const KernelArgs& args);
+}
+
+} // namespace convarith::kernels
+
+#if defined(CONVARITH_KERNEL_BODIES)
+namespace convarith::kernels::CONVARITH_KNS {
+
+// kCpt output channels per thread; blockDim.x = kTiledPixels * kgroups. Global offsets are int64_t
+// (the per-block bases); everything inside the tile and shared memory is int.
+template <int kCpt> CONVARITH_GLOBAL void tiled_kernel(TiledParams p) {
+  CONVARITH_DYNAMIC_SHARED(float, smem);
+  const Geometry& g = p.g;
+  const int ct = p.ct, kt = p.kt, ith = p.in_tile_h, itw = p.in_tile_w;
+  const int ker_h = static_cast<int>(g.ker[1]), ker_w = static_cast<int>(g.ker[2]);
+  const int taps_hw = ker_h * ker_w;
+  const int sh = static_cast<int>(g.stride[1]), sw = static_cast<int>(g.stride[2]);
+  const int dh = static_cast<int>(g.dil[1]), dw = static_cast<int>(g.dil[2]);
+  const int in_tile_elems = ct * ith * itw;
+  const int w_tile_elems = kt * ct * taps_hw;
+  float* xs = smem;                 // [ct][ith][itw]
+  float* ws = smem + in_tile_elems; // [kt][ct][KH*KW]
+
+  const int tid = static_cast<int>(threadIdx.x);
+  const int nthreads = static_cast<int>(blockDim.x);
+  const int pix = tid % kTiledPixels;
+  const int kgrp = tid / kTiledPixels;
+  const int ph = pix / p.tile_w, pw = pix % p.tile_w;
+  const float* CONVARITH_RESTRICT x = p.x;
+  const float* CONVARITH_RESTRICT w = p.w;
+
+  for (int64_t b = blockIdx.x; b < p.total_tiles; b += gridDim.x) {
+    int64_t rest = b;
+    const int64_t tw_i = rest % p.tiles_w;
+    rest /= p.tiles_w;
+    const int64_t th_i = rest % p.tiles_h;
+    rest /= p.tiles_h;
+    const int64_t kt_i = rest % p.ktiles;
+    rest /= p.ktiles;
+    const int64_t grp = rest % g.groups;
+    rest /= g.groups;
+    const int64_t od = rest % g.out[0];
+    const int64_t n = rest / g.out[0];
+    const int64_t oh = th_i * p.tile_h + ph, ow = tw_i * p.tile_w + pw;
+    const bool pixel_valid = oh < g.out[1] && ow < g.out[2];
+    const int64_t k_first = kt_i * kt; // first output channel of the block within the group
+    const int64_t ih_base = th_i * p.tile_h * g.stride[1] - g.pad[1]; // input row of tile row 0
+    const int64_t iw_base = tw_i * p.tile_w * g.stride[2] - g.pad[2];
+
+    float acc[kCpt];
+    CONVARITH_UNROLL
+    for (int j = 0; j < kCpt; ++j)
+      acc[j] = 0.0f;
+
+    for (int64_t c0 = 0; c0 < g.cg; c0 += ct) {
+      const int cn = static_cast<int>(g.cg - c0 < ct ? g.cg - c0 : ct);
+      for (int64_t r = 0; r < g.ker[0]; ++r) {
+        const int64_t id = od * g.stride[0] - g.pad[0] + r * g.dil[0];
+        if (id < 0 || id >= g.in[0])
+          continue;       // same for every thread of the block
+        CONVARITH_SYNC(); // every thread has finished computing on the previous stage
+        const int64_t x_plane = x_offset<int64_t>(g, n, grp * g.cg + c0, id, 0, 0);
+        for (int e = tid; e < in_tile_elems; e += nthreads) {
+          const int cc = e / (ith * itw);
+          const int yy = (e / itw) % ith;
+          const int xx = e % itw;
+          const int64_t ih = ih_base + yy, iw = iw_base + xx;
+          float v = 0.0f; // padding and channels past the group's end read as zero
+          if (cc < cn && ih >= 0 && ih < g.in[1] && iw >= 0 && iw < g.in[2])
+            v = CONVARITH_LDG(x + x_plane + cc * g.in_spatial + ih * g.in[2] + iw);
+          xs[e] = v;
+        }
+        for (int e = tid; e < w_tile_elems; e += nthreads) {
+          const int j = e / (ct * taps_hw);
+          const int cc = (e / taps_hw) % ct;
+          const int tap = e % taps_hw;
+          const int64_t kk = k_first + j;
+          float v = 0.0f; // channels past K/g or C/g contribute zero
+          if (kk < g.kg && cc < cn)
+            v = CONVARITH_LDG(w + conv_w_offset<int64_t>(g, grp * g.kg + kk, c0 + cc, r, 0, 0) + tap);
+          ws[e] = v;
+        }
+        CONVARITH_SYNC(); // the stage is complete before anyone reads it
+        if (pixel_valid) {
+          for (int cc = 0; cc < cn; ++cc) {
+            const float* xrow = xs + cc * ith * itw + ph * sh * itw + pw * sw;
+            const float* wrow = ws + (kgrp * kCpt * ct + cc) * taps_hw;
+            for (int s = 0; s < ker_h; ++s) {
+              for (int t = 0; t < ker_w; ++t) {
+                const float xv = xrow[s * dh * itw + t * dw];
+                CONVARITH_UNROLL
+                for (int j = 0; j < kCpt; ++j)
+                  acc[j] += xv * wrow[j * ct * taps_hw + s * ker_w + t];
+              }
+            }
+          }
+        }
+      }
+    }
+    if (pixel_valid) {
+      CONVARITH_UNROLL
+      for (int j = 0; j < kCpt; ++j) {
+        const int64_t kk = k_first + kgrp * kCpt + j;
+        if (kk < g.kg) {
+          const int64_t k = grp * g.kg + kk;
+          const float b_k = p.bias != nullptr ? CONVARITH_LDG(p.bias + k) : 0.0f;
+          p.y[y_offset<int64_t>(g, n, k, od, oh, ow)] = acc[j] + b_k;
+        }
+      }
+    }
+  }
+}
+
+Status tiled_run(const KernelArgs& args) {
+  CONVARITH_RETURN_IF_ERROR(check_run_args(args, "tiled", true));
+  const ConvProblem& problem = *args.problem;
+  CONVARITH_RETURN_IF_ERROR(tiled_supports(problem));
+  if (problem.y_elements() == 0)
+    return Status::ok();
+  const TiledConfig cfg = tiled_config(problem);
+  const TiledParams params = tiled_params(problem, args.x, args.w, args.bias, args.y);
+  const dim3 grid(static_cast<unsigned>(std::min<int64_t>(params.total_tiles, kMaxGridBlocks)));
+  const dim3 block(static_cast<unsigned>(kTiledPixels * cfg.kgroups));
+  switch (cfg.cpt) {
+  case 8:
+    return CONVARITH_LAUNCH(tiled_kernel<8>, grid, block, cfg.smem_bytes, args.stream, params);
+  case 4:
+    return CONVARITH_LAUNCH(tiled_kernel<4>, grid, block, cfg.smem_bytes, args.stream, params);
+  case 2:
+    return CONVARITH_LAUNCH(tiled_kernel<2>, grid, block, cfg.smem_bytes, args.stream, params);
+  default:
+    return CONVARITH_LAUNCH(tiled_kernel<1>, grid, block, cfg.smem_bytes, args.stream, params);
+  }
+}
+
+} // namespace convarith::kernels::CONVARITH_KNS
+#endif // CONVARITH_KERNEL_BODIES

@@ -1,0 +1,164 @@
+// kernels/kernel_common.cuh — what every kernel family shares: the rank-3 geometry of a problem as
+// one flat struct of 64-bit numbers, the 64-bit offset helpers, the choice between 32- and 64-bit
+// index arithmetic, grid sizing and the argument checks of a run().
+//
+// The geometry is copied from ConvProblem's accessors (axis3()/out3(), the element counts) on the
+// host; no size is re-derived here. Rank 1 and 2 problems are rank 3 with leading unit axes, so
+// every kernel has one code path over (D, H, W).
+//
+// Index type: kernels are templates on the integer type they decompose and offset with. int32_t
+// is chosen only when index_fits_int32() proves every element count and every intermediate
+// coordinate product (o*s, r*d, paddings) stays below 2^31; otherwise int64_t. Loop counters that
+// step by the whole grid are always 64-bit (a 32-bit counter near 2^31 plus the grid stride wraps).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "convarith/plan.hpp"
+#include "convarith/problem.hpp"
+#include "portable.cuh"
+
+// `#pragma unroll` for nvcc; the host compiler (which warns on unknown pragmas) unrolls on its own.
+#if defined(__CUDACC__)
+#define CONVARITH_UNROLL _Pragma("unroll")
+#else
+#define CONVARITH_UNROLL
+#endif
+
+namespace convarith::kernels {
+
+// One problem's sizes in the rank-3 view. Arrays are indexed D=0, H=1, W=2.
+struct Geometry {
+  int64_t n = 0;
+  int64_t c = 0;      // input channels
+  int64_t k = 0;      // output channels (= c for pooling)
+  int64_t groups = 1; // 1 for pooling
+  int64_t cg = 0;     // input channels per group, C / groups
+  int64_t kg = 0;     // output channels per group, K / groups
+  int64_t in[3] = {1, 1, 1};
+  int64_t out[3] = {1, 1, 1};
+  int64_t ker[3] = {1, 1, 1};
+  int64_t stride[3] = {1, 1, 1};
+  int64_t pad[3] = {0, 0, 0};    // padding at the start (p_lo)
+  int64_t pad_hi[3] = {0, 0, 0}; // padding at the end (p_hi); pooling's count_include_pad needs it
+  int64_t dil[3] = {1, 1, 1};
+  int64_t in_spatial = 1;
+  int64_t out_spatial = 1;
+  int64_t ker_spatial = 1;
+  int64_t x_elements = 0;
+  int64_t w_elements = 0;
+  int64_t y_elements = 0;
+};
+
+inline Geometry make_geometry(const ConvProblem& p) {
+  Geometry g;
+  g.n = p.n();
+  g.c = p.c();
+  g.k = p.k();
+  g.groups = is_pool(p.op()) ? 1 : p.groups();
+  g.cg = g.c / g.groups;
+  g.kg = g.k / g.groups;
+  for (int j = 0; j < 3; ++j) {
+    const AxisParams& a = p.axis3(j);
+    g.in[j] = a.i;
+    g.out[j] = p.out3(j);
+    g.ker[j] = a.k;
+    g.stride[j] = a.s;
+    g.pad[j] = a.p_lo;
+    g.pad_hi[j] = a.p_hi;
+    g.dil[j] = a.d;
+  }
+  g.in_spatial = p.in_spatial();
+  g.out_spatial = p.out_spatial();
+  g.ker_spatial = p.kernel_spatial();
+  g.x_elements = p.x_elements();
+  g.w_elements = p.w_elements();
+  g.y_elements = p.y_elements();
+  return g;
+}
+
+// True when every element count and every coordinate product a kernel forms fits in int32_t:
+// element counts < 2^31, and per axis (i + o) * s + k * d + p_lo + p_hi + a < 2^31 (that bounds
+// o*s - p + r*d for convolution and pooling, and i*s + r*d and o + p_lo for the transposed form).
+inline bool index_fits_int32(const ConvProblem& p) {
+  constexpr int64_t kLimit = int64_t{1} << 31;
+  if (p.x_elements() >= kLimit || p.w_elements() >= kLimit || p.y_elements() >= kLimit)
+    return false;
+  if (p.n() * std::max(p.c(), p.k()) >= kLimit)
+    return false;
+  for (int j = 0; j < 3; ++j) {
+    const AxisParams& a = p.axis3(j);
+    int64_t sum = 0, t = 0;
+    if (!checked_add(a.i, p.out3(j), &t) || !checked_mul(t, a.s, &t) || !checked_add(sum, t, &sum))
+      return false;
+    if (!checked_mul(a.k, a.d, &t) || !checked_add(sum, t, &sum))
+      return false;
+    if (!checked_add(sum, a.p_lo, &sum) || !checked_add(sum, a.p_hi, &sum) || !checked_add(sum, a.a, &sum))
+      return false;
+    if (sum >= kLimit)
+      return false;
+  }
+  return true;
+}
+
+// Flat offsets into the NC[D]HW tensors, in the kernel's index type. Host code calls them with
+// int64_t (the reliability tests check them on tensors past 2^31 elements without allocating).
+template <typename I> CONVARITH_HOST_DEVICE I x_offset(const Geometry& g, I n, I c, I d, I h, I w) {
+  return (((n * static_cast<I>(g.c) + c) * static_cast<I>(g.in[0]) + d) * static_cast<I>(g.in[1]) + h) *
+             static_cast<I>(g.in[2]) +
+         w;
+}
+template <typename I> CONVARITH_HOST_DEVICE I y_offset(const Geometry& g, I n, I k, I d, I h, I w) {
+  return (((n * static_cast<I>(g.k) + k) * static_cast<I>(g.out[0]) + d) * static_cast<I>(g.out[1]) + h) *
+             static_cast<I>(g.out[2]) +
+         w;
+}
+// Convolution filter K x C/g x KD x KH x KW: `k` is the output channel, `cc` the channel within its group.
+template <typename I> CONVARITH_HOST_DEVICE I conv_w_offset(const Geometry& g, I k, I cc, I r, I s, I t) {
+  return (((k * static_cast<I>(g.cg) + cc) * static_cast<I>(g.ker[0]) + r) * static_cast<I>(g.ker[1]) + s) *
+             static_cast<I>(g.ker[2]) +
+         t;
+}
+// Transposed-convolution filter C x K/g x KD x KH x KW: `c` the input channel, `kk` the output channel
+// within its group.
+template <typename I> CONVARITH_HOST_DEVICE I transpose_w_offset(const Geometry& g, I c, I kk, I r, I s, I t) {
+  return (((c * static_cast<I>(g.kg) + kk) * static_cast<I>(g.ker[0]) + r) * static_cast<I>(g.ker[1]) + s) *
+             static_cast<I>(g.ker[2]) +
+         t;
+}
+
+// Grid-stride kernels launch at most this many blocks; each thread then loops over the rest. It keeps
+// gridDim.x far below its 2^31-1 limit for any problem and is still many waves on any GPU.
+constexpr int64_t kMaxGridBlocks = 65536;
+
+inline unsigned grid_blocks(int64_t work_items, int64_t items_per_block) {
+  const int64_t blocks = (work_items + items_per_block - 1) / items_per_block;
+  return static_cast<unsigned>(std::max<int64_t>(1, std::min(blocks, kMaxGridBlocks)));
+}
+
+// The checks every run() makes before touching memory. `needs_w`: conv and conv_transpose.
+inline Status check_run_args(const KernelArgs& args, const char* algorithm, bool needs_w) {
+  if (args.problem == nullptr)
+    return invalid_argument(std::string(algorithm) + ": KernelArgs.problem is null");
+  if (args.problem->y_elements() == 0)
+    return Status::ok(); // N = 0: nothing to read or write
+  if (args.x == nullptr)
+    return invalid_argument(std::string(algorithm) + ": x is null");
+  if (needs_w && args.w == nullptr)
+    return invalid_argument(std::string(algorithm) + ": w is null");
+  if (args.y == nullptr)
+    return invalid_argument(std::string(algorithm) + ": y is null");
+  return Status::ok();
+}
+
+// The common supports() preamble: dtype, layout and op.
+inline Status check_problem_kind(const ConvProblem& p, const char* algorithm, unsigned op_mask, const char* ops) {
+  if ((op_bit(p.op()) & op_mask) == 0)
+    return not_supported(std::string(algorithm) + ": runs " + ops + " only, not " + op_name(p.op()));
+  return Status::ok();
+}
+
+} // namespace convarith::kernels
