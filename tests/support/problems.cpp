@@ -3,7 +3,9 @@
 // Every list is built with ConvProblem::make (through must_make), so a list entry is always a
 // problem the arithmetic accepts; the sizes the comments quote are checked by test_reference.
 #include <algorithm>
+#include <array>
 #include <cstdint>
+#include <iterator>
 #include <random>
 #include <string>
 #include <utility>
@@ -205,6 +207,8 @@ std::vector<NamedProblem> edge_problems() {
   add("conv_transpose_1x1_stride2_outpad1", s);
   s = Spec{}, s.op = Op::kConvTranspose, s.c = 2, s.k = 3, s.input = {4, 5}, s.kernel = {2}, s.stride = {3};
   add("conv_transpose_stride_gt_kernel", s);
+  s = Spec{}, s.op = Op::kConvTranspose, s.c = 2, s.k = 3, s.input = {2, 3}, s.kernel = {5};
+  add("conv_transpose_kernel_larger_than_input", with_pad(s, {1}));
   s = Spec{}, s.op = Op::kConvTranspose, s.c = 2, s.k = 3, s.input = {4, 4}, s.kernel = {3}, s.stride = {2};
   s.output_padding = {1, 0};
   add("conv_transpose_output_padding", with_pad(s, {1}));
@@ -346,7 +350,7 @@ std::vector<NamedProblem> random_problems(uint64_t seed, int count) {
       }
       if (work(*made) > kMaxWork || made->y_elements() > kMaxWork || made->x_elements() > kMaxWork)
         continue;
-      out.push_back({"random" + std::to_string(idx) + "_" + made->name(), made.value()});
+      out.push_back({param_name("random" + std::to_string(idx) + "_" + made->name()), made.value()});
       found = true;
     }
     if (!found)
