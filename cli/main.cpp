@@ -1,0 +1,71 @@
+// cli/main.cpp — `convarith SUBCOMMAND ...`: dispatches to cli/commands.hpp. Each subcommand gets
+// argv with argv[0] = its own name, so it parses argv[1..argc) like a program of its own.
+#include <cstdio>
+#include <cstring>
+
+#include "commands.hpp"
+#include "convarith/version.hpp"
+
+namespace {
+
+const char kUsage[] = R"(usage: convarith COMMAND [options]
+
+Commands:
+  shape   the output shape of a layer and the paper's relationship per axis
+  run     run a layer on .npy files through a convarith Plan (CPU or CUDA), optionally checked
+  bench   time a layer or the layer suite
+  draw    draw a layer's arithmetic
+  help    this text; `convarith help COMMAND` (or `convarith COMMAND --help`) for a command's options
+
+Layers are written as ONNX attributes, e.g.
+  convarith shape conv --x-shape 1,1,5,5 --kernel-shape 3,3 --strides 2,2 --pads 1,1,1,1
+
+Options:
+  --help, -h     this text
+  --version      the version
+)";
+
+using Command = int (*)(int, char**);
+
+Command find_command(const char* name) {
+  if (std::strcmp(name, "shape") == 0)
+    return convarith::cli::cmd_shape;
+  if (std::strcmp(name, "run") == 0)
+    return convarith::cli::cmd_run;
+  if (std::strcmp(name, "bench") == 0)
+    return convarith::cli::cmd_bench;
+  if (std::strcmp(name, "draw") == 0)
+    return convarith::cli::cmd_draw;
+  return nullptr;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  const char* first = argv[1];
+  if (std::strcmp(first, "--version") == 0 || std::strcmp(first, "version") == 0) {
+    std::printf("convarith %s\n", convarith::version_string());
+    return 0;
+  }
+  if (std::strcmp(first, "help") == 0 || std::strcmp(first, "--help") == 0 || std::strcmp(first, "-h") == 0) {
+    if (argc >= 3) {
+      if (Command c = find_command(argv[2])) {
+        char help_flag[] = "--help";
+        char* sub_argv[] = {argv[2], help_flag, nullptr};
+        return c(2, sub_argv);
+      }
+      std::fprintf(stderr, "convarith: unknown command '%s'\n\n%s", argv[2], kUsage);
+      return 2;
+    }
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (Command c = find_command(first))
+    return c(argc - 1, argv + 1);
+  std::fprintf(stderr, "convarith: unknown command '%s'\n\n%s", first, kUsage);
+  return 2;
+}
