@@ -147,14 +147,18 @@ Result<int64_t> conv_transpose_output_size(int axis, const AxisParams& p) {
     return out_of_range(prefix(op, axis) + "output size s(i-1)+a+k' overflows 64 bits (s=" + num(p.s) +
                         ", i=" + num(p.i) + ", a=" + num(p.a) + ", k'=" + num(k_eff) + ")");
   const int64_t full = o;
+  // o - p_lo cannot overflow (both are non-negative), but subtracting p_hi from that can when the
+  // padding is huge (found by fuzz/fuzz_problem), so the result is checked before it is formed.
   o = o - p.p_lo;
-  o = o - p.p_hi;
-  if (o < 1)
+  int64_t cropped = 0;
+  if (!checked_add(o, -p.p_hi, &cropped) || cropped < 1) {
+    const std::string value = checked_add(o, -p.p_hi, &cropped) ? num(cropped) : std::string("below -2^63");
     return invalid_argument(prefix(op, axis) + "output size s(i-1)+a+k'-p_lo-p_hi = " + num(p.s) + "*(" + num(p.i) +
                             "-1)+" + num(p.a) + "+" + num(k_eff) + "-" + num(p.p_lo) + "-" + num(p.p_hi) + " = " +
-                            num(o) + " must be >= 1 (padding " + num(p.p_lo) + "+" + num(p.p_hi) +
+                            value + " must be >= 1 (padding " + num(p.p_lo) + "+" + num(p.p_hi) +
                             " crops the whole output of " + num(full) + ")");
-  return o;
+  }
+  return cropped;
 }
 
 Result<int64_t> pool_output_size(Op op, int axis, const AxisParams& p, bool ceil_mode) {
@@ -172,7 +176,9 @@ Result<int64_t> pool_output_size(Op op, int axis, const AxisParams& p, bool ceil
   if (ceil_mode) {
     o = ceil_div(padded - k_eff, p.s) + 1;
     // The last window must start inside the input or the left padding (PyTorch, ONNX).
-    if ((o - 1) * p.s >= p.i + p.p_lo)
+    // (o-1)*s can pass 2^63 for huge strides (found by fuzz/fuzz_problem); such a start is past the input.
+    int64_t last_start = 0;
+    if (!checked_mul(o - 1, p.s, &last_start) || last_start >= p.i + p.p_lo)
       --o;
   } else {
     o = (padded - k_eff) / p.s + 1;
@@ -274,7 +280,11 @@ Result<TransposeFit> fit_transpose_output(int axis, const AxisParams& p, int64_t
     return out_of_range(pre + "s(i-1)+k' overflows 64 bits");
   TransposeFit fit;
   fit.a = p.a;
-  int64_t total = full + p.a - requested_o;
+  int64_t total = 0; // full + a - o; full + a alone can pass 2^63 (found by fuzz/fuzz_problem)
+  if (!checked_add(full, p.a, &total))
+    return out_of_range(pre + "s(i-1)+k'+a overflows 64 bits (s=" + num(p.s) + ", i=" + num(p.i) +
+                        ", k'=" + num(k_eff) + ", a=" + num(p.a) + ")");
+  total -= requested_o;
   if (total < 0) {
     const int64_t need_a = p.a - total;
     if (need_a >= a_max)

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Writes the committed seed corpus of fuzz_problem (fuzz/corpus/fuzz_problem/), encoding each
+problem the way fuzz/fuzz_input.hpp and problem_harness.hpp decode it. Run from the repository
+root after changing the decoder: python3 fuzz/make_seeds.py"""
+import os
+import struct
+
+EDGES = [0, 1, -1, 2, 1 << 31, (1 << 31) - 1, 1 << 32, 1 << 62, (1 << 63) - 1, (1 << 63) - 2,
+         ((1 << 63) - 1) // 2, -(1 << 63), -(1 << 63) + 1, 3037000499, 3037000500, 2097152]
+CONV, CONVT, MAXPOOL, AVGPOOL = 0, 1, 2, 3
+EXPLICIT, VALID, SAME_UPPER, SAME_LOWER, HALF, FULL = range(6)
+
+
+def val(v):
+    if 0 <= v <= 9:
+        return bytes([0, v])
+    if v in EDGES:
+        return bytes([4, EDGES.index(v)])
+    if -128 <= v <= 127:
+        return bytes([3, v & 0xFF])
+    if 0 <= v <= 65535:
+        return bytes([7, v & 0xFF, v >> 8])
+    return bytes([5]) + struct.pack("<q", v)
+
+
+def problem(op, rank, n, c, k, groups=1, i=(4,), ker=(1,), s=(1,), plo=(0,), phi=(0,), d=(1,), a=(0,),
+            out_shape=None, pad_mode=EXPLICIT, ceil=False, cip=False):
+    flags = (1 if out_shape else 0) | (2 if ceil else 0) | (4 if cip else 0)
+    b = bytes([op, rank - 1, pad_mode, flags]) + val(n) + val(c) + val(k) + val(groups)
+
+    def at(t, j, default):
+        return t[j] if j < len(t) else (t[-1] if t else default)
+
+    for j in range(3):
+        b += val(at(i, j, 4)) + val(at(ker, j, 1)) + val(at(s, j, 1)) + val(at(plo, j, 0)) + val(at(phi, j, 0))
+        b += val(at(d, j, 1)) + val(at(a, j, 0)) + val(at(out_shape or (1,), j, 1))
+    return b
+
+
+SEEDS = {
+    "conv2d_pad1": problem(CONV, 2, 1, 2, 3, i=(5, 5), ker=(3, 3), plo=(1,), phi=(1,)),
+    "conv1d_stride2_dil2_asym": problem(CONV, 1, 2, 1, 2, i=(9,), ker=(3,), s=(2,), plo=(1,), phi=(2,), d=(2,)),
+    "conv3d_groups2": problem(CONV, 3, 1, 4, 4, groups=2, i=(4, 4, 4), ker=(2, 2, 2)),
+    "conv2d_depthwise_same": problem(CONV, 2, 1, 3, 3, groups=3, i=(6, 5), ker=(3, 3), s=(2, 2), pad_mode=SAME_UPPER),
+    "conv2d_full": problem(CONV, 2, 1, 1, 1, i=(3, 3), ker=(3, 3), pad_mode=FULL),
+    "convt2d_stride2_a1": problem(CONVT, 2, 1, 2, 2, i=(3, 3), ker=(3, 3), s=(2, 2), plo=(1,), phi=(1,), a=(1,)),
+    "convt1d_output_shape": problem(CONVT, 1, 1, 2, 4, groups=2, i=(5,), ker=(4,), s=(3,), out_shape=(16,),
+                                    pad_mode=SAME_UPPER),
+    "convt2d_dilated": problem(CONVT, 2, 1, 1, 1, i=(4, 3), ker=(2, 3), s=(1, 2), d=(3, 2), a=(2, 1)),
+    "maxpool2d_ceil": problem(MAXPOOL, 2, 1, 2, 2, i=(7, 6), ker=(3, 2), s=(2, 2), plo=(1,), phi=(1,), ceil=True),
+    "avgpool2d_count_pad": problem(AVGPOOL, 2, 2, 1, 1, i=(5, 5), ker=(3, 3), s=(2, 2), plo=(1,), phi=(1,), cip=True),
+    "maxpool1d_dilated": problem(MAXPOOL, 1, 1, 3, 3, i=(10,), ker=(3,), s=(1,), d=(2,)),
+    "conv_overflow_n": problem(CONV, 2, 1 << 62, 2, 2, i=(3, 3), ker=(1, 1)),
+    "conv_overflow_dilation": problem(CONV, 1, 1, 1, 1, i=(5,), ker=(3,), d=((1 << 63) - 1,)),
+    "convt_overflow_stride": problem(CONVT, 3, 1, 1, 1, i=(3037000500,) * 3, ker=(2,), s=(3037000500,)),
+    "conv_big_spatial": problem(CONV, 3, 1, 1, 1, i=(2097152,) * 3, ker=(1,)),
+}
+
+I64_MAX = (1 << 63) - 1
+# Inputs that crashed fuzz_problem (UBSan: signed overflow in host/arithmetic.cpp), kept as regression
+# tests (tests/regressions/problem/, replayed by tests/test_bad_input.cpp). Each is the smallest
+# hand-written input for the bug the fuzzer found.
+REGRESSIONS = {
+    # conv_transpose_output_size: s(i-1)+a+k' - p_lo - p_hi overflowed for huge padding.
+    "convt_huge_pads_overflow": problem(CONVT, 1, 1, 1, 1, i=(5,), ker=(3,), plo=(I64_MAX - 1,), phi=(I64_MAX,)),
+    # pool_output_size with ceil_mode: (o-1)*s overflowed for a huge stride.
+    "pool_ceil_huge_stride_overflow": problem(MAXPOOL, 1, 1, 1, 1, i=(I64_MAX - 1,), ker=(1,), s=(1 << 62,),
+                                              ceil=True),
+    # fit_transpose_output: s(i-1)+k' + a overflowed.
+    "convt_output_shape_overflow": problem(CONVT, 1, 1, 1, 1, i=(2,), ker=((1 << 62) - 1,), s=(1 << 62,), a=(1,),
+                                           out_shape=(5,)),
+}
+
+
+def write_all(directory, items):
+    os.makedirs(directory, exist_ok=True)
+    for name, data in items.items():
+        with open(os.path.join(directory, name), "wb") as f:
+            f.write(data)
+    print(f"wrote {len(items)} inputs to {directory}")
+
+
+if __name__ == "__main__":
+    here = os.path.dirname(os.path.abspath(__file__))
+    write_all(os.path.join(here, "corpus", "fuzz_problem"), SEEDS)
+    write_all(os.path.join(here, "..", "tests", "regressions", "problem"), REGRESSIONS)
