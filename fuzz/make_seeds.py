@@ -72,6 +72,61 @@ REGRESSIONS = {
 }
 
 
+def args(*words):
+    """fuzz_attributes input: a count for the parse_count round trip, then each word as a raw string."""
+    b = val(7)
+    for w in words:
+        data = w.encode()
+        assert len(data) <= 24
+        b += bytes([7, len(data)]) + data
+    return b
+
+
+ATTRIBUTE_SEEDS = {
+    "conv2d": args("conv", "--x-shape", "1,3,8,8", "--w-shape", "4,3,3,3", "--pads", "1,1,1,1"),
+    "conv2d_strided_dilated": args("conv", "--x-shape=2,4,9,7", "--kernel-shape", "3,2", "--strides", "2,1",
+                                   "--dilations", "2,3", "--group", "2", "--out-channels", "6"),
+    "conv1d_same": args("conv", "--x-shape", "1,1,10", "--kernel-shape", "4", "--auto-pad", "SAME_LOWER",
+                        "--strides", "3"),
+    "convt2d": args("conv-transpose", "--x-shape", "1,2,3,3", "--w-shape", "2,3,3,3", "--strides", "2,2",
+                    "--output-padding", "1,1"),
+    "convt_output_shape": args("conv-transpose", "--x-shape", "1,1,4", "--kernel-shape", "3", "--strides",
+                               "2", "--output-shape", "9", "--auto-pad", "SAME_UPPER"),
+    "maxpool3d": args("max-pool", "--x-shape", "1,2,4,5,6", "--kernel-shape", "2,2,3", "--ceil-mode", "1",
+                      "--strides", "2,2,2"),
+    "avgpool": args("avg-pool", "--x-shape", "2,1,5,5", "--kernel-shape", "3,3", "--pads", "1,1,1,1",
+                    "--count-include-pad", "1"),
+    "overflow": args("conv", "--x-shape", "9223372036854775807,2,2", "--kernel-shape", "1"),
+}
+
+
+def npy(header_dict, payload, version=1):
+    header = header_dict.encode()
+    pad = (64 - (10 + len(header) + 1) % 64) % 64
+    header += b" " * pad + b"\n"
+    if version == 1:
+        return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + payload
+    return b"\x93NUMPY" + bytes([version, 0]) + struct.pack("<I", len(header)) + header + payload
+
+
+def floats(*v):
+    return struct.pack("<%df" % len(v), *v)
+
+
+NPY_SEEDS = {  # mode byte 0: the file as is
+    "f4_2x3": b"\x00" + npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", floats(1, 2, 3, 4, 5, 6)),
+    "f4_scalar": b"\x00" + npy("{'descr': '<f4', 'fortran_order': False, 'shape': (), }", floats(7)),
+    "f4_empty": b"\x00" + npy("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4), }", b""),
+    "f4_v2_1d": b"\x00" + npy("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", floats(1, -2, 3), 2),
+    "f8_rejected": b"\x00" + npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", b"\0" * 8),
+    "fortran_rejected": b"\x00" + npy("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", floats(1, 2, 3, 4)),
+    # mode byte 1: header text, 0xFF, payload; the harness writes magic, version and length.
+    "wrapped_header": b"\x01" + b"{'shape': (1, 2), 'fortran_order': False, 'descr': '<f4'}" + b"\xff" + floats(1, 2),
+    "wrapped_lying_shape": b"\x01" + b"{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 2), }" +
+                           b"\xff" + floats(1),
+}
+
+
 def write_all(directory, items):
     os.makedirs(directory, exist_ok=True)
     for name, data in items.items():
@@ -83,4 +138,6 @@ def write_all(directory, items):
 if __name__ == "__main__":
     here = os.path.dirname(os.path.abspath(__file__))
     write_all(os.path.join(here, "corpus", "fuzz_problem"), SEEDS)
+    write_all(os.path.join(here, "corpus", "fuzz_attributes"), ATTRIBUTE_SEEDS)
+    write_all(os.path.join(here, "corpus", "fuzz_npy"), NPY_SEEDS)
     write_all(os.path.join(here, "..", "tests", "regressions", "problem"), REGRESSIONS)
