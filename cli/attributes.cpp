@@ -127,13 +127,13 @@ Status check_applies(const LayerArgs& a) {
   return Status::ok();
 }
 
-Status check_count(const char* name, const std::optional<std::vector<int64_t>>& v, size_t want, const char* what,
-                   int rank) {
+Status check_count(const std::string& name, const std::optional<std::vector<int64_t>>& v, size_t want, const char* what,
+                   int rank, const std::string& x_source) {
   if (!v || v->size() == want)
     return Status::ok();
   std::ostringstream m;
   m << name << " " << join(*v) << ": " << v->size() << " value" << (v->size() == 1 ? "" : "s") << " for spatial rank "
-    << rank << " (from --x-shape); expected " << want << " (" << what << ")";
+    << rank << " (from " << x_source << "); expected " << want << " (" << what << ")";
   return invalid_argument(m.str());
 }
 
@@ -282,22 +282,25 @@ Result<ProblemDesc> layer_desc(const LayerArgs& a) {
     return invalid_argument("--x-shape is required (N,C followed by 1 to 3 spatial sizes)");
   const std::vector<int64_t>& x = *a.x_shape;
   if (x.size() < 3 || x.size() > 2 + static_cast<size_t>(kMaxSpatialRank)) {
-    return invalid_argument("--x-shape " + join(x) + ": " + std::to_string(x.size()) +
+    return invalid_argument(a.x_shape_source + " " + join(x) + ": " + std::to_string(x.size()) +
                             " values; expected N,C followed by 1 to 3 spatial sizes (3 to 5 values)");
   }
   const int rank = static_cast<int>(x.size()) - 2;
   const size_t r = static_cast<size_t>(rank);
-  CONVARITH_RETURN_IF_ERROR(check_count(
-      "--w-shape", a.w_shape, r + 2,
-      a.op == Op::kConvTranspose ? "C, K/group, then the kernel sizes" : "K, C/group, then the kernel sizes", rank));
-  CONVARITH_RETURN_IF_ERROR(check_count("--kernel-shape", a.kernel_shape, r, "one per spatial axis", rank));
-  CONVARITH_RETURN_IF_ERROR(check_count("--strides", a.strides, r, "one per spatial axis", rank));
-  CONVARITH_RETURN_IF_ERROR(check_count("--dilations", a.dilations, r, "one per spatial axis", rank));
-  CONVARITH_RETURN_IF_ERROR(check_count("--pads", a.pads, 2 * r, "all begins, then all ends", rank));
-  CONVARITH_RETURN_IF_ERROR(check_count("--output-padding", a.output_padding, r, "one per spatial axis", rank));
+  CONVARITH_RETURN_IF_ERROR(check_count(a.w_shape_source, a.w_shape, r + 2,
+                                        a.op == Op::kConvTranspose ? "C, K/group, then the kernel sizes"
+                                                                   : "K, C/group, then the kernel sizes",
+                                        rank, a.x_shape_source));
+  CONVARITH_RETURN_IF_ERROR(
+      check_count("--kernel-shape", a.kernel_shape, r, "one per spatial axis", rank, a.x_shape_source));
+  CONVARITH_RETURN_IF_ERROR(check_count("--strides", a.strides, r, "one per spatial axis", rank, a.x_shape_source));
+  CONVARITH_RETURN_IF_ERROR(check_count("--dilations", a.dilations, r, "one per spatial axis", rank, a.x_shape_source));
+  CONVARITH_RETURN_IF_ERROR(check_count("--pads", a.pads, 2 * r, "all begins, then all ends", rank, a.x_shape_source));
+  CONVARITH_RETURN_IF_ERROR(
+      check_count("--output-padding", a.output_padding, r, "one per spatial axis", rank, a.x_shape_source));
   if (a.output_shape && a.output_shape->size() != r && a.output_shape->size() != r + 2)
-    CONVARITH_RETURN_IF_ERROR(
-        check_count("--output-shape", a.output_shape, r, "one per spatial axis, or N,K and one per axis", rank));
+    CONVARITH_RETURN_IF_ERROR(check_count("--output-shape", a.output_shape, r,
+                                          "one per spatial axis, or N,K and one per axis", rank, a.x_shape_source));
 
   ProblemDesc d;
   d.op = a.op;
@@ -317,7 +320,7 @@ Result<ProblemDesc> layer_desc(const LayerArgs& a) {
 
   if (a.w_shape) {
     const std::vector<int64_t>& w = *a.w_shape;
-    const std::string ws = "--w-shape " + join(w);
+    const std::string ws = a.w_shape_source + " " + join(w);
     if (a.op == Op::kConv) {
       // Conv weight K x C/g x kernel: its second dim times the group must be C.
       int64_t covered = 0;
@@ -326,15 +329,15 @@ Result<ProblemDesc> layer_desc(const LayerArgs& a) {
         const std::string product = std::to_string(w[1]) + " x group " + std::to_string(d.groups);
         return invalid_argument(ws + ": a conv weight is K x C/group x kernel; its dim 1 is " + std::to_string(w[1]) +
                                 " and " + product + (!fits ? " overflows" : " = " + std::to_string(covered)) +
-                                " is not C=" + std::to_string(d.c) + " from --x-shape " + join(x));
+                                " is not C=" + std::to_string(d.c) + " from " + a.x_shape_source + " " + join(x));
       }
       d.k = w[0];
     } else {
       // Transposed weight C x K/g x kernel (PyTorch, ONNX, cuDNN backward-data).
       if (w[0] != d.c) {
         return invalid_argument(ws + ": a conv-transpose weight is C x K/group x kernel, and its first dim " +
-                                std::to_string(w[0]) + " is not C=" + std::to_string(d.c) + " from --x-shape " +
-                                join(x));
+                                std::to_string(w[0]) + " is not C=" + std::to_string(d.c) + " from " +
+                                a.x_shape_source + " " + join(x));
       }
       if (d.groups >= 1 && !checked_mul(w[1], d.groups, &d.k))
         return out_of_range(ws + ": K = " + std::to_string(w[1]) + " x group " + std::to_string(d.groups) +

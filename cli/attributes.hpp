@@ -38,6 +38,8 @@ struct LayerArgs {
   std::optional<int64_t> group, out_channels;
   std::optional<PadMode> auto_pad;
   std::optional<bool> ceil_mode, count_include_pad;
+  // How messages name the x and w shapes: the options, or the files `run` read them from.
+  std::string x_shape_source = "--x-shape", w_shape_source = "--w-shape";
   // The extra options that were given: name -> value ("" for flags).
   std::map<std::string, std::string> extras;
 

@@ -150,12 +150,14 @@ int run_layer(const LayerArgs& parsed, std::ostream& out, std::ostream& err) {
   if (!x)
     return fail(2, x.status().message());
   args.x_shape = x->shape;
+  args.x_shape_source = args.extras.at("--x") + " (--x) shape";
   Result<NpyArray> w = Status(invalid_argument("no weight"));
   if (!pool) {
     w = read_operand("--w", args.extras.at("--w"), args.w_shape, "--w-shape");
     if (!w)
       return fail(2, w.status().message());
     args.w_shape = w->shape;
+    args.w_shape_source = args.extras.at("--w") + " (--w) shape";
   }
   Result<ProblemDesc> desc = layer_desc(args);
   if (!desc)
