@@ -1,0 +1,320 @@
+// Every CUDA kernel row of the algorithm table, run by the CPU kernel executor (row.run_emulated) on
+// host memory — the very kernel source nvcc compiles — against the fp64 reference, over the paper's
+// figures, the smoke and edge lists and a fixed draw of random problems.
+//
+// Per (algorithm x problem): small integer inputs compared exactly (with and without bias), then
+// fresh random floats compared within the error bound, run twice: threads of each phase in forward
+// and in reverse order. A deterministic kernel must give bitwise-identical results both ways (a
+// missing barrier or a race on shared memory changes them); outputs are NaN-poisoned before every
+// run so an unwritten element fails.
+// Filter by algorithm, e.g. --gtest_filter='*Emulated*tiled*'.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "conv_direct.cuh"
+#include "convarith/convarith.hpp"
+#include "executor.hpp"
+#include "support/support.hpp"
+#include "transpose_gather.cuh"
+
+namespace convarith::test {
+namespace {
+
+struct KernelCase {
+  const Algorithm* algorithm = nullptr;
+  std::string list; // which named list the problem comes from
+  NamedProblem problem;
+};
+
+// Fixed, so the random list (and the test names) are the same on every run; the inputs of each run
+// are fresh (fresh_seed) and printed on failure.
+constexpr uint64_t kRandomProblemSeed = 20261124;
+constexpr int kRandomProblemCount = 24;
+
+NamedProblem conv_named(const std::string& name, int64_t n, int64_t c, int64_t k, int64_t groups,
+                        std::vector<int64_t> input, std::vector<int64_t> kernel, int64_t stride, int64_t pad,
+                        int64_t dilation) {
+  ProblemDesc d;
+  d.op = Op::kConv;
+  d.n = n;
+  d.c = c;
+  d.k = k;
+  d.groups = groups;
+  d.rank = static_cast<int>(input.size());
+  for (size_t j = 0; j < input.size(); ++j) {
+    d.input[j] = input[j];
+    d.kernel[j] = kernel[j];
+    d.stride[j] = stride;
+    d.pad_lo[j] = pad;
+    d.pad_hi[j] = pad;
+    d.dilation[j] = dilation;
+  }
+  return {name, must_make(d)};
+}
+
+// Problems that walk the tiled kernel's loops: several input-channel chunks (C/g > 16), several
+// channel tiles (K/g > 16, and K/g not a multiple of the tile), several pixel tiles in both axes,
+// every tile shape and every outputs-per-thread count.
+std::vector<NamedProblem> tile_problems() {
+  return {conv_named("chunks_ktiles_wtiles", 1, 20, 20, 1, {6, 40}, {3, 3}, 1, 1, 1),
+          conv_named("htiles_stride2_dilation2", 2, 3, 5, 1, {40, 21}, {3, 3}, 2, 2, 2),
+          conv_named("k3_per_group_groups2", 1, 4, 6, 2, {9, 9}, {2, 2}, 1, 0, 1),
+          conv_named("k7_per_group", 1, 2, 7, 1, {7, 5}, {3, 1}, 1, 1, 1),
+          conv_named("rank1_long", 2, 3, 9, 1, {300}, {5}, 1, 2, 1),
+          conv_named("rank3_chunks", 1, 18, 4, 1, {3, 5, 6}, {2, 3, 3}, 1, 1, 1),
+          conv_named("depthwise_wide", 1, 4, 4, 4, {5, 70}, {3, 3}, 1, 1, 1)};
+}
+
+std::vector<std::pair<std::string, std::vector<NamedProblem>>> problem_lists() {
+  return {{"paper", paper_problems()},
+          {"smoke", smoke_problems()},
+          {"edge", edge_problems()},
+          {"random", random_problems(kRandomProblemSeed, kRandomProblemCount)},
+          {"tiles", tile_problems()}};
+}
+
+std::vector<KernelCase> kernel_cases() {
+  std::vector<KernelCase> cases;
+  const auto lists = problem_lists();
+  for (const Algorithm& row : algorithm_table()) {
+    if (row.device != Device::kCuda)
+      continue;
+    for (const auto& [list, problems] : lists) {
+      for (const NamedProblem& np : problems) {
+        if ((row.ops & op_bit(np.problem.op())) != 0)
+          cases.push_back({&row, list, np});
+      }
+    }
+  }
+  return cases;
+}
+
+// gtest prints a failing parameter with this instead of its bytes.
+void PrintTo(const KernelCase& c, std::ostream* os) {
+  *os << c.algorithm->name << " on " << c.list << "/" << c.problem.name << " (" << c.problem.problem.name() << ")";
+}
+
+std::string case_name(const ::testing::TestParamInfo<KernelCase>& info) {
+  return param_name(std::string(info.param.algorithm->name) + "_" + info.param.list + "_" + info.param.problem.name);
+}
+
+struct RunResult {
+  Status status;
+  std::vector<float> y;
+};
+
+// One emulated run on NaN-poisoned output; `reverse` runs each phase's threads last to first.
+RunResult run_emulated(const Algorithm& algorithm, const ConvProblem& p, const Inputs& in, bool with_bias,
+                       bool reverse) {
+  RunResult result;
+  result.y.resize(static_cast<size_t>(p.y_elements()));
+  poison(result.y);
+  std::vector<unsigned char> workspace(algorithm.workspace(p));
+  KernelArgs args;
+  args.problem = &p;
+  args.x = in.x.data();
+  args.w = in.w.empty() ? nullptr : in.w.data();
+  args.bias = with_bias && !in.bias.empty() ? in.bias.data() : nullptr;
+  args.y = result.y.data();
+  args.workspace = workspace.empty() ? nullptr : workspace.data();
+  args.workspace_bytes = workspace.size();
+  const emu::Options saved = emu::options();
+  emu::Options options = saved;
+  options.reverse_thread_order = reverse;
+  emu::set_options(options);
+  result.status = algorithm.run_emulated(args);
+  emu::set_options(saved);
+  return result;
+}
+
+// The reference as the float32 a correct kernel returns for integer inputs: sums of small integers
+// are exact, but average pooling divides, so its exact quotient is rounded to float once.
+std::vector<double> exact_float_reference(const ConvProblem& p, const Inputs& in, bool with_bias) {
+  std::vector<double> want = reference(p, in.x.data(), in.w.empty() ? nullptr : in.w.data(),
+                                       with_bias && !in.bias.empty() ? in.bias.data() : nullptr);
+  if (p.op() == Op::kAvgPool) {
+    for (double& v : want)
+      v = static_cast<double>(static_cast<float>(v));
+  }
+  return want;
+}
+
+class EmulatedKernel : public ::testing::TestWithParam<KernelCase> {};
+
+TEST_P(EmulatedKernel, MatchesReference) {
+  const Algorithm& algorithm = *GetParam().algorithm;
+  const ConvProblem& p = GetParam().problem.problem;
+  ASSERT_NE(algorithm.run_emulated, nullptr) << algorithm.name;
+  const Status supported = algorithm.supports(p);
+  if (!supported.is_ok()) {
+    EXPECT_EQ(supported.code(), StatusCode::kNotSupported) << supported.to_string();
+    EXPECT_NE(supported.message().find(algorithm.name), std::string::npos) << supported.to_string();
+    GTEST_SKIP() << supported.message();
+  }
+
+  // Integers, with and without bias: every sum is exact, so any indexing error shows.
+  const Inputs ints = integer_inputs(p, 17, true);
+  for (const bool with_bias : {true, false}) {
+    const RunResult got = run_emulated(algorithm, p, ints, with_bias, false);
+    ASSERT_TRUE(got.status.is_ok()) << got.status.to_string();
+    EXPECT_TRUE(exact_match(p, got.y, exact_float_reference(p, ints, with_bias)))
+        << algorithm.name << (with_bias ? " with bias" : " without bias");
+  }
+
+  // Random floats, forward and reverse thread order.
+  const uint64_t seed = fresh_seed();
+  const Inputs floats = random_inputs(p, seed, true);
+  const float* w = floats.w.empty() ? nullptr : floats.w.data();
+  const float* bias = floats.bias.empty() ? nullptr : floats.bias.data();
+  const std::vector<double> want = reference(p, floats.x.data(), w, bias);
+  const std::vector<double> magnitude = reference_magnitude(p, floats.x.data(), w, bias);
+  const RunResult forward = run_emulated(algorithm, p, floats, true, false);
+  const RunResult reverse = run_emulated(algorithm, p, floats, true, true);
+  ASSERT_TRUE(forward.status.is_ok()) << forward.status.to_string();
+  ASSERT_TRUE(reverse.status.is_ok()) << reverse.status.to_string();
+  EXPECT_TRUE(close_match(p, forward.y, want, magnitude)) << "random inputs, seed " << seed;
+  EXPECT_TRUE(close_match(p, reverse.y, want, magnitude)) << "random inputs, reverse thread order, seed " << seed;
+  if (algorithm.deterministic && !forward.y.empty()) {
+    EXPECT_EQ(std::memcmp(forward.y.data(), reverse.y.data(), forward.y.size() * sizeof(float)), 0)
+        << algorithm.name << " is declared deterministic but forward and reverse thread order differ (seed " << seed
+        << ")";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Emulated, EmulatedKernel, ::testing::ValuesIn(kernel_cases()), case_name);
+
+// The baselines promise every problem of their ops: no problem of any list may be declined.
+TEST(EmulatedKernels, BaselinesSupportEveryProblem) {
+  for (const auto& [list, problems] : problem_lists()) {
+    for (const NamedProblem& np : problems) {
+      const ConvProblem& p = np.problem;
+      const char* baseline = p.op() == Op::kConv ? "direct" : p.op() == Op::kConvTranspose ? "gather" : "pool";
+      const Algorithm* row = find_algorithm(baseline, Device::kCuda);
+      ASSERT_NE(row, nullptr) << baseline;
+      const Status s = row->supports(p);
+      EXPECT_TRUE(s.is_ok()) << list << "/" << np.name << ": " << s.to_string();
+    }
+  }
+}
+
+// The kCuda rows, in `auto` order: tiled before direct, gather before scatter.
+TEST(EmulatedKernels, TableOrderAndFlags) {
+  std::vector<std::string> names;
+  for (const Algorithm& row : algorithm_table()) {
+    if (row.device != Device::kCuda)
+      continue;
+    names.push_back(row.name);
+    EXPECT_NE(row.run_emulated, nullptr) << row.name;
+#if defined(CONVARITH_HAVE_CUDA)
+    EXPECT_NE(row.run, nullptr) << row.name;
+#else
+    EXPECT_EQ(row.run, nullptr) << row.name;
+#endif
+    EXPECT_EQ(row.deterministic, std::string(row.name) != "scatter") << row.name;
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"tiled", "direct", "gather", "scatter", "pool"}));
+}
+
+// A dilated 3x3 over 150x150 needs a 124 x 152 input tile for one output tile: past 48 KiB, so tiled
+// declines with the numbers, and direct still computes it exactly.
+TEST(EmulatedKernels, TiledDeclinesOversizedTileDirectRunsIt) {
+  ProblemDesc d;
+  d.op = Op::kConv;
+  d.c = 2;
+  d.k = 3;
+  d.input = {150, 150, 1};
+  d.kernel = {3, 3, 1};
+  d.dilation = {60, 60, 1};
+  const ConvProblem p = must_make(d);
+  ASSERT_EQ(p.out(0), 30);
+  const Algorithm* tiled = find_algorithm("tiled", Device::kCuda);
+  const Algorithm* direct = find_algorithm("direct", Device::kCuda);
+  ASSERT_NE(tiled, nullptr);
+  ASSERT_NE(direct, nullptr);
+  const Status s = tiled->supports(p);
+  EXPECT_EQ(s.code(), StatusCode::kNotSupported);
+  EXPECT_NE(s.message().find("shared memory"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("124x152"), std::string::npos) << s.message();
+  ASSERT_TRUE(direct->supports(p).is_ok());
+  const Inputs ints = integer_inputs(p, 5, true);
+  const RunResult got = run_emulated(*direct, p, ints, true, false);
+  ASSERT_TRUE(got.status.is_ok()) << got.status.to_string();
+  EXPECT_TRUE(exact_match(p, got.y, exact_float_reference(p, ints, true)));
+}
+
+// Missing pointers are kInvalidArgument naming the pointer, and nothing is written.
+TEST(EmulatedKernels, NullPointersAreInvalidArgument) {
+  for (const Algorithm& row : algorithm_table()) {
+    if (row.device != Device::kCuda)
+      continue;
+    ProblemDesc d;
+    d.op = (row.ops & op_bit(Op::kConv)) != 0            ? Op::kConv
+           : (row.ops & op_bit(Op::kConvTranspose)) != 0 ? Op::kConvTranspose
+                                                         : Op::kMaxPool;
+    d.c = 2;
+    d.k = 2;
+    d.input = {5, 5, 1};
+    d.kernel = {2, 2, 1};
+    const ConvProblem p = must_make(d);
+    const Inputs in = integer_inputs(p, 3, false);
+    std::vector<float> y(static_cast<size_t>(p.y_elements()), 42.0f);
+    KernelArgs args;
+    args.problem = &p;
+    args.x = nullptr;
+    args.w = in.w.empty() ? nullptr : in.w.data();
+    args.y = y.data();
+    const Status s = row.run_emulated(args);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << row.name << ": " << s.to_string();
+    EXPECT_NE(s.message().find("x is null"), std::string::npos) << s.message();
+    for (float v : y)
+      ASSERT_EQ(v, 42.0f) << row.name << " wrote y on error";
+    args.problem = nullptr;
+    EXPECT_EQ(row.run_emulated(args).code(), StatusCode::kInvalidArgument) << row.name;
+  }
+}
+
+// The offset math is 64-bit where it must be: a 1 x 1 x 65536 x 65536 input (2^32 elements, never
+// allocated) cannot use 32-bit indices, and its last element's offset is x_elements - 1.
+TEST(EmulatedKernels, OffsetsPast2To31Elements) {
+  ProblemDesc d;
+  d.op = Op::kConv;
+  d.input = {65536, 65536, 1};
+  d.kernel = {3, 3, 1};
+  d.pad_lo = {1, 1, 0};
+  d.pad_hi = {1, 1, 0};
+  const ConvProblem p = must_make(d);
+  EXPECT_FALSE(kernels::index_fits_int32(p));
+  const kernels::DirectParams params = kernels::direct_params(p, nullptr, nullptr, nullptr, nullptr);
+  EXPECT_EQ(kernels::x_offset<int64_t>(params.g, 0, 0, 0, 65535, 65535), p.x_elements() - 1);
+  EXPECT_EQ(kernels::y_offset<int64_t>(params.g, 0, 0, 0, 65535, 65535), p.y_elements() - 1);
+
+  ProblemDesc small = d;
+  small.input = {64, 64, 1};
+  EXPECT_TRUE(kernels::index_fits_int32(must_make(small)));
+  // A huge stride keeps the tensors tiny but o*s past 2^31: still 64-bit.
+  ProblemDesc strided = small;
+  strided.stride = {int64_t{1} << 31, 1, 1};
+  EXPECT_FALSE(kernels::index_fits_int32(must_make(strided)));
+
+  // Transposed: the gather's tap phases. s=4, d=6: taps repeat every 2 taps, input index drops by 3.
+  ProblemDesc t;
+  t.op = Op::kConvTranspose;
+  t.input = {5, 5, 1};
+  t.kernel = {3, 3, 1};
+  t.stride = {4, 4, 1};
+  t.dilation = {6, 6, 1};
+  const kernels::GatherParams gp = kernels::gather_params(must_make(t), nullptr, nullptr, nullptr, nullptr);
+  EXPECT_EQ(gp.r_step[1], 2);
+  EXPECT_EQ(gp.i_step[1], 3);
+  EXPECT_EQ(gp.d_div_s[1], 1);
+  EXPECT_EQ(gp.d_mod_s[1], 2);
+}
+
+} // namespace
+} // namespace convarith::test
