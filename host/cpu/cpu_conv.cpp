@@ -1,0 +1,331 @@
+// host/cpu/cpu_conv.cpp — "cpu_gemm" (convolution) and "cpu_gemm_col2im" (transposed convolution).
+//
+// Convolution, per image n and group g: Y_g[Kg x P] = W_g[Kg x Cg*T*R*S] * col[Cg*T*R*S x P].
+// A task is (n, g, a block of nc output pixels); it builds the im2col panel of its pixels one
+// depth block (kGemmKc rows) at a time in its slot of the workspace, so the whole column matrix
+// never exists, and multiplies it with the weights packed once per run. 1x1 unit-stride unpadded
+// layers use x as the panel directly. Each output element is written by one task, in a fixed
+// order: deterministic.
+//
+// Transposed convolution (weights C x Kg x T x R x S), per image n and group g:
+// cols[Kg*T*R*S x Pin] = W_g^T * x_g (x read in place as B), then every column tap is added into
+// the output pixel it lands on (col2im). A task is (n, g, a chunk of output channels), so each
+// output plane is accumulated by one task in a fixed order: deterministic, no atomics.
+//
+// Sizes come from the problem (ConvProblem::axis3/out3); nothing here re-derives an output size.
+#include <algorithm>
+#include <cstring>
+
+#include "cpu/cpu_ops.hpp"
+#include "cpu/gemm.hpp"
+#include "cpu/thread_pool.hpp"
+
+namespace convarith::detail {
+namespace {
+
+constexpr int64_t kMaxPanelPixels = 384;     // nc: a kGemmKc x nc im2col panel is 384 KiB (L2)
+constexpr int64_t kTasksPerThread = 8;       // enough tasks to balance uneven finishing
+constexpr int64_t kColsBudgetFloats = 32768; // transposed: cols of one task, 128 KiB
+
+int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
+int64_t round_up(int64_t a, int64_t b) {
+  return ceil_div(a, b) * b;
+}
+
+// The rank-3 view of a problem, in the loop letters of the house style.
+struct Geometry {
+  int64_t n, c, k, groups, cg, kg;
+  int64_t in[3], out[3], ker[3], str[3], pad[3], dil[3];
+  int64_t in_spatial, out_spatial, ker_spatial;
+  explicit Geometry(const ConvProblem& p)
+      : n(p.n()), c(p.c()), k(p.k()), groups(p.groups()), cg(p.c() / p.groups()), kg(p.k() / p.groups()),
+        in_spatial(p.in_spatial()), out_spatial(p.out_spatial()), ker_spatial(p.kernel_spatial()) {
+    for (int j = 0; j < 3; ++j) {
+      const AxisParams& a = p.axis3(j);
+      in[j] = a.i;
+      out[j] = p.out3(j);
+      ker[j] = a.k;
+      str[j] = a.s;
+      pad[j] = a.p_lo;
+      dil[j] = a.d;
+    }
+  }
+};
+
+// ---- convolution ---------------------------------------------------------------------------------
+
+struct ConvBlocking {
+  bool direct_b;    // 1x1, stride 1, no padding: x is the B matrix
+  int64_t nc;       // pixels per task
+  int64_t nc_pad;   // leading dimension of the im2col panel (nc rounded up to nr)
+  int64_t blocks;   // pixel blocks per (n, g)
+  int64_t a_floats; // packed weights of one group
+  int64_t slot_floats;
+};
+
+ConvBlocking conv_blocking(const ConvProblem& p) {
+  const Geometry geo(p);
+  const GemmKernel& gk = gemm_kernel();
+  const int64_t slots = ThreadPool::instance().max_slots();
+  ConvBlocking b{};
+  b.direct_b = true;
+  for (int j = 0; j < 3; ++j)
+    b.direct_b = b.direct_b && geo.ker[j] == 1 && geo.str[j] == 1 && geo.pad[j] == 0 && geo.out[j] == geo.in[j];
+  const int64_t pixels = geo.out_spatial;
+  int64_t blocks = ceil_div(pixels, kMaxPanelPixels);
+  const int64_t outer = std::max<int64_t>(1, geo.n * geo.groups);
+  blocks = std::max(blocks, ceil_div(kTasksPerThread * slots, outer));
+  blocks = std::min(blocks, ceil_div(pixels, gk.nr));
+  b.nc = round_up(ceil_div(pixels, blocks), gk.nr);
+  b.blocks = ceil_div(pixels, b.nc);
+  b.nc_pad = b.nc;
+  b.a_floats = packed_a_floats(gk, geo.kg, geo.cg * geo.ker_spatial);
+  b.slot_floats = b.direct_b ? 0 : std::min(kGemmKc, geo.cg * geo.ker_spatial) * b.nc_pad;
+  return b;
+}
+
+// One row of the im2col panel: tap (t, r, s) of input plane xc for output pixels [p0, p0 + count).
+void im2col_row(const Geometry& g, const float* xc, int64_t t, int64_t r, int64_t s, int64_t p0, int64_t count,
+                float* dst) {
+  const int64_t ow_n = g.out[2], oh_n = g.out[1];
+  int64_t ow = p0 % ow_n, oh = (p0 / ow_n) % oh_n, od = p0 / (ow_n * oh_n);
+  const int64_t off_w = s * g.dil[2] - g.pad[2];
+  const TapRange valid = tap_range(ow_n, g.str[2], off_w, g.in[2]); // the ow whose iw is inside
+  int64_t done = 0;
+  while (done < count) {
+    const int64_t len = std::min(ow_n - ow, count - done);
+    const int64_t id = od * g.str[0] - g.pad[0] + t * g.dil[0];
+    const int64_t ih = oh * g.str[1] - g.pad[1] + r * g.dil[1];
+    float* out = dst + done; // out[q - ow] is output pixel ow = q
+    if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1]) {
+      std::fill(out, out + len, 0.0f);
+    } else {
+      const float* row = xc + (id * g.in[1] + ih) * g.in[2];
+      const int64_t lo = std::clamp(valid.lo, ow, ow + len), hi = std::clamp(valid.hi, lo, ow + len);
+      std::fill(out, out + (lo - ow), 0.0f);
+      if (g.str[2] == 1) {
+        std::memcpy(out + (lo - ow), row + (lo + off_w), static_cast<size_t>(hi - lo) * sizeof(float));
+      } else {
+        for (int64_t q = lo; q < hi; ++q)
+          out[q - ow] = row[q * g.str[2] + off_w];
+      }
+      std::fill(out + (hi - ow), out + len, 0.0f);
+    }
+    done += len;
+    ow = 0;
+    if (++oh == oh_n) {
+      oh = 0;
+      ++od;
+    }
+  }
+}
+
+} // namespace
+
+Status cpu_conv_supports(const ConvProblem& p) {
+  if (p.op() != Op::kConv)
+    return not_supported(std::string("cpu_gemm runs conv only, not ") + op_name(p.op()));
+  return Status::ok();
+}
+
+size_t cpu_conv_workspace(const ConvProblem& p) {
+  const ConvBlocking b = conv_blocking(p);
+  const int64_t floats = p.groups() * b.a_floats + ThreadPool::instance().max_slots() * b.slot_floats;
+  return kWorkspaceSlack + static_cast<size_t>(floats) * sizeof(float);
+}
+
+Status cpu_conv_run(const KernelArgs& args) {
+  if (args.problem == nullptr)
+    return invalid_argument("cpu_gemm: KernelArgs.problem is null");
+  const ConvProblem& p = *args.problem;
+  if (p.n() == 0)
+    return Status::ok();
+  CONVARITH_RETURN_IF_ERROR(cpu_conv_supports(p));
+  CONVARITH_RETURN_IF_ERROR(check_cpu_args(args, "cpu_gemm", cpu_conv_workspace(p)));
+  const Geometry g(p);
+  const ConvBlocking blk = conv_blocking(p);
+  const GemmKernel& gk = gemm_kernel();
+  ThreadPool& pool = ThreadPool::instance();
+  const int64_t depth = g.cg * g.ker_spatial;
+  const int64_t panels = ceil_div(g.kg, gk.mr);
+  float* a_packed = aligned_workspace(args.workspace);
+  float* scratch = a_packed + g.groups * blk.a_floats;
+
+  // Pack the weights once per run: panel (gi, i) holds rows i*mr.. of group gi as [depth][mr].
+  auto pack = [&](int64_t task, int) {
+    const int64_t gi = task / panels, i0 = task % panels * gk.mr;
+    float* dst = a_packed + gi * blk.a_floats + i0 * depth;
+    for (int64_t q = 0; q < depth; ++q)
+      for (int i = 0; i < gk.mr; ++i) {
+        const int64_t row = i0 + i;
+        dst[q * gk.mr + i] = row < g.kg ? args.w[(gi * g.kg + row) * depth + q] : 0.0f;
+      }
+  };
+  pool.parallel_for(g.groups * panels, pack);
+
+  const int64_t per_image = g.groups * blk.blocks;
+  auto compute = [&](int64_t task, int slot) {
+    const int64_t n = task / per_image, gi = task % per_image / blk.blocks, pb = task % blk.blocks;
+    const int64_t p0 = pb * blk.nc, nc = std::min(blk.nc, g.out_spatial - p0);
+    const float* xg = args.x + (n * g.c + gi * g.cg) * g.in_spatial;
+    float* yg = args.y + (n * g.k + gi * g.kg) * g.out_spatial + p0;
+    const float* bias = args.bias != nullptr ? args.bias + gi * g.kg : nullptr;
+    float* panel = scratch + slot * blk.slot_floats;
+    for (int64_t k0 = 0; k0 < depth; k0 += kGemmKc) {
+      const int64_t kc = std::min(kGemmKc, depth - k0);
+      const float* b;
+      int64_t ldb, readable;
+      if (blk.direct_b) {
+        b = xg + k0 * g.in_spatial + p0;
+        ldb = g.in_spatial;
+        readable = g.in_spatial - p0;
+      } else {
+        for (int64_t q = 0; q < kc; ++q) {
+          const int64_t row = k0 + q, ci = row / g.ker_spatial, rs = row % g.ker_spatial;
+          const int64_t t = rs / (g.ker[1] * g.ker[2]), r = rs / g.ker[2] % g.ker[1], s = rs % g.ker[2];
+          float* dst = panel + q * blk.nc_pad;
+          im2col_row(g, xg + ci * g.in_spatial, t, r, s, p0, nc, dst);
+          std::fill(dst + nc, dst + blk.nc_pad, 0.0f);
+        }
+        b = panel;
+        ldb = blk.nc_pad;
+        readable = blk.nc_pad;
+      }
+      gemm_block(gk, g.kg, nc, kc, a_packed + gi * blk.a_floats + k0 * gk.mr, depth * gk.mr, b, ldb, readable, yg,
+                 g.out_spatial, k0 > 0, bias);
+    }
+  };
+  pool.parallel_for(g.n * per_image, compute);
+  return Status::ok();
+}
+
+// ---- transposed convolution ------------------------------------------------------------------------
+
+namespace {
+
+struct TransposeBlocking {
+  int64_t kchunk;      // output channels per task
+  int64_t kblocks;     // chunks per group
+  int64_t rows_pad;    // rows of a chunk's packed A, rounded up to mr
+  int64_t a_floats;    // packed A of one (group, chunk)
+  int64_t slot_floats; // cols of one task
+};
+
+TransposeBlocking transpose_blocking(const ConvProblem& p) {
+  const Geometry g(p);
+  const GemmKernel& gk = gemm_kernel();
+  const int64_t slots = ThreadPool::instance().max_slots();
+  const int64_t per_channel = g.ker_spatial * g.in_spatial; // cols floats per output channel
+  TransposeBlocking b{};
+  b.kchunk = std::clamp<int64_t>(kColsBudgetFloats / per_channel, 1, g.kg);
+  // Split further while there are too few tasks to keep every thread busy.
+  while (b.kchunk > 1 && g.n * g.groups * ceil_div(g.kg, b.kchunk) < kTasksPerThread * slots / 2)
+    b.kchunk = ceil_div(b.kchunk, 2);
+  b.kblocks = ceil_div(g.kg, b.kchunk);
+  b.rows_pad = round_up(b.kchunk * g.ker_spatial, gk.mr);
+  b.a_floats = b.rows_pad * g.cg;
+  b.slot_floats = b.kchunk * per_channel;
+  return b;
+}
+
+// Adds column row `col` (tap t, r, s of every input pixel) into output plane yk.
+void col2im_add(const Geometry& g, const float* col, int64_t t, int64_t r, int64_t s, float* yk) {
+  const int64_t off_d = t * g.dil[0] - g.pad[0], off_h = r * g.dil[1] - g.pad[1], off_w = s * g.dil[2] - g.pad[2];
+  const TapRange vd = tap_range(g.in[0], g.str[0], off_d, g.out[0]);
+  const TapRange vh = tap_range(g.in[1], g.str[1], off_h, g.out[1]);
+  const TapRange vw = tap_range(g.in[2], g.str[2], off_w, g.out[2]);
+  for (int64_t id = vd.lo; id < vd.hi; ++id) {
+    for (int64_t ih = vh.lo; ih < vh.hi; ++ih) {
+      const float* src = col + (id * g.in[1] + ih) * g.in[2];
+      float* dst = yk + ((id * g.str[0] + off_d) * g.out[1] + ih * g.str[1] + off_h) * g.out[2];
+      if (g.str[2] == 1) {
+        for (int64_t iw = vw.lo; iw < vw.hi; ++iw)
+          dst[iw + off_w] += src[iw];
+      } else {
+        for (int64_t iw = vw.lo; iw < vw.hi; ++iw)
+          dst[iw * g.str[2] + off_w] += src[iw];
+      }
+    }
+  }
+}
+
+} // namespace
+
+Status cpu_conv_transpose_supports(const ConvProblem& p) {
+  if (p.op() != Op::kConvTranspose)
+    return not_supported(std::string("cpu_gemm_col2im runs conv_transpose only, not ") + op_name(p.op()));
+  return Status::ok();
+}
+
+size_t cpu_conv_transpose_workspace(const ConvProblem& p) {
+  const TransposeBlocking b = transpose_blocking(p);
+  const int64_t floats = p.groups() * b.kblocks * b.a_floats + ThreadPool::instance().max_slots() * b.slot_floats;
+  return kWorkspaceSlack + static_cast<size_t>(floats) * sizeof(float);
+}
+
+Status cpu_conv_transpose_run(const KernelArgs& args) {
+  if (args.problem == nullptr)
+    return invalid_argument("cpu_gemm_col2im: KernelArgs.problem is null");
+  const ConvProblem& p = *args.problem;
+  if (p.n() == 0)
+    return Status::ok();
+  CONVARITH_RETURN_IF_ERROR(cpu_conv_transpose_supports(p));
+  CONVARITH_RETURN_IF_ERROR(check_cpu_args(args, "cpu_gemm_col2im", cpu_conv_transpose_workspace(p)));
+  const Geometry g(p);
+  const TransposeBlocking blk = transpose_blocking(p);
+  const GemmKernel& gk = gemm_kernel();
+  ThreadPool& pool = ThreadPool::instance();
+  const int64_t rows_per_group = g.kg * g.ker_spatial; // row m = kl * T*R*S + tap
+  float* a_packed = aligned_workspace(args.workspace);
+  float* scratch = a_packed + g.groups * blk.kblocks * blk.a_floats;
+
+  // A = W_g^T: A[m][ci] = w[(gi*Cg + ci) * Kg*T*R*S + m]; panels of mr consecutive m are
+  // contiguous in w, so the packing copies short runs.
+  auto pack = [&](int64_t task, int) {
+    const int64_t gi = task / blk.kblocks, kb = task % blk.kblocks;
+    const int64_t m0 = kb * blk.kchunk * g.ker_spatial;
+    const int64_t m1 = std::min(rows_per_group, m0 + blk.kchunk * g.ker_spatial);
+    float* dst = a_packed + task * blk.a_floats;
+    for (int64_t i0 = 0; i0 < blk.rows_pad; i0 += gk.mr) {
+      float* panel = dst + i0 * g.cg;
+      for (int64_t ci = 0; ci < g.cg; ++ci) {
+        const float* src = args.w + (gi * g.cg + ci) * rows_per_group;
+        for (int i = 0; i < gk.mr; ++i) {
+          const int64_t m = m0 + i0 + i;
+          panel[ci * gk.mr + i] = m < m1 ? src[m] : 0.0f;
+        }
+      }
+    }
+  };
+  pool.parallel_for(g.groups * blk.kblocks, pack);
+
+  auto compute = [&](int64_t task, int slot) {
+    const int64_t n = task / (g.groups * blk.kblocks), gk_task = task % (g.groups * blk.kblocks);
+    const int64_t gi = gk_task / blk.kblocks, kb = gk_task % blk.kblocks;
+    const int64_t k0 = kb * blk.kchunk, kcount = std::min(blk.kchunk, g.kg - k0);
+    const int64_t rows = kcount * g.ker_spatial;
+    float* cols = scratch + slot * blk.slot_floats;
+    const float* a = a_packed + gk_task * blk.a_floats;
+    const float* xg = args.x + (n * g.c + gi * g.cg) * g.in_spatial;
+    for (int64_t c0 = 0; c0 < g.cg; c0 += kGemmKc) {
+      const int64_t kc = std::min(kGemmKc, g.cg - c0);
+      gemm_block(gk, rows, g.in_spatial, kc, a + c0 * gk.mr, g.cg * gk.mr, xg + c0 * g.in_spatial, g.in_spatial,
+                 g.in_spatial, cols, g.in_spatial, c0 > 0, nullptr);
+    }
+    for (int64_t kl = 0; kl < kcount; ++kl) {
+      const int64_t kk = gi * g.kg + k0 + kl;
+      float* yk = args.y + (n * g.k + kk) * g.out_spatial;
+      std::fill(yk, yk + g.out_spatial, args.bias != nullptr ? args.bias[kk] : 0.0f);
+      for (int64_t tap = 0; tap < g.ker_spatial; ++tap) {
+        const int64_t t = tap / (g.ker[1] * g.ker[2]), r = tap / g.ker[2] % g.ker[1], s = tap % g.ker[2];
+        col2im_add(g, cols + (kl * g.ker_spatial + tap) * g.in_spatial, t, r, s, yk);
+      }
+    }
+  };
+  pool.parallel_for(g.n * g.groups * blk.kblocks, compute);
+  return Status::ok();
+}
+
+} // namespace convarith::detail

@@ -1,0 +1,49 @@
+// host/cpu/gemm.hpp — the register-blocked SGEMM micro-kernels of the CPU fallback (internal).
+//
+// C[m x n] = A[m x kc] * B[kc x n] (+ bias per row), or C += A * B, for one depth block.
+// A is packed in panels of mr rows: panel i holds A[i*mr .. i*mr+mr)[0..kdim) as [kdim][mr]
+// (rows past m are zero). B and C are row-major with leading dimensions ldb and ldc, so B can
+// be the input tensor itself (1x1 convolutions, transposed convolution) or an im2col panel.
+// One micro-kernel per instruction set (AVX-512, AVX2+FMA, baseline), chosen once at run time
+// from the CPU's features, so the library is fast without -march=native. Within a process the
+// choice is fixed, so results are bitwise reproducible run to run.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace convarith::detail {
+
+constexpr int kMaxMr = 8;
+constexpr int kMaxNr = 32;
+constexpr int64_t kGemmKc = 256; // depth block: an mr x kc A panel and a kc x nr B sliver stay in L1/L2
+
+struct GemmKernel {
+  const char* isa; // "avx512", "avx2", "baseline"
+  int mr;
+  int nr;
+  // Full mr x nr tile. c = acc + bias[0..mr) (accumulate false; bias never null) or c += acc.
+  void (*tile)(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate,
+               const float* bias);
+};
+
+// The kernel for this CPU (fixed for the process).
+const GemmKernel& gemm_kernel();
+// Every kernel this CPU can run (for tests).
+std::vector<const GemmKernel*> available_gemm_kernels();
+
+// Size of a packed A for m rows and kdim depth.
+inline int64_t packed_a_floats(const GemmKernel& g, int64_t m, int64_t kdim) {
+  return (m + g.mr - 1) / g.mr * g.mr * kdim;
+}
+
+// One depth block of C (m x n) op= A_packed (panels of g.mr rows, consecutive panels
+// a_panel_stride floats apart, already offset to the block's first depth index) * B (kc x n).
+// b_readable: columns of each B row that may be read (>= n); full nr-wide slivers within it are
+// read in place, others are copied to a zero-padded buffer first. bias: m values or nullptr,
+// added only when accumulate is false.
+void gemm_block(const GemmKernel& g, int64_t m, int64_t n, int64_t kc, const float* a_packed, int64_t a_panel_stride,
+                const float* b, int64_t ldb, int64_t b_readable, float* c, int64_t ldc, bool accumulate,
+                const float* bias);
+
+} // namespace convarith::detail
