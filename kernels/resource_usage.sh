@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# kernels/resource_usage.sh — compile every kernels/*.cu for one architecture (sm_90 unless
+# CONVARITH_RESOURCE_ARCH says otherwise) with ptxas's resource report and fail on register spills.
+#
+# Prints one line per kernel: registers, spill stores/loads, stack frame, static shared memory and
+# barriers. The tiled kernel's dynamic shared memory is chosen per problem at launch (see the formula
+# in conv_tiled.cuh) and is not in ptxas's report.
+# Exit status: 0 when every kernel compiles without spills; 1 when a file fails to compile or ptxas
+# reports any spill store or load above 0 bytes. Needs nvcc (PATH, $NVCC or /usr/local/cuda/bin).
+# Usage: bash kernels/resource_usage.sh   (from anywhere; CI runs it from the repository root)
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+arch=${CONVARITH_RESOURCE_ARCH:-sm_90}
+nvcc=${NVCC:-}
+if [[ -z "$nvcc" ]]; then
+  if command -v nvcc >/dev/null 2>&1; then nvcc=$(command -v nvcc); else nvcc=/usr/local/cuda/bin/nvcc; fi
+fi
+if [[ ! -x "$nvcc" ]]; then
+  echo "resource_usage: nvcc not found (set NVCC or PATH)" >&2
+  exit 1
+fi
+# Demangler: cu++filt where the toolkit ships it, else the host's c++filt, else raw names.
+filt=$(dirname "$nvcc")/cu++filt
+if [[ ! -x "$filt" ]]; then
+  if command -v c++filt >/dev/null 2>&1; then filt=c++filt; else filt=cat; fi
+fi
+# Extra nvcc flags, e.g. CONVARITH_RESOURCE_FLAGS=-maxrregcount=24 to see the spill check fail.
+read -r -a extra_flags <<<"${CONVARITH_RESOURCE_FLAGS:-}"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+status=0
+shopt -s nullglob
+sources=("$root"/kernels/*.cu)
+if [[ ${#sources[@]} -eq 0 ]]; then
+  echo "resource_usage: no kernels/*.cu found under $root" >&2
+  exit 1
+fi
+printf '%-40s %5s %8s %8s %6s %6s %4s\n' "kernel ($arch)" "regs" "spill_st" "spill_ld" "stack" "smem" "bar"
+for src in "${sources[@]}"; do
+  name=$(basename "$src" .cu)
+  log="$tmp/$name.log"
+  # The same flags as the CMake build (-lineinfo, --warn-on-spills, relaxed constexpr), no fast-math.
+  if ! "$nvcc" -std=c++17 -arch="$arch" --expt-relaxed-constexpr -lineinfo -Xptxas=--warn-on-spills \
+    --resource-usage "${extra_flags[@]}" -I"$root/include" -I"$root/kernels" -c "$src" -o "$tmp/$name.o" >"$log" 2>&1; then
+    echo "resource_usage: $name.cu failed to compile:" >&2
+    cat "$log" >&2
+    status=1
+    continue
+  fi
+  # ptxas reports, per entry function:
+  #   ptxas info : Compiling entry function '<mangled>' for 'sm_90'
+  #   ptxas info : Function properties for <mangled>
+  #       S bytes stack frame, A bytes spill stores, B bytes spill loads
+  #   ptxas info : Used R registers, used N barriers[, M bytes smem], ...
+  if ! awk -v file="$name.cu" '
+    /Compiling entry function/ { fn = $0; sub(/.*entry function '\''/, "", fn); sub(/'\''.*/, "", fn);
+                                 stack = 0; st = 0; ld = 0; next }
+    /bytes stack frame/ { stack = $1; st = $5; ld = $9; next }
+    /Used [0-9]+ registers/ && fn != "" {
+      regs = $0; sub(/.*Used /, "", regs); sub(/ registers.*/, "", regs);
+      bar = 0; if ($0 ~ /used [0-9]+ barriers/) { bar = $0; sub(/.*used /, "", bar); sub(/ barriers.*/, "", bar) }
+      smem = 0; if ($0 ~ /bytes smem/) { smem = $0; sub(/ bytes smem.*/, "", smem); sub(/.* /, "", smem) }
+      printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", fn, regs, st, ld, stack, smem, bar
+      if (st + 0 > 0 || ld + 0 > 0) spilled = 1
+      fn = ""
+    }
+    /[Ss]pill/ && /[Ww]arning/ { spilled = 1 }
+    END { exit spilled ? 1 : 0 }' "$log" >"$tmp/$name.tsv"; then
+    status=1
+    echo "resource_usage: $name.cu spills registers:" >&2
+    grep -iE "spill|warning" "$log" >&2 || true
+  fi
+  while IFS=$'\t' read -r fn regs st ld stack smem bar; do
+    pretty=$(echo "$fn" | "$filt" | sed -e 's/^void //' -e 's/convarith::kernels::cuda:://' -e 's/(convarith::kernels::[A-Za-z]*)$//')
+    printf '%-40s %5s %8s %8s %6s %6s %4s\n' "$pretty" "$regs" "$st" "$ld" "$stack" "$smem" "$bar"
+  done <"$tmp/$name.tsv"
+done
+if [[ $status -ne 0 ]]; then
+  echo "resource_usage: FAILED (compile error or register spills above)" >&2
+else
+  echo "resource_usage: OK, no spills"
+fi
+exit $status
