@@ -1,0 +1,175 @@
+// bench/bench.hpp — convarith_bench_lib: the real-layer suite (bench/layers.csv), a small fp64
+// reference, and the timing harness shared by the Google Benchmark binary (bench/bench_main.cpp),
+// `convarith bench` (cli/cmd_bench.cpp) and tests/test_bench_*.cpp.
+//
+// Protocol (../shared/LAYERS.md §4): every case is checked against the fp64 reference BEFORE it is
+// timed; ours and the peer get the same buffers, the same warm-up and the same statistic (median of
+// the timed runs). GPU cases are timed with CUDA events on one stream and rotate their buffers when
+// the problem fits in L2; CPU cases with std::chrono::steady_clock (no rotation: see harness.cpp).
+// The peer is cuDNN's fastest FMA algorithm on the GPU (host/cudnn/) and oneDNN on the CPU
+// (host/onednn/), whichever this build has.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "convarith/convarith.hpp"
+
+namespace convarith::bench {
+
+// ---- the layer file ----------------------------------------------------------------------------
+struct Layer {
+  std::string id;      // "R03/n1"
+  std::string network; // "ResNet-50 v1.5"
+  std::string layer;   // "layer1 3x3 64->64"
+  std::vector<std::string> suites;
+  ConvProblem problem;
+  int line = 0; // 1-based line in the file
+  bool in_suite(std::string_view suite) const;
+};
+
+// The layer file this build was configured with: $CONVARITH_BENCH_LAYERS if set, else
+// <source>/bench/layers.csv.
+std::string default_layers_path();
+// Parses one data row (not a comment); errors name the column and the value.
+Result<Layer> parse_layer_row(std::string_view row, int line);
+// Every row of a file; the first bad row fails the whole load (message "<path>:<line>: ...").
+Result<std::vector<Layer>> load_layers(const std::string& path);
+// The rows of a suite ("smoke", "default", "full"), in file order. An unknown suite is an error
+// that lists the suites the file has.
+Result<std::vector<Layer>> load_suite(const std::string& path, std::string_view suite);
+std::vector<std::string> suite_names(const std::vector<Layer>& layers);
+
+// ---- reference ---------------------------------------------------------------------------------
+// fp64 oracle written from the definitions (gather form for transposed conv), independent of the
+// library's algorithms. Returns y_elements() values; bias may be nullptr.
+std::vector<double> reference(const ConvProblem& p, const float* x, const float* w, const float* bias);
+// Per output element sum |x*w| (+|bias|) over the taps, for pooling max |x|: the scale of its rounding error.
+std::vector<double> reference_magnitude(const ConvProblem& p, const float* x, const float* w, const float* bias);
+
+struct CheckResult {
+  bool ok = false;
+  double max_abs = 0; // max |got - want|
+  double max_rel = 0; // max |got - want| / magnitude (0 where magnitude is 0 and the values agree)
+  int64_t bad = 0;    // elements outside the bound (NaN counts)
+  std::string message;
+};
+// |got - want| <= tol * 2^-24 * (taps + 2) * magnitude per element, taps = C/g * prod(k) (conv).
+// tol 4 fits direct summation; Winograd/FFT peers need a looser one (the harness uses 64 for peers).
+CheckResult check_output(const ConvProblem& p, const float* got, const std::vector<double>& want,
+                         const std::vector<double>& magnitude, double tol = 4.0);
+
+// ---- the environment block ---------------------------------------------------------------------
+struct Environment {
+  std::string date_utc;     // ISO 8601
+  std::string git_sha;      // configure-time HEAD ("unknown" outside a git checkout)
+  std::string host;         // CPU model, logical cores
+  std::string gpu;          // name, SM count ("" when no device)
+  std::string driver;       // CUDA driver version ("" when none)
+  std::string cuda_runtime; // CUDA runtime version ("" when built without CUDA)
+  std::string cudnn;        // "" when built without the cuDNN adapter
+  std::string onednn;       // "" when built without the oneDNN adapter
+  std::string convarith;    // library version
+  double peak_flops = 0;    // device FP32 FMA peak used for % of roofline (0: not known, no % printed)
+  double peak_bytes_per_s = 0;
+  std::string peak_note; // where the two numbers come from
+};
+// Collected once per process (queries the GPU when `device` is kCuda).
+Environment environment(Device device);
+
+// ---- the harness -------------------------------------------------------------------------------
+struct Options {
+  int warmup = 10; // untimed runs before timing (both sides)
+  int reps = 0;    // timed runs; 0 = adaptive: >= min_reps and about target_seconds
+  int min_reps = 10;
+  int max_reps = 1000;
+  double target_seconds = 0.25; // adaptive reps aim at this much timed work per case
+  bool with_peer = true;        // time cuDNN (GPU) / oneDNN (CPU) too
+  bool rotate = true;           // GPU: rotate buffers when the problem fits in L2
+  uint64_t seed = 20261124;
+};
+
+struct CaseResult {
+  std::string layer_id;
+  std::string impl;      // "convarith" or the peer: "cudnn", "onednn"
+  std::string algorithm; // table name, or the peer's algorithm ("cudnn:IMPLICIT_PRECOMP_GEMM", "onednn:<impl>")
+  Device device = Device::kCpu;
+  std::string status;   // "ok", "not_supported: <why>", "error: <why>", "wrong: <check message>"
+  bool checked = false; // the output was compared with the reference
+  bool correct = false; // ... and matched
+  double max_rel_err = 0;
+  int reps = 0;
+  double median_s = 0, p10_s = 0, p90_s = 0, min_s = 0;
+  double setup_s = 0; // plan creation (ours) or descriptor setup + Find (cuDNN) / primitive creation (oneDNN)
+  double flops = 0;   // ConvProblem::flops()
+  double bytes = 0;   // ConvProblem::min_bytes()
+  size_t workspace_bytes = 0;
+  int rotation = 1; // buffer sets rotated through (GPU)
+  bool is_peer() const { return impl != "convarith"; }
+  bool timed() const { return reps > 0; }
+};
+
+// "convarith:<algo>" for each table row on `device` that runs `problem`'s op (supports() is
+// checked later, per case) and the peer ("onednn" on kCpu, "cudnn" on kCuda) when built and asked.
+std::vector<std::string> implementation_names(const ConvProblem& problem, Device device, bool with_peer);
+
+// A layer's buffers, reference and every implementation that can run it on one device. The
+// reference is computed once; each implementation is checked before it is timed.
+class LayerBench {
+public:
+  // Fails with kDeviceError when `device` is kCuda and no device is usable.
+  static Result<std::unique_ptr<LayerBench>> create(const Layer& layer, Device device, const Options& options);
+  ~LayerBench();
+  LayerBench(const LayerBench&) = delete;
+  LayerBench& operator=(const LayerBench&) = delete;
+
+  // Names of the implementations that will be tried: "convarith:<algo>" for each table row on
+  // this device (supported or not) and the peer when built and requested.
+  std::vector<std::string> implementations() const;
+  // Checks implementation `index` and, when correct, times it. Never throws.
+  CaseResult run(size_t index);
+  // The pieces, for Google Benchmark's own loop: check once, then time single runs.
+  CaseResult check(size_t index);
+  // One timed run of a checked implementation (seconds; GPU: event time). Errors come back as < 0.
+  double time_once(size_t index);
+  void warm(size_t index, int runs);
+  const Layer& layer() const;
+
+private:
+  struct Impl;
+  explicit LayerBench(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Median / percentile of a sample (sorted copy; p in [0, 1]).
+double percentile(std::vector<double> sample, double p);
+double median(std::vector<double> sample);
+// Adaptive repetition count: enough runs of `estimate_s` to fill target_seconds, clamped.
+int choose_reps(const Options& options, double estimate_s);
+
+// ---- output ------------------------------------------------------------------------------------
+// Raw results + the environment block as JSON (schema "convarith-bench-1").
+std::string results_json(const Environment& env, const std::vector<Layer>& layers,
+                         const std::vector<CaseResult>& results, const std::string& command_line,
+                         const std::string& suite);
+// For the table: our fastest correct algorithm and the peer's case per layer.
+struct Summary {
+  std::string layer_id;
+  const CaseResult* best = nullptr; // fastest correct convarith case, or nullptr
+  const CaseResult* peer = nullptr; // the peer's case, or nullptr
+  double ratio = 0;                 // peer median / our median (> 1: we are faster), 0 when unknown
+  double roofline_pct = 0;          // our best as % of min(peak, AI * bandwidth), 0 when unknown
+};
+std::vector<Summary> summarize(const std::vector<Layer>& layers, const std::vector<CaseResult>& results,
+                               const Environment& env);
+// Geometric mean of the positive ratios (0 when there are none).
+double geometric_mean(const std::vector<double>& values);
+// The Markdown/console table the CLI prints.
+std::string results_table(const std::vector<Layer>& layers, const std::vector<Summary>& summary, const Environment& env,
+                          Device device);
+
+} // namespace convarith::bench

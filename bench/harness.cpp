@@ -1,0 +1,476 @@
+// bench/harness.cpp — LayerBench: buffers, reference check and timing for every implementation of
+// one layer on one device (see bench.hpp for the protocol).
+//
+// CPU timing: std::chrono::steady_clock around one synchronous run. Buffers are not rotated on
+// the CPU: the real layers' footprints (MBs) exceed this class of machine's per-core L2 anyway,
+// and rotating would change the working set the peer sees too.
+// GPU timing: a cudaEvent pair on one stream around `batch` back-to-back runs (batch > 1 only for
+// runs under ~20 us, so the event resolution does not dominate), divided by batch. When the
+// problem's footprint is under 2x a 50 MB L2, `rotation` copies of x/w/y are made and successive
+// runs use successive copies, so the numbers are not L2-hot.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+
+#include "bench.hpp"
+
+#if defined(CONVARITH_HAVE_CUDA)
+#include <cuda_runtime_api.h>
+#endif
+#if defined(CONVARITH_HAVE_CUDNN)
+#include "cudnn/cudnn_runner.hpp"
+#endif
+#if defined(CONVARITH_HAVE_ONEDNN)
+#include "onednn/onednn_runner.hpp"
+#endif
+
+namespace convarith::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::vector<float> random_floats(int64_t count, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(count));
+  for (float& f : v)
+    f = dist(rng);
+  return v;
+}
+
+#if defined(CONVARITH_HAVE_CUDA)
+Status cuda_status(cudaError_t e, const char* what) {
+  if (e == cudaSuccess)
+    return Status::ok();
+  return device_error(std::string(what) + ": " + cudaGetErrorString(e));
+}
+#endif
+
+} // namespace
+
+double percentile(std::vector<double> sample, double p) {
+  if (sample.empty())
+    return 0;
+  std::sort(sample.begin(), sample.end());
+  const double pos = p * static_cast<double>(sample.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, sample.size() - 1);
+  const double frac = pos - static_cast<double>(lo);
+  return sample[lo] * (1 - frac) + sample[hi] * frac;
+}
+
+double median(std::vector<double> sample) {
+  return percentile(std::move(sample), 0.5);
+}
+
+int choose_reps(const Options& options, double estimate_s) {
+  if (options.reps > 0)
+    return options.reps;
+  if (!(estimate_s > 0))
+    return options.min_reps;
+  const double want = std::ceil(options.target_seconds / estimate_s);
+  return static_cast<int>(
+      std::clamp(want, static_cast<double>(options.min_reps), static_cast<double>(options.max_reps)));
+}
+
+// ---- LayerBench ---------------------------------------------------------------------------------
+
+struct LayerBench::Impl {
+  struct Entry {
+    std::string name;      // "convarith:<algo>", "onednn", "cudnn"
+    std::string impl;      // "convarith", "onednn", "cudnn"
+    std::string algorithm; // what the table shows
+    const Algorithm* algo = nullptr;
+    Status prepared;    // the reason it cannot run (kNotSupported, ...) or OK
+    bool tried = false; // prepare() ran
+    Plan plan;
+    double setup_s = 0;
+    size_t workspace = 0;
+    std::vector<unsigned char> host_ws;
+    void* dev_ws = nullptr;
+    CaseResult checked; // the result of check(); valid when has_check
+    bool has_check = false;
+#if defined(CONVARITH_HAVE_ONEDNN)
+    std::unique_ptr<onednn::Runner> onednn;
+#endif
+#if defined(CONVARITH_HAVE_CUDNN)
+    std::unique_ptr<cudnn::Runner> cudnn;
+#endif
+  };
+
+  Layer layer;
+  Device device = Device::kCpu;
+  Options options;
+  std::vector<float> x, w, y; // host copies; y is the CPU output
+  std::vector<double> want, magnitude;
+  bool have_reference = false;
+  std::vector<Entry> entries;
+  int rotation = 1;
+  int batch = 1; // GPU: runs per timed sample
+  int next_set = 0;
+#if defined(CONVARITH_HAVE_CUDA)
+  std::vector<float*> dx, dw, dy;
+  cudaStream_t stream = nullptr;
+  cudaEvent_t start = nullptr, stop = nullptr;
+#endif
+
+  ~Impl() {
+#if defined(CONVARITH_HAVE_CUDA)
+    for (Entry& e : entries)
+      if (e.dev_ws != nullptr)
+        (void)cudaFree(e.dev_ws);
+    entries.clear(); // peers release their handles before the stream goes
+    for (float* p : dx)
+      (void)cudaFree(p);
+    for (float* p : dw)
+      (void)cudaFree(p);
+    for (float* p : dy)
+      (void)cudaFree(p);
+    if (start != nullptr)
+      (void)cudaEventDestroy(start);
+    if (stop != nullptr)
+      (void)cudaEventDestroy(stop);
+    if (stream != nullptr)
+      (void)cudaStreamDestroy(stream);
+#endif
+  }
+
+  const ConvProblem& problem() const {
+    return layer.problem;
+  }
+
+  void ensure_reference() {
+    if (have_reference)
+      return;
+    want = reference(problem(), x.data(), w.empty() ? nullptr : w.data(), nullptr);
+    magnitude = reference_magnitude(problem(), x.data(), w.empty() ? nullptr : w.data(), nullptr);
+    have_reference = true;
+  }
+
+  // Plan / peer creation, timed as setup cost.
+  Status prepare(Entry& e) {
+    if (e.tried)
+      return e.prepared;
+    e.tried = true;
+    const Clock::time_point t0 = Clock::now();
+    if (e.impl == "convarith") {
+      Result<Plan> plan = Plan::create(problem(), device, e.algo->name);
+      e.setup_s = seconds_since(t0);
+      if (!plan)
+        return e.prepared = plan.status();
+      e.plan = *plan;
+      e.workspace = e.plan.workspace_bytes();
+      if (e.workspace > 0) {
+        if (device == Device::kCpu) {
+          e.host_ws.resize(e.workspace);
+        } else {
+#if defined(CONVARITH_HAVE_CUDA)
+          Status s = cuda_status(cudaMalloc(&e.dev_ws, e.workspace), "cudaMalloc(workspace)");
+          if (!s)
+            return e.prepared = s;
+#endif
+        }
+      }
+      return e.prepared = Status::ok();
+    }
+#if defined(CONVARITH_HAVE_ONEDNN)
+    if (e.impl == "onednn") {
+      // oneDNN's preferred (blocked) layouts with the reorders from and to NCHW inside run(): its
+      // fastest path for a caller holding NCHW tensors, which is what we are.
+      onednn::RunnerOptions ro;
+      ro.blocked_layouts = true;
+      auto runner = onednn::Runner::create(problem(), ro);
+      e.setup_s = seconds_since(t0);
+      if (!runner)
+        return e.prepared = runner.status();
+      e.onednn = std::make_unique<onednn::Runner>(std::move(runner).value());
+      e.algorithm = "onednn:" + e.onednn->implementation();
+      return e.prepared = Status::ok();
+    }
+#endif
+#if defined(CONVARITH_HAVE_CUDNN)
+    if (e.impl == "cudnn") {
+      auto runner = cudnn::Runner::create(problem(), stream);
+      if (!runner)
+        return e.prepared = runner.status();
+      e.cudnn = std::move(runner).value();
+      Status found = e.cudnn->find(dx[0], dw.empty() ? nullptr : dw[0], dy[0]);
+      e.setup_s = seconds_since(t0);
+      if (!found)
+        return e.prepared = found;
+      e.algorithm = "cudnn:" + e.cudnn->algorithm();
+      e.workspace = e.cudnn->workspace_bytes();
+      return e.prepared = Status::ok();
+    }
+#endif
+    return e.prepared = not_supported("implementation '" + e.name + "' is not built in");
+  }
+
+  // One run on buffer set `set` (enqueued on the stream for the GPU).
+  Status run_one(Entry& e, int set) {
+    if (device == Device::kCpu) {
+      if (e.impl == "convarith")
+        return e.plan.run(x.data(), w.empty() ? nullptr : w.data(), nullptr, y.data(),
+                          e.host_ws.empty() ? nullptr : e.host_ws.data(), e.host_ws.size(), nullptr);
+#if defined(CONVARITH_HAVE_ONEDNN)
+      if (e.impl == "onednn")
+        return e.onednn->run(x.data(), w.empty() ? nullptr : w.data(), nullptr, y.data());
+#endif
+      return internal_error("no CPU runner for " + e.name);
+    }
+#if defined(CONVARITH_HAVE_CUDA)
+    const size_t i = static_cast<size_t>(set);
+    const float* wp = dw.empty() ? nullptr : dw[i];
+    if (e.impl == "convarith")
+      return e.plan.run(dx[i], wp, nullptr, dy[i], e.dev_ws, e.workspace, stream);
+#if defined(CONVARITH_HAVE_CUDNN)
+    if (e.impl == "cudnn")
+      return e.cudnn->run(dx[i], wp, nullptr, dy[i]);
+#endif
+#endif
+    (void)set;
+    return internal_error("no GPU runner for " + e.name);
+  }
+
+  // Runs once into a NaN-poisoned output and compares with the reference.
+  CaseResult check(size_t index) {
+    Entry& e = entries[index];
+    if (e.has_check)
+      return e.checked;
+    CaseResult r;
+    r.layer_id = layer.id;
+    r.impl = e.impl;
+    r.algorithm = e.algorithm;
+    r.device = device;
+    r.flops = problem().flops();
+    r.bytes = static_cast<double>(problem().min_bytes());
+    r.rotation = rotation;
+    Status s = prepare(e);
+    r.setup_s = e.setup_s;
+    r.algorithm = e.algorithm;
+    r.workspace_bytes = e.workspace;
+    if (!s) {
+      r.status = (s.code() == StatusCode::kNotSupported ? "not_supported: " : "error: ") + s.to_string();
+      e.checked = r;
+      e.has_check = true;
+      return r;
+    }
+    ensure_reference();
+    std::vector<float> got(static_cast<size_t>(problem().y_elements()));
+    double estimate = 0;
+    if (device == Device::kCpu) {
+      std::fill(y.begin(), y.end(), std::numeric_limits<float>::quiet_NaN());
+      const Clock::time_point t0 = Clock::now();
+      s = run_one(e, 0);
+      estimate = seconds_since(t0);
+      got = y;
+    } else {
+#if defined(CONVARITH_HAVE_CUDA)
+      const size_t bytes = got.size() * sizeof(float);
+      // 0xFF bytes are a NaN pattern: an element the implementation never writes fails.
+      s = cuda_status(cudaMemsetAsync(dy[0], 0xFF, bytes, stream), "cudaMemsetAsync(y)");
+      if (s) {
+        (void)cudaEventRecord(start, stream);
+        s = run_one(e, 0);
+        (void)cudaEventRecord(stop, stream);
+      }
+      if (s)
+        s = cuda_status(cudaStreamSynchronize(stream), "running the case");
+      float ms = 0;
+      if (s)
+        s = cuda_status(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
+      estimate = ms * 1e-3;
+      if (s && bytes > 0)
+        s = cuda_status(cudaMemcpy(got.data(), dy[0], bytes, cudaMemcpyDeviceToHost), "copy y back");
+#endif
+    }
+    if (!s) {
+      r.status = "error: " + s.to_string();
+    } else {
+      // Peers may use Winograd / FFT / reordered sums: their bound is looser (LAYERS.md §4.1).
+      const CheckResult c = check_output(problem(), got.data(), want, magnitude, e.impl == "convarith" ? 4.0 : 64.0);
+      r.checked = true;
+      r.correct = c.ok;
+      r.max_rel_err = c.max_rel;
+      r.status = c.ok ? "ok" : "wrong: " + c.message;
+      r.min_s = estimate;
+    }
+    e.checked = r;
+    e.has_check = true;
+    return r;
+  }
+
+  double time_once(Entry& e) {
+    if (device == Device::kCpu) {
+      const Clock::time_point t0 = Clock::now();
+      if (!run_one(e, 0))
+        return -1;
+      return seconds_since(t0);
+    }
+#if defined(CONVARITH_HAVE_CUDA)
+    if (cudaEventRecord(start, stream) != cudaSuccess)
+      return -1;
+    for (int b = 0; b < batch; ++b) {
+      if (!run_one(e, next_set))
+        return -1;
+      next_set = (next_set + 1) % rotation;
+    }
+    if (cudaEventRecord(stop, stream) != cudaSuccess)
+      return -1;
+    if (cudaEventSynchronize(stop) != cudaSuccess)
+      return -1;
+    float ms = 0;
+    if (cudaEventElapsedTime(&ms, start, stop) != cudaSuccess)
+      return -1;
+    return ms * 1e-3 / batch;
+#else
+    return -1;
+#endif
+  }
+};
+
+std::vector<std::string> implementation_names(const ConvProblem& problem, Device device, bool with_peer) {
+  std::vector<std::string> names;
+  for (const Algorithm& a : algorithm_table())
+    if (a.device == device && (a.ops & op_bit(problem.op())) && a.run != nullptr)
+      names.push_back(std::string("convarith:") + a.name);
+  if (with_peer) {
+#if defined(CONVARITH_HAVE_ONEDNN)
+    if (device == Device::kCpu)
+      names.emplace_back("onednn");
+#endif
+#if defined(CONVARITH_HAVE_CUDNN)
+    if (device == Device::kCuda)
+      names.emplace_back("cudnn");
+#endif
+  }
+  return names;
+}
+
+Result<std::unique_ptr<LayerBench>> LayerBench::create(const Layer& layer, Device device, const Options& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->layer = layer;
+  impl->device = device;
+  impl->options = options;
+  const ConvProblem& p = layer.problem;
+  impl->x = random_floats(p.x_elements(), options.seed);
+  if (p.w_elements() > 0 && !is_pool(p.op()))
+    impl->w = random_floats(p.w_elements(), options.seed + 1);
+  impl->y.assign(static_cast<size_t>(p.y_elements()), 0.0f);
+  for (const std::string& name : implementation_names(p, device, options.with_peer)) {
+    Impl::Entry e;
+    e.name = name;
+    if (name.rfind("convarith:", 0) == 0) {
+      e.impl = "convarith";
+      e.algorithm = name.substr(10);
+      e.algo = find_algorithm(e.algorithm, device);
+    } else {
+      e.impl = name;
+      e.algorithm = name;
+    }
+    impl->entries.push_back(std::move(e));
+  }
+  if (device == Device::kCuda) {
+#if defined(CONVARITH_HAVE_CUDA)
+    if (cuda_device_count() == 0)
+      return device_error("no CUDA device: " + cuda_unavailable_reason());
+    CONVARITH_RETURN_IF_ERROR(cuda_status(cudaStreamCreateWithFlags(&impl->stream, cudaStreamNonBlocking), "stream"));
+    CONVARITH_RETURN_IF_ERROR(cuda_status(cudaEventCreate(&impl->start), "cudaEventCreate"));
+    CONVARITH_RETURN_IF_ERROR(cuda_status(cudaEventCreate(&impl->stop), "cudaEventCreate"));
+    const double footprint = static_cast<double>(p.min_bytes());
+    constexpr double kL2 = 50e6; // H100's L2; larger than A100's 40 MB, so safe for both
+    if (options.rotate && footprint > 0 && footprint < 2 * kL2)
+      impl->rotation = static_cast<int>(std::min(64.0, std::ceil(4 * kL2 / footprint)));
+    const size_t xb = impl->x.size() * sizeof(float), wb = impl->w.size() * sizeof(float);
+    const size_t yb = impl->y.size() * sizeof(float);
+    for (int r = 0; r < impl->rotation; ++r) {
+      float *x = nullptr, *w = nullptr, *y = nullptr;
+      CONVARITH_RETURN_IF_ERROR(cuda_status(cudaMalloc(&x, std::max<size_t>(xb, 4)), "cudaMalloc(x)"));
+      impl->dx.push_back(x);
+      CONVARITH_RETURN_IF_ERROR(cuda_status(cudaMemcpy(x, impl->x.data(), xb, cudaMemcpyHostToDevice), "copy x"));
+      if (wb > 0) {
+        CONVARITH_RETURN_IF_ERROR(cuda_status(cudaMalloc(&w, wb), "cudaMalloc(w)"));
+        impl->dw.push_back(w);
+        CONVARITH_RETURN_IF_ERROR(cuda_status(cudaMemcpy(w, impl->w.data(), wb, cudaMemcpyHostToDevice), "copy w"));
+      }
+      CONVARITH_RETURN_IF_ERROR(cuda_status(cudaMalloc(&y, std::max<size_t>(yb, 4)), "cudaMalloc(y)"));
+      impl->dy.push_back(y);
+    }
+#else
+    return device_error("convarith_bench_lib was built without CUDA");
+#endif
+  }
+  return std::unique_ptr<LayerBench>(new LayerBench(std::move(impl)));
+}
+
+LayerBench::LayerBench(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+LayerBench::~LayerBench() = default;
+
+const Layer& LayerBench::layer() const {
+  return impl_->layer;
+}
+
+std::vector<std::string> LayerBench::implementations() const {
+  std::vector<std::string> names;
+  for (const Impl::Entry& e : impl_->entries)
+    names.push_back(e.name);
+  return names;
+}
+
+CaseResult LayerBench::check(size_t index) {
+  CaseResult r = impl_->check(index);
+  // The GPU batches short runs so event resolution does not dominate (same batch for every entry
+  // would be fairer, but runs differ by 100x between algorithms; each gets ~20 us per sample).
+  if (impl_->device == Device::kCuda && r.correct && r.min_s > 0)
+    impl_->batch = static_cast<int>(std::clamp(std::ceil(20e-6 / r.min_s), 1.0, 64.0));
+  return r;
+}
+
+void LayerBench::warm(size_t index, int runs) {
+  Impl::Entry& e = impl_->entries[index];
+  for (int i = 0; i < runs; ++i)
+    if (impl_->time_once(e) < 0)
+      return;
+}
+
+double LayerBench::time_once(size_t index) {
+  return impl_->time_once(impl_->entries[index]);
+}
+
+CaseResult LayerBench::run(size_t index) {
+  CaseResult r = check(index);
+  if (!r.correct)
+    return r;
+  Impl::Entry& e = impl_->entries[index];
+  warm(index, impl_->options.warmup);
+  // The estimate for adaptive reps comes from the warm-up, not the cold first run.
+  const double estimate = impl_->time_once(e);
+  const int reps = choose_reps(impl_->options, estimate);
+  std::vector<double> times;
+  times.reserve(static_cast<size_t>(reps));
+  for (int i = 0; i < reps; ++i) {
+    const double t = impl_->time_once(e);
+    if (t < 0) {
+      r.status = "error: a timed run failed";
+      r.correct = false;
+      return r;
+    }
+    times.push_back(t);
+  }
+  r.reps = reps;
+  r.median_s = median(times);
+  r.p10_s = percentile(times, 0.1);
+  r.p90_s = percentile(times, 0.9);
+  r.min_s = *std::min_element(times.begin(), times.end());
+  r.rotation = impl_->rotation;
+  return r;
+}
+
+} // namespace convarith::bench

@@ -1,0 +1,445 @@
+// bench/layers.cpp — the layer file parser and the fp64 reference of convarith_bench_lib.
+//
+// The parser only turns text into a ProblemDesc; ConvProblem::make() validates it, so a row that
+// breaks the arithmetic fails with the library's own message plus the file position.
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "bench.hpp"
+
+#ifndef CONVARITH_SOURCE_DIR
+#define CONVARITH_SOURCE_DIR "."
+#endif
+
+namespace convarith::bench {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+    s.remove_suffix(1);
+  return s;
+}
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (true) {
+    size_t pos = s.find(sep, start);
+    out.push_back(trim(s.substr(start, pos == std::string_view::npos ? std::string_view::npos : pos - start)));
+    if (pos == std::string_view::npos)
+      break;
+    start = pos + 1;
+  }
+  return out;
+}
+
+Result<int64_t> parse_int(std::string_view text, const char* column) {
+  std::string s(text);
+  if (s.empty())
+    return invalid_argument(std::string("column ") + column + ": empty");
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (errno != 0 || end == s.c_str() || *end != '\0')
+    return invalid_argument(std::string("column ") + column + ": '" + s + "' is not an integer");
+  return static_cast<int64_t>(v);
+}
+
+// "3x3" -> {3, 3}; the number of entries is the spatial rank.
+Result<std::vector<int64_t>> parse_axes(std::string_view text, const char* column) {
+  std::vector<int64_t> out;
+  for (std::string_view part : split(text, 'x')) {
+    Result<int64_t> v = parse_int(part, column);
+    if (!v)
+      return v.status();
+    out.push_back(*v);
+  }
+  return out;
+}
+
+Result<Op> parse_op(std::string_view s) {
+  if (s == "conv")
+    return Op::kConv;
+  if (s == "conv_transpose")
+    return Op::kConvTranspose;
+  if (s == "max_pool")
+    return Op::kMaxPool;
+  if (s == "avg_pool")
+    return Op::kAvgPool;
+  return invalid_argument("column op: '" + std::string(s) + "' is not conv, conv_transpose, max_pool or avg_pool");
+}
+
+} // namespace
+
+bool Layer::in_suite(std::string_view suite) const {
+  return std::find(suites.begin(), suites.end(), suite) != suites.end();
+}
+
+std::string default_layers_path() {
+  if (const char* env = std::getenv("CONVARITH_BENCH_LAYERS"); env != nullptr && *env != '\0')
+    return env;
+  return std::string(CONVARITH_SOURCE_DIR) + "/bench/layers.csv";
+}
+
+Result<Layer> parse_layer_row(std::string_view row, int line) {
+  constexpr size_t kColumns = 16;
+  std::vector<std::string_view> f = split(row, ',');
+  if (f.size() != kColumns)
+    return invalid_argument("expected " + std::to_string(kColumns) + " comma-separated columns, found " +
+                            std::to_string(f.size()));
+  Layer layer;
+  layer.line = line;
+  layer.id = std::string(f[0]);
+  layer.network = std::string(f[1]);
+  layer.layer = std::string(f[2]);
+  if (layer.id.empty())
+    return invalid_argument("column id: empty");
+  for (std::string_view s : split(f[3], '|'))
+    if (!s.empty())
+      layer.suites.emplace_back(s);
+
+  ProblemDesc d;
+  Result<Op> op = parse_op(f[4]);
+  if (!op)
+    return op.status();
+  d.op = *op;
+  const char* names[] = {"n", "c", "k", "groups"};
+  int64_t* fields[] = {&d.n, &d.c, &d.k, &d.groups};
+  for (int j = 0; j < 4; ++j) {
+    Result<int64_t> v = parse_int(f[5 + static_cast<size_t>(j)], names[j]);
+    if (!v)
+      return v.status();
+    *fields[j] = *v;
+  }
+  if (is_pool(d.op))
+    d.k = d.c;
+
+  Result<std::vector<int64_t>> input = parse_axes(f[9], "input");
+  if (!input)
+    return input.status();
+  const size_t rank = input->size();
+  if (rank < 1 || rank > static_cast<size_t>(kMaxSpatialRank))
+    return invalid_argument("column input: rank " + std::to_string(rank) + " is not 1..3");
+  d.rank = static_cast<int>(rank);
+  struct AxisColumn {
+    const char* name;
+    size_t index;
+    std::array<int64_t, kMaxSpatialRank>* dest;
+  };
+  const AxisColumn columns[] = {{"kernel", 10, &d.kernel},
+                                {"stride", 11, &d.stride},
+                                {"dilation", 13, &d.dilation},
+                                {"output_padding", 14, &d.output_padding}};
+  for (size_t j = 0; j < rank; ++j)
+    d.input[j] = (*input)[j];
+  for (const AxisColumn& col : columns) {
+    Result<std::vector<int64_t>> v = parse_axes(f[col.index], col.name);
+    if (!v)
+      return v.status();
+    if (v->size() != rank)
+      return invalid_argument(std::string("column ") + col.name + ": " + std::to_string(v->size()) +
+                              " entries for a rank-" + std::to_string(rank) + " input");
+    for (size_t j = 0; j < rank; ++j)
+      (*col.dest)[j] = (*v)[j];
+  }
+  std::vector<std::string_view> pads = split(f[12], 'x');
+  if (pads.size() != rank)
+    return invalid_argument("column pad: " + std::to_string(pads.size()) + " entries for a rank-" +
+                            std::to_string(rank) + " input");
+  for (size_t j = 0; j < rank; ++j) {
+    std::vector<std::string_view> lohi = split(pads[j], ':');
+    if (lohi.size() > 2)
+      return invalid_argument("column pad: '" + std::string(pads[j]) + "' is not p or lo:hi");
+    Result<int64_t> lo = parse_int(lohi[0], "pad");
+    if (!lo)
+      return lo.status();
+    Result<int64_t> hi = lohi.size() == 2 ? parse_int(lohi[1], "pad") : lo;
+    if (!hi)
+      return hi.status();
+    d.pad_lo[j] = *lo;
+    d.pad_hi[j] = *hi;
+  }
+  for (std::string_view flag : split(f[15], ' ')) {
+    if (flag.empty())
+      continue;
+    if (flag == "ceil") {
+      d.ceil_mode = true;
+    } else if (flag == "include_pad") {
+      d.count_include_pad = true;
+    } else {
+      return invalid_argument("column flags: unknown flag '" + std::string(flag) + "' (ceil, include_pad)");
+    }
+  }
+  Result<ConvProblem> p = ConvProblem::make(d);
+  if (!p)
+    return Status(p.status().code(), "layer " + layer.id + ": " + p.status().message());
+  layer.problem = *p;
+  return layer;
+}
+
+Result<std::vector<Layer>> load_layers(const std::string& path) {
+  std::ifstream in(path);
+  if (!in)
+    return invalid_argument("cannot open the layer file '" + path + "' (set CONVARITH_BENCH_LAYERS)");
+  std::vector<Layer> layers;
+  std::string row;
+  int line = 0;
+  while (std::getline(in, row)) {
+    ++line;
+    std::string_view t = trim(row);
+    if (t.empty() || t.front() == '#')
+      continue;
+    Result<Layer> layer = parse_layer_row(t, line);
+    if (!layer)
+      return Status(layer.status().code(), path + ":" + std::to_string(line) + ": " + layer.status().message());
+    for (const Layer& other : layers)
+      if (other.id == layer->id)
+        return invalid_argument(path + ":" + std::to_string(line) + ": duplicate id '" + other.id +
+                                "' (first on line " + std::to_string(other.line) + ")");
+    layers.push_back(std::move(layer).value());
+  }
+  if (layers.empty())
+    return invalid_argument("the layer file '" + path + "' has no rows");
+  return layers;
+}
+
+std::vector<std::string> suite_names(const std::vector<Layer>& layers) {
+  std::vector<std::string> names;
+  for (const Layer& l : layers)
+    for (const std::string& s : l.suites)
+      if (std::find(names.begin(), names.end(), s) == names.end())
+        names.push_back(s);
+  return names;
+}
+
+Result<std::vector<Layer>> load_suite(const std::string& path, std::string_view suite) {
+  Result<std::vector<Layer>> all = load_layers(path);
+  if (!all)
+    return all.status();
+  std::vector<Layer> out;
+  for (const Layer& l : *all)
+    if (l.in_suite(suite))
+      out.push_back(l);
+  if (out.empty()) {
+    std::string known;
+    for (const std::string& s : suite_names(*all))
+      known += (known.empty() ? "" : ", ") + s;
+    return invalid_argument("no suite '" + std::string(suite) + "' in '" + path + "' (suites: " + known + ")");
+  }
+  return out;
+}
+
+// ---- reference ---------------------------------------------------------------------------------
+namespace {
+
+// The rank-3 view's sizes and the two per-element accumulations (value and magnitude) share one
+// loop nest; `Acc` decides what is summed.
+struct Geometry {
+  int64_t n, c, k, g, cg, kg;
+  int64_t in[3], out[3], ker[3], str[3], plo[3], dil[3];
+  explicit Geometry(const ConvProblem& p) {
+    n = p.n();
+    c = p.c();
+    k = p.k();
+    g = is_pool(p.op()) ? 1 : p.groups();
+    cg = c / g;
+    kg = k / g;
+    for (int j = 0; j < 3; ++j) {
+      const AxisParams& a = p.axis3(j);
+      in[j] = a.i;
+      out[j] = p.out3(j);
+      ker[j] = a.k;
+      str[j] = a.s;
+      plo[j] = a.p_lo;
+      dil[j] = a.d;
+    }
+  }
+};
+
+template <bool kMagnitude>
+std::vector<double> evaluate(const ConvProblem& p, const float* x, const float* w, const float* bias) {
+  const Geometry gm(p);
+  std::vector<double> y(static_cast<size_t>(p.y_elements()), 0.0);
+  const int64_t out_sp = gm.out[0] * gm.out[1] * gm.out[2];
+  const int64_t in_sp = gm.in[0] * gm.in[1] * gm.in[2];
+  const int64_t ker_sp = gm.ker[0] * gm.ker[1] * gm.ker[2];
+  auto val = [](double v) { return kMagnitude ? std::fabs(v) : v; };
+  for (int64_t n = 0; n < gm.n; ++n) {
+    for (int64_t k = 0; k < gm.k; ++k) {
+      double* yk = y.data() + (n * gm.k + k) * out_sp;
+      if (p.op() == Op::kConv) {
+        // Gather: y[n,k,o] = sum_{c in group, taps} x[n,c,o*s - p_lo + r*d] * w[k,c',r].
+        const int64_t grp = k / gm.kg;
+        for (int64_t cc = 0; cc < gm.cg; ++cc) {
+          const int64_t c = grp * gm.cg + cc;
+          const float* xc = x + (n * gm.c + c) * in_sp;
+          const float* wk = w + (k * gm.cg + cc) * ker_sp;
+          for (int64_t od = 0; od < gm.out[0]; ++od)
+            for (int64_t r = 0; r < gm.ker[0]; ++r) {
+              const int64_t id = od * gm.str[0] - gm.plo[0] + r * gm.dil[0];
+              if (id < 0 || id >= gm.in[0])
+                continue;
+              for (int64_t oh = 0; oh < gm.out[1]; ++oh)
+                for (int64_t s = 0; s < gm.ker[1]; ++s) {
+                  const int64_t ih = oh * gm.str[1] - gm.plo[1] + s * gm.dil[1];
+                  if (ih < 0 || ih >= gm.in[1])
+                    continue;
+                  for (int64_t t = 0; t < gm.ker[2]; ++t) {
+                    const double wv = wk[(r * gm.ker[1] + s) * gm.ker[2] + t];
+                    const float* xrow = xc + (id * gm.in[1] + ih) * gm.in[2];
+                    double* yrow = yk + (od * gm.out[1] + oh) * gm.out[2];
+                    for (int64_t ow = 0; ow < gm.out[2]; ++ow) {
+                      const int64_t iw = ow * gm.str[2] - gm.plo[2] + t * gm.dil[2];
+                      if (iw < 0 || iw >= gm.in[2])
+                        continue;
+                      yrow[ow] += val(static_cast<double>(xrow[iw]) * wv);
+                    }
+                  }
+                }
+            }
+        }
+      } else if (p.op() == Op::kConvTranspose) {
+        // Gather form: y[n,k,o] = sum over input channels c of k's group and taps r with
+        // o + p_lo - r*d = s*i for an input index i; w is C x K/g x taps.
+        const int64_t grp = k / gm.kg;
+        const int64_t kk = k % gm.kg;
+        for (int64_t cc = 0; cc < gm.cg; ++cc) {
+          const int64_t c = grp * gm.cg + cc;
+          const float* xc = x + (n * gm.c + c) * in_sp;
+          const float* wc = w + (c * gm.kg + kk) * ker_sp;
+          for (int64_t od = 0; od < gm.out[0]; ++od)
+            for (int64_t r = 0; r < gm.ker[0]; ++r) {
+              const int64_t td = od + gm.plo[0] - r * gm.dil[0];
+              if (td < 0 || td % gm.str[0] != 0 || td / gm.str[0] >= gm.in[0])
+                continue;
+              const int64_t id = td / gm.str[0];
+              for (int64_t oh = 0; oh < gm.out[1]; ++oh)
+                for (int64_t s = 0; s < gm.ker[1]; ++s) {
+                  const int64_t th = oh + gm.plo[1] - s * gm.dil[1];
+                  if (th < 0 || th % gm.str[1] != 0 || th / gm.str[1] >= gm.in[1])
+                    continue;
+                  const int64_t ih = th / gm.str[1];
+                  for (int64_t t = 0; t < gm.ker[2]; ++t) {
+                    const double wv = wc[(r * gm.ker[1] + s) * gm.ker[2] + t];
+                    const float* xrow = xc + (id * gm.in[1] + ih) * gm.in[2];
+                    double* yrow = yk + (od * gm.out[1] + oh) * gm.out[2];
+                    for (int64_t ow = 0; ow < gm.out[2]; ++ow) {
+                      const int64_t tw = ow + gm.plo[2] - t * gm.dil[2];
+                      if (tw < 0 || tw % gm.str[2] != 0 || tw / gm.str[2] >= gm.in[2])
+                        continue;
+                      yrow[ow] += val(static_cast<double>(xrow[tw / gm.str[2]]) * wv);
+                    }
+                  }
+                }
+            }
+        }
+      } else {
+        // Pooling: channel k = c. Max over in-input taps (padding never wins); avg divides by
+        // prod(k) (count_include_pad, minus taps past the padded extent) or by the in-input taps.
+        const float* xc = x + (n * gm.c + k) * in_sp;
+        const bool is_max = p.op() == Op::kMaxPool;
+        for (int64_t od = 0; od < gm.out[0]; ++od)
+          for (int64_t oh = 0; oh < gm.out[1]; ++oh)
+            for (int64_t ow = 0; ow < gm.out[2]; ++ow) {
+              double acc = is_max ? -std::numeric_limits<double>::infinity() : 0.0;
+              int64_t inside = 0, in_padded = 0;
+              for (int64_t r = 0; r < gm.ker[0]; ++r)
+                for (int64_t s = 0; s < gm.ker[1]; ++s)
+                  for (int64_t t = 0; t < gm.ker[2]; ++t) {
+                    const int64_t idx[3] = {od * gm.str[0] - gm.plo[0] + r * gm.dil[0],
+                                            oh * gm.str[1] - gm.plo[1] + s * gm.dil[1],
+                                            ow * gm.str[2] - gm.plo[2] + t * gm.dil[2]};
+                    bool in_input = true, in_pad = true;
+                    for (int j = 0; j < 3; ++j) {
+                      const AxisParams& a = p.axis3(j);
+                      if (idx[j] < 0 || idx[j] >= gm.in[j])
+                        in_input = false;
+                      if (idx[j] < -a.p_lo || idx[j] >= gm.in[j] + a.p_hi)
+                        in_pad = false;
+                    }
+                    if (in_pad)
+                      ++in_padded;
+                    if (!in_input)
+                      continue;
+                    ++inside;
+                    const double v = xc[(idx[0] * gm.in[1] + idx[1]) * gm.in[2] + idx[2]];
+                    if (kMagnitude) {
+                      acc = std::max(acc, std::fabs(v));
+                    } else if (is_max) {
+                      acc = std::max(acc, v);
+                    } else {
+                      acc += v;
+                    }
+                  }
+              if (!is_max && !kMagnitude) {
+                const int64_t count = p.count_include_pad() ? in_padded : inside;
+                acc = count > 0 ? acc / static_cast<double>(count) : 0.0;
+              }
+              yk[(od * gm.out[1] + oh) * gm.out[2] + ow] = acc;
+            }
+        continue;
+      }
+      if (bias != nullptr)
+        for (int64_t o = 0; o < out_sp; ++o)
+          yk[o] += val(static_cast<double>(bias[k]));
+    }
+  }
+  return y;
+}
+
+} // namespace
+
+std::vector<double> reference(const ConvProblem& p, const float* x, const float* w, const float* bias) {
+  return evaluate<false>(p, x, w, bias);
+}
+
+std::vector<double> reference_magnitude(const ConvProblem& p, const float* x, const float* w, const float* bias) {
+  return evaluate<true>(p, x, w, bias);
+}
+
+CheckResult check_output(const ConvProblem& p, const float* got, const std::vector<double>& want,
+                         const std::vector<double>& magnitude, double tol) {
+  CheckResult r;
+  const double eps = std::ldexp(1.0, -24);
+  double taps = 1;
+  if (!is_pool(p.op())) {
+    // Each output sums over C/g (conv) or C/g input channels (transposed, gather) times the taps.
+    taps = static_cast<double>(p.c() / p.groups()) * static_cast<double>(p.kernel_spatial());
+  }
+  const double factor = tol * eps * (taps + 2);
+  int64_t first_bad = -1;
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double err = std::fabs(static_cast<double>(got[i]) - want[i]);
+    const bool nan = std::isnan(got[i]);
+    if (!nan) {
+      r.max_abs = std::max(r.max_abs, err);
+      if (magnitude[i] > 0)
+        r.max_rel = std::max(r.max_rel, err / magnitude[i]);
+    }
+    if (nan || err > factor * magnitude[i] + 1e-30) {
+      if (first_bad < 0)
+        first_bad = static_cast<int64_t>(i);
+      ++r.bad;
+    }
+  }
+  r.ok = r.bad == 0;
+  std::ostringstream m;
+  if (r.ok) {
+    m << "max rel err " << r.max_rel << " (bound " << factor << ")";
+  } else {
+    const size_t i = static_cast<size_t>(first_bad);
+    m << r.bad << " of " << want.size() << " elements outside " << tol << "*eps*(taps+2)*|x*w|; first at flat index "
+      << first_bad << ": got " << got[i] << ", want " << want[i] << " (magnitude " << magnitude[i] << ")";
+  }
+  r.message = m.str();
+  return r;
+}
+
+} // namespace convarith::bench

@@ -1,0 +1,309 @@
+// bench/report.cpp — the environment block, the raw JSON and the summary table.
+//
+// % of roofline = max(flops / peak, bytes / bandwidth) / measured time. On the GPU the peak is the
+// FP32 FMA spec from the SM count and clock (lanes per SM by compute capability) and the bandwidth
+// is a device-to-device copy measured here; on the CPU neither is measured, so no % is printed.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+#include <thread>
+
+#include "bench.hpp"
+
+#if defined(CONVARITH_HAVE_CUDA)
+#include <cuda_runtime_api.h>
+#endif
+#if defined(CONVARITH_HAVE_CUDNN)
+#include "cudnn/cudnn_runner.hpp"
+#endif
+#if defined(CONVARITH_HAVE_ONEDNN)
+#include "onednn/onednn_runner.hpp"
+#endif
+
+#ifndef CONVARITH_GIT_SHA
+#define CONVARITH_GIT_SHA "unknown"
+#endif
+
+namespace convarith::bench {
+namespace {
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos)
+        return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  return "unknown CPU";
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    switch (ch) {
+    case '"':
+      out += "\\\"";
+      break;
+    case '\\':
+      out += "\\\\";
+      break;
+    case '\n':
+      out += "\\n";
+      break;
+    case '\t':
+      out += "\\t";
+      break;
+    default:
+      if (static_cast<unsigned char>(ch) < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", ch);
+        out += buf;
+      } else {
+        out += ch;
+      }
+    }
+  }
+  return out;
+}
+
+std::string q(const std::string& s) {
+  return "\"" + json_escape(s) + "\"";
+}
+
+std::string num(double v) {
+  if (!std::isfinite(v))
+    return "null";
+  std::ostringstream o;
+  o << std::setprecision(9) << v;
+  return o.str();
+}
+
+std::string join_axes(const ConvProblem& p, int64_t (*get)(const ConvProblem&, int)) {
+  std::string s;
+  for (int j = 0; j < p.rank(); ++j)
+    s += (j ? "x" : "") + std::to_string(get(p, j));
+  return s;
+}
+
+#if defined(CONVARITH_HAVE_CUDA)
+// Best of a few device-to-device copies of 256 MiB (read + write bytes counted).
+double measure_copy_bandwidth() {
+  const size_t bytes = size_t(256) << 20;
+  void *a = nullptr, *b = nullptr;
+  if (cudaMalloc(&a, bytes) != cudaSuccess)
+    return 0;
+  if (cudaMalloc(&b, bytes) != cudaSuccess) {
+    (void)cudaFree(a);
+    return 0;
+  }
+  cudaEvent_t e0, e1;
+  (void)cudaEventCreate(&e0);
+  (void)cudaEventCreate(&e1);
+  double best = 0;
+  for (int i = 0; i < 6; ++i) {
+    (void)cudaEventRecord(e0);
+    (void)cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice);
+    (void)cudaEventRecord(e1);
+    (void)cudaEventSynchronize(e1);
+    float ms = 0;
+    (void)cudaEventElapsedTime(&ms, e0, e1);
+    if (i > 0 && ms > 0)
+      best = std::max(best, 2.0 * static_cast<double>(bytes) / (ms * 1e-3));
+  }
+  (void)cudaEventDestroy(e0);
+  (void)cudaEventDestroy(e1);
+  (void)cudaFree(a);
+  (void)cudaFree(b);
+  return best;
+}
+
+int fp32_lanes_per_sm(int major, int minor) {
+  if (major == 8 && minor == 0)
+    return 64; // A100
+  if (major >= 8)
+    return 128; // sm_86/89/90/100/120
+  return 64;    // Volta, Turing
+}
+#endif
+
+} // namespace
+
+Environment environment(Device device) {
+  Environment env;
+  {
+    std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    env.date_utc = buf;
+  }
+  env.git_sha = CONVARITH_GIT_SHA;
+  env.host = cpu_model() + ", " + std::to_string(std::thread::hardware_concurrency()) + " logical cores";
+  env.convarith = version_string();
+#if defined(CONVARITH_HAVE_CUDA)
+  int v = 0;
+  if (cudaRuntimeGetVersion(&v) == cudaSuccess)
+    env.cuda_runtime = std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
+  if (cudaDriverGetVersion(&v) == cudaSuccess && v > 0)
+    env.driver = "CUDA driver API " + std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
+  if (device == Device::kCuda && cuda_device_count() > 0) {
+    int dev = 0;
+    cudaDeviceProp prop{};
+    (void)cudaGetDevice(&dev);
+    if (cudaGetDeviceProperties(&prop, dev) == cudaSuccess) {
+      int clock_khz = 0;
+      (void)cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, dev);
+      env.gpu = std::string(prop.name) + ", " + std::to_string(prop.multiProcessorCount) + " SMs, sm_" +
+                std::to_string(prop.major) + std::to_string(prop.minor) + ", " + std::to_string(clock_khz / 1000) +
+                " MHz max SM clock, " + std::to_string(prop.totalGlobalMem >> 20) + " MiB";
+      env.peak_flops = 2.0 * prop.multiProcessorCount * fp32_lanes_per_sm(prop.major, prop.minor) * clock_khz * 1e3;
+      env.peak_bytes_per_s = measure_copy_bandwidth();
+      env.peak_note = "FP32 FMA spec peak (SMs x lanes x 2 x max clock); bandwidth = measured D2D copy";
+    }
+  }
+#endif
+#if defined(CONVARITH_HAVE_CUDNN)
+  env.cudnn = cudnn::version();
+#endif
+#if defined(CONVARITH_HAVE_ONEDNN)
+  env.onednn = onednn::version();
+#endif
+  if (device == Device::kCpu)
+    env.peak_note = "CPU peak not measured: no % of roofline on the CPU";
+  return env;
+}
+
+std::string results_json(const Environment& env, const std::vector<Layer>& layers,
+                         const std::vector<CaseResult>& results, const std::string& command_line,
+                         const std::string& suite) {
+  std::ostringstream o;
+  o << "{\n  \"schema\": \"convarith-bench-1\",\n  \"environment\": {\n";
+  o << "    \"date\": " << q(env.date_utc) << ",\n    \"git_sha\": " << q(env.git_sha) << ",\n";
+  o << "    \"host\": " << q(env.host) << ",\n    \"gpu\": " << q(env.gpu) << ",\n";
+  o << "    \"driver\": " << q(env.driver) << ",\n    \"cuda_runtime\": " << q(env.cuda_runtime) << ",\n";
+  o << "    \"cudnn\": " << q(env.cudnn) << ",\n    \"onednn\": " << q(env.onednn) << ",\n";
+  o << "    \"convarith\": " << q(env.convarith) << ",\n    \"peak_flops\": " << num(env.peak_flops) << ",\n";
+  o << "    \"peak_bytes_per_s\": " << num(env.peak_bytes_per_s) << ",\n    \"peak_note\": " << q(env.peak_note)
+    << ",\n";
+  o << "    \"command\": " << q(command_line) << ",\n    \"suite\": " << q(suite) << "\n  },\n";
+  o << "  \"layers\": [\n";
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const Layer& l = layers[i];
+    const ConvProblem& p = l.problem;
+    o << "    {\"id\": " << q(l.id) << ", \"network\": " << q(l.network) << ", \"layer\": " << q(l.layer)
+      << ", \"op\": " << q(op_name(p.op())) << ", \"n\": " << p.n() << ", \"c\": " << p.c() << ", \"k\": " << p.k()
+      << ", \"groups\": " << p.groups()
+      << ", \"input\": " << q(join_axes(p, [](const ConvProblem& pp, int j) { return pp.axis(j).i; }))
+      << ", \"kernel\": " << q(join_axes(p, [](const ConvProblem& pp, int j) { return pp.axis(j).k; }))
+      << ", \"output\": " << q(join_axes(p, [](const ConvProblem& pp, int j) { return pp.out(j); }))
+      << ", \"name\": " << q(p.name()) << ", \"flops\": " << num(p.flops()) << ", \"min_bytes\": " << p.min_bytes()
+      << "}" << (i + 1 < layers.size() ? "," : "") << "\n";
+  }
+  o << "  ],\n  \"results\": [\n";
+  for (size_t i = 0; i < results.size(); ++i) {
+    const CaseResult& r = results[i];
+    o << "    {\"layer\": " << q(r.layer_id) << ", \"impl\": " << q(r.impl) << ", \"algorithm\": " << q(r.algorithm)
+      << ", \"device\": " << q(device_name(r.device)) << ", \"status\": " << q(r.status)
+      << ", \"checked\": " << (r.checked ? "true" : "false") << ", \"correct\": " << (r.correct ? "true" : "false")
+      << ", \"max_rel_err\": " << num(r.max_rel_err) << ", \"reps\": " << r.reps
+      << ", \"median_s\": " << num(r.median_s) << ", \"p10_s\": " << num(r.p10_s) << ", \"p90_s\": " << num(r.p90_s)
+      << ", \"min_s\": " << num(r.min_s) << ", \"setup_s\": " << num(r.setup_s) << ", \"flops\": " << num(r.flops)
+      << ", \"bytes\": " << num(r.bytes) << ", \"workspace_bytes\": " << r.workspace_bytes
+      << ", \"rotation\": " << r.rotation << "}" << (i + 1 < results.size() ? "," : "") << "\n";
+  }
+  o << "  ]\n}\n";
+  return o.str();
+}
+
+double geometric_mean(const std::vector<double>& values) {
+  double log_sum = 0;
+  int count = 0;
+  for (double v : values)
+    if (v > 0 && std::isfinite(v)) {
+      log_sum += std::log(v);
+      ++count;
+    }
+  return count == 0 ? 0.0 : std::exp(log_sum / count);
+}
+
+std::vector<Summary> summarize(const std::vector<Layer>& layers, const std::vector<CaseResult>& results,
+                               const Environment& env) {
+  std::vector<Summary> out;
+  for (const Layer& l : layers) {
+    Summary s;
+    s.layer_id = l.id;
+    for (const CaseResult& r : results) {
+      if (r.layer_id != l.id || !r.correct || !r.timed())
+        continue;
+      if (r.is_peer()) {
+        if (s.peer == nullptr || r.median_s < s.peer->median_s)
+          s.peer = &r;
+      } else if (s.best == nullptr || r.median_s < s.best->median_s) {
+        s.best = &r;
+      }
+    }
+    if (s.best != nullptr && s.peer != nullptr && s.best->median_s > 0)
+      s.ratio = s.peer->median_s / s.best->median_s;
+    if (s.best != nullptr && env.peak_flops > 0 && env.peak_bytes_per_s > 0 && s.best->median_s > 0) {
+      const double bound = std::max(s.best->flops / env.peak_flops, s.best->bytes / env.peak_bytes_per_s);
+      s.roofline_pct = 100.0 * bound / s.best->median_s;
+    }
+    out.push_back(s);
+  }
+  return out;
+}
+
+std::string results_table(const std::vector<Layer>& layers, const std::vector<Summary>& summary, const Environment& env,
+                          Device device) {
+  const char* peer = device == Device::kCuda ? "cuDNN" : "oneDNN";
+  std::ostringstream o;
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "| %-8s | %-18s | %-27s | %8s | %-22s | %11s | %11s | %7s | %6s |\n", "layer",
+                "network", "layer name", "GFLOP", "ours (best)", "ours us", (std::string(peer) + " us").c_str(),
+                "speedup", "% roof");
+  o << buf;
+  o << "|----------|--------------------|-----------------------------|---------:|------------------------|-----------"
+       "--:|------------:|--------:|-------:|\n";
+  std::vector<double> ratios;
+  for (size_t i = 0; i < layers.size() && i < summary.size(); ++i) {
+    const Layer& l = layers[i];
+    const Summary& s = summary[i];
+    auto us = [](const CaseResult* r) {
+      char b[32];
+      if (r == nullptr)
+        return std::string("-");
+      std::snprintf(b, sizeof b, "%.1f", r->median_s * 1e6);
+      return std::string(b);
+    };
+    char ratio[32] = "-", roof[32] = "-";
+    if (s.ratio > 0) {
+      std::snprintf(ratio, sizeof ratio, "%.2fx", s.ratio);
+      ratios.push_back(s.ratio);
+    }
+    if (s.roofline_pct > 0)
+      std::snprintf(roof, sizeof roof, "%.1f", s.roofline_pct);
+    std::snprintf(buf, sizeof buf, "| %-8s | %-18.18s | %-27.27s | %8.3f | %-22.22s | %11s | %11s | %7s | %6s |\n",
+                  l.id.c_str(), l.network.c_str(), l.layer.c_str(), l.problem.flops() * 1e-9,
+                  s.best ? s.best->algorithm.c_str() : "(none correct)", us(s.best).c_str(), us(s.peer).c_str(), ratio,
+                  roof);
+    o << buf;
+  }
+  const double gm = geometric_mean(ratios);
+  char g[32] = "-";
+  if (gm > 0)
+    std::snprintf(g, sizeof g, "%.2fx", gm);
+  std::snprintf(buf, sizeof buf, "| %-8s | %-18s | %-27s | %8s | %-22s | %11s | %11s | %7s | %6s |\n", "geomean", "",
+                (std::to_string(ratios.size()) + " layers with both").c_str(), "", "", "", "", g, "");
+  o << buf;
+  o << "\nspeedup = " << peer << " median / our best median (> 1: convarith is faster). " << env.peak_note << ".\n";
+  return o.str();
+}
+
+} // namespace convarith::bench

@@ -1,0 +1,234 @@
+// host/cudnn/cudnn_dims.hpp — how a ConvProblem is described to cuDNN's legacy API, and cuDNN's
+// own output-size arithmetic as a second opinion for ConvProblem::out().
+//
+// Header-only on purpose: it needs only cudnn.h and libcudnn (no CUDA runtime, no GPU: descriptor
+// calls and cudnnGetConvolutionNdForwardOutputDim / cudnnGetPoolingNdForwardOutputDim run on the
+// host, verified with cuDNN 9.19 on a machine without a GPU), so tests/test_cudnn_dims.cpp uses it
+// in the CPU-only build too, where convarith_cudnn does not exist. Never part of the library.
+//
+// Mapping (NCHW, float, packed strides):
+//   rank 1      a 2-D problem with a leading unit axis (cuDNN's Nd descriptors need 4 or 5 dims)
+//   conv        x N x C x in, filter K x C/g x k, group count g, cross-correlation
+//   transposed  cuDNN's backward-data of the forward conv it is the gradient of: that conv's input
+//               is our y (N x K x out), its output our x (N x C x in), its filter our w read as
+//               C x K/g x k (K' = C, C' = K). cuDNN derives dims forward only, so the transposed
+//               problem is expressible exactly when forward(out) == in (output padding a < s).
+//   pooling     cudnnPoolingNdDescriptor; ceil_mode and dilation are not expressible.
+// cuDNN's legacy API has one symmetric pad per axis: asymmetric padding is kNotSupported.
+#pragma once
+
+#include <cudnn.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "convarith/problem.hpp"
+#include "convarith/status.hpp"
+
+namespace convarith::cudnn {
+
+// A cuDNN status as a convarith Status naming the call; categories follow cuDNN 9's code ranges.
+inline Status from_cudnn(cudnnStatus_t s, const char* call) {
+  if (s == CUDNN_STATUS_SUCCESS)
+    return Status::ok();
+  std::string m = std::string("cuDNN ") + call + ": " + cudnnGetErrorString(s);
+  switch (static_cast<int>(s) / 1000) {
+  case 2:
+    return invalid_argument(m);
+  case 3:
+    return not_supported(m);
+  default:
+    return device_error(m);
+  }
+}
+
+// The descriptors for one problem. Owns them; movable, not copyable.
+class Descriptors {
+public:
+  Descriptors() = default;
+  Descriptors(const Descriptors&) = delete;
+  Descriptors& operator=(const Descriptors&) = delete;
+  Descriptors(Descriptors&& o) noexcept { swap(o); }
+  Descriptors& operator=(Descriptors&& o) noexcept {
+    swap(o);
+    return *this;
+  }
+  ~Descriptors() {
+    if (x != nullptr)
+      cudnnDestroyTensorDescriptor(x);
+    if (y != nullptr)
+      cudnnDestroyTensorDescriptor(y);
+    if (bias != nullptr)
+      cudnnDestroyTensorDescriptor(bias);
+    if (w != nullptr)
+      cudnnDestroyFilterDescriptor(w);
+    if (conv != nullptr)
+      cudnnDestroyConvolutionDescriptor(conv);
+    if (pool != nullptr)
+      cudnnDestroyPoolingDescriptor(pool);
+  }
+  void swap(Descriptors& o) noexcept {
+    std::swap(x, o.x);
+    std::swap(y, o.y);
+    std::swap(bias, o.bias);
+    std::swap(w, o.w);
+    std::swap(conv, o.conv);
+    std::swap(pool, o.pool);
+    std::swap(x_dims, o.x_dims);
+    std::swap(y_dims, o.y_dims);
+    std::swap(derived_dims, o.derived_dims);
+  }
+
+  // For conv and pooling: x = the problem's x, y = the problem's y. For conv_transpose x/y are the
+  // problem's x/y too (x is cuDNN's dy, y is cuDNN's dx).
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  cudnnPoolingDescriptor_t pool = nullptr;
+  std::vector<int> x_dims, y_dims;
+  // What cuDNN derives: the forward output of conv / pooling (compare with y_dims), or for
+  // conv_transpose the forward conv's output from y (compare with x_dims).
+  std::vector<int> derived_dims;
+};
+
+namespace detail {
+
+inline Result<std::vector<int>> to_int_dims(const std::vector<int64_t>& shape, int rank) {
+  std::vector<int> out;
+  for (size_t j = 0; j < shape.size(); ++j) {
+    if (shape[j] > INT32_MAX)
+      return not_supported("cuDNN: a dimension exceeds INT32_MAX");
+    out.push_back(static_cast<int>(shape[j]));
+    if (rank == 1 && j == 1)
+      out.push_back(1); // the unit H axis before W
+  }
+  return out;
+}
+
+inline Status set_tensor(cudnnTensorDescriptor_t* d, const std::vector<int>& dims) {
+  CONVARITH_RETURN_IF_ERROR(from_cudnn(cudnnCreateTensorDescriptor(d), "cudnnCreateTensorDescriptor"));
+  std::vector<int> strides(dims.size(), 1);
+  for (size_t j = dims.size() - 1; j > 0; --j)
+    strides[j - 1] = strides[j] * dims[j];
+  return from_cudnn(
+      cudnnSetTensorNdDescriptor(*d, CUDNN_DATA_FLOAT, static_cast<int>(dims.size()), dims.data(), strides.data()),
+      "cudnnSetTensorNdDescriptor");
+}
+
+} // namespace detail
+
+// Builds the descriptors and asks cuDNN for the dims it derives. kNotSupported (with the reason)
+// for what the legacy API cannot express: asymmetric padding, N = 0, ceil_mode or dilated pooling,
+// a transposed problem whose output padding cuDNN cannot reproduce. Host only, no GPU needed.
+inline Result<Descriptors> describe(const ConvProblem& p) {
+  Descriptors d;
+  const int rank = p.rank();
+  const int nb = rank == 1 ? 2 : rank; // spatial dims cuDNN sees
+  if (p.n() == 0)
+    return not_supported("cuDNN: N = 0 (cuDNN rejects empty tensors)");
+  std::vector<int> pad, stride, dil, window;
+  if (rank == 1) {
+    pad.push_back(0);
+    stride.push_back(1);
+    dil.push_back(1);
+    window.push_back(1);
+  }
+  for (int j = 0; j < rank; ++j) {
+    const AxisParams& a = p.axis(j);
+    if (a.p_lo != a.p_hi)
+      return not_supported("cuDNN: axis " + std::to_string(j) + " has asymmetric padding " + std::to_string(a.p_lo) +
+                           "+" + std::to_string(a.p_hi) + " (the legacy API has one pad per axis)");
+    pad.push_back(static_cast<int>(a.p_lo));
+    stride.push_back(static_cast<int>(a.s));
+    dil.push_back(static_cast<int>(a.d));
+    window.push_back(static_cast<int>(a.k));
+  }
+  Result<std::vector<int>> xd = detail::to_int_dims(p.x_shape(), rank);
+  Result<std::vector<int>> yd = detail::to_int_dims(p.y_shape(), rank);
+  if (!xd)
+    return xd.status();
+  if (!yd)
+    return yd.status();
+  d.x_dims = *xd;
+  d.y_dims = *yd;
+  CONVARITH_RETURN_IF_ERROR(detail::set_tensor(&d.x, d.x_dims));
+  CONVARITH_RETURN_IF_ERROR(detail::set_tensor(&d.y, d.y_dims));
+  std::vector<int> derived(static_cast<size_t>(nb + 2), 0);
+
+  if (is_pool(p.op())) {
+    if (p.ceil_mode())
+      return not_supported("cuDNN: ceil_mode pooling is not expressible (floor only)");
+    for (int j = 0; j < rank; ++j)
+      if (p.axis(j).d != 1)
+        return not_supported("cuDNN: pooling axis " + std::to_string(j) + " has dilation " +
+                             std::to_string(p.axis(j).d) + " (cuDNN pooling has none)");
+    const cudnnPoolingMode_t mode = p.op() == Op::kMaxPool  ? CUDNN_POOLING_MAX_DETERMINISTIC
+                                    : p.count_include_pad() ? CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING
+                                                            : CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING;
+    CONVARITH_RETURN_IF_ERROR(from_cudnn(cudnnCreatePoolingDescriptor(&d.pool), "cudnnCreatePoolingDescriptor"));
+    CONVARITH_RETURN_IF_ERROR(from_cudnn(cudnnSetPoolingNdDescriptor(d.pool, mode, CUDNN_NOT_PROPAGATE_NAN, nb,
+                                                                     window.data(), pad.data(), stride.data()),
+                                         "cudnnSetPoolingNdDescriptor"));
+    CONVARITH_RETURN_IF_ERROR(from_cudnn(cudnnGetPoolingNdForwardOutputDim(d.pool, d.x, nb + 2, derived.data()),
+                                         "cudnnGetPoolingNdForwardOutputDim"));
+    d.derived_dims = derived;
+    return d;
+  }
+
+  // The filter: conv K x C/g x k; transposed C x K/g x k (cuDNN's forward filter with K' = C, C' = K).
+  const int g = static_cast<int>(p.groups());
+  std::vector<int> wd;
+  if (p.op() == Op::kConv) {
+    wd = {static_cast<int>(p.k()), static_cast<int>(p.c() / p.groups())};
+  } else {
+    wd = {static_cast<int>(p.c()), static_cast<int>(p.k() / p.groups())};
+  }
+  wd.insert(wd.end(), window.begin(), window.end());
+  CONVARITH_RETURN_IF_ERROR(from_cudnn(cudnnCreateFilterDescriptor(&d.w), "cudnnCreateFilterDescriptor"));
+  CONVARITH_RETURN_IF_ERROR(
+      from_cudnn(cudnnSetFilterNdDescriptor(d.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, nb + 2, wd.data()),
+                 "cudnnSetFilterNdDescriptor"));
+  CONVARITH_RETURN_IF_ERROR(from_cudnn(cudnnCreateConvolutionDescriptor(&d.conv), "cudnnCreateConvolutionDescriptor"));
+  CONVARITH_RETURN_IF_ERROR(
+      from_cudnn(cudnnSetConvolutionNdDescriptor(d.conv, nb, pad.data(), stride.data(), dil.data(),
+                                                 CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+                 "cudnnSetConvolutionNdDescriptor"));
+  CONVARITH_RETURN_IF_ERROR(from_cudnn(cudnnSetConvolutionGroupCount(d.conv, g), "cudnnSetConvolutionGroupCount"));
+  // FMA: cuDNN's default math lets fp32 run as TF32 on Ampere and later.
+  CONVARITH_RETURN_IF_ERROR(
+      from_cudnn(cudnnSetConvolutionMathType(d.conv, CUDNN_FMA_MATH), "cudnnSetConvolutionMathType"));
+  // Forward: from x (conv) or from y, cuDNN's dx (transposed).
+  cudnnTensorDescriptor_t from = p.op() == Op::kConv ? d.x : d.y;
+  CONVARITH_RETURN_IF_ERROR(from_cudnn(cudnnGetConvolutionNdForwardOutputDim(d.conv, from, d.w, nb + 2, derived.data()),
+                                       "cudnnGetConvolutionNdForwardOutputDim"));
+  d.derived_dims = derived;
+  if (p.op() == Op::kConvTranspose && derived != d.x_dims)
+    return not_supported("cuDNN: backward-data cannot produce this transposed output (forward of the output gives " +
+                         std::to_string(derived.back()) + " on the last axis, input has " +
+                         std::to_string(d.x_dims.back()) + "; output padding >= stride is not expressible)");
+  // Bias 1 x K x 1...: cudnnAddTensor broadcasts it over N and the spatial axes.
+  std::vector<int> bd(static_cast<size_t>(nb + 2), 1);
+  bd[1] = static_cast<int>(p.k());
+  CONVARITH_RETURN_IF_ERROR(detail::set_tensor(&d.bias, bd));
+  return d;
+}
+
+// cuDNN's dims for the problem, in convarith's shape convention (the unit axis of rank 1 removed):
+//   conv, pooling   the forward output N x K x out...          (compare with y_shape())
+//   conv_transpose  the forward conv's output from our output   (compare with x_shape())
+inline Result<std::vector<int64_t>> forward_output_dims(const ConvProblem& p) {
+  Result<Descriptors> d = describe(p);
+  if (!d)
+    return d.status();
+  std::vector<int64_t> out;
+  for (size_t j = 0; j < d->derived_dims.size(); ++j) {
+    if (p.rank() == 1 && j == 2)
+      continue; // the unit H axis
+    out.push_back(d->derived_dims[j]);
+  }
+  return out;
+}
+
+} // namespace convarith::cudnn

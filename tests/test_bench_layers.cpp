@@ -1,0 +1,272 @@
+// tests/test_bench_layers.cpp — bench/layers.csv and convarith_bench_lib: every row is a valid
+// problem, the suites are what the bench and CLI expect, the FLOPs / bytes the library computes
+// agree with ../shared/LAYERS.md's published numbers (copied here as literals), and the harness
+// checks before it times (a wrong result is reported, never timed).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "bench.hpp"
+
+namespace convarith::bench {
+namespace {
+
+const std::vector<Layer>& all_layers() {
+  static const std::vector<Layer> layers = [] {
+    Result<std::vector<Layer>> r = load_layers(default_layers_path());
+    EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+    return r.is_ok() ? r.value() : std::vector<Layer>{};
+  }();
+  return layers;
+}
+
+const Layer* find_layer(const std::string& id) {
+  for (const Layer& l : all_layers())
+    if (l.id == id)
+      return &l;
+  return nullptr;
+}
+
+TEST(BenchLayers, EveryRowIsAValidProblemWithAUniqueId) {
+  const std::vector<Layer>& layers = all_layers();
+  ASSERT_GE(layers.size(), 60u);
+  std::set<std::string> ids;
+  for (const Layer& l : layers) {
+    EXPECT_TRUE(ids.insert(l.id).second) << "duplicate id " << l.id;
+    EXPECT_FALSE(l.network.empty()) << l.id;
+    EXPECT_FALSE(l.suites.empty()) << l.id;
+    // make(resolved()) round-trips: the row is a problem the library accepts as it is.
+    Result<ConvProblem> again = ConvProblem::make(l.problem.resolved());
+    ASSERT_TRUE(again.is_ok()) << l.id << ": " << again.status().to_string();
+    EXPECT_EQ(again->name(), l.problem.name()) << l.id;
+    EXPECT_GT(l.problem.flops(), 0) << l.id;
+    EXPECT_GT(l.problem.min_bytes(), 0) << l.id;
+  }
+}
+
+TEST(BenchLayers, SuitesHaveTheirPromisedShape) {
+  Result<std::vector<Layer>> smoke = load_suite(default_layers_path(), "smoke");
+  Result<std::vector<Layer>> def = load_suite(default_layers_path(), "default");
+  Result<std::vector<Layer>> full = load_suite(default_layers_path(), "full");
+  ASSERT_TRUE(smoke.is_ok()) << smoke.status().to_string();
+  ASSERT_TRUE(def.is_ok()) << def.status().to_string();
+  ASSERT_TRUE(full.is_ok()) << full.status().to_string();
+  EXPECT_GE(smoke->size(), 3u);
+  EXPECT_LE(smoke->size(), 4u);
+  for (const Layer& l : *smoke)
+    EXPECT_LT(l.problem.flops(), 1e6) << l.id << " is not tiny";
+  // The default suite runs on a 2-core CPU with the fallback and oneDNN: batch 1 only.
+  for (const Layer& l : *def) {
+    EXPECT_EQ(l.problem.n(), 1) << l.id;
+    EXPECT_TRUE(l.in_suite("full")) << l.id << " is in default but not in full";
+  }
+  EXPECT_GE(def->size(), 20u);
+  EXPECT_GE(full->size(), 90u);
+  // Every op family is in the default suite.
+  std::set<Op> ops;
+  for (const Layer& l : *def)
+    ops.insert(l.problem.op());
+  EXPECT_EQ(ops.size(), 4u);
+  Result<std::vector<Layer>> none = load_suite(default_layers_path(), "nope");
+  ASSERT_FALSE(none.is_ok());
+  EXPECT_NE(none.status().message().find("suites: smoke"), std::string::npos) << none.status().message();
+}
+
+TEST(BenchLayers, BatchOneVariantsDifferOnlyInN) {
+  int pairs = 0;
+  for (const Layer& l : all_layers()) {
+    const size_t slash = l.id.find("/n1");
+    if (slash == std::string::npos)
+      continue;
+    const Layer* parent = find_layer(l.id.substr(0, slash));
+    if (parent == nullptr)
+      continue;
+    ProblemDesc a = parent->problem.resolved(), b = l.problem.resolved();
+    EXPECT_EQ(b.n, 1) << l.id;
+    b.n = a.n;
+    EXPECT_EQ(ConvProblem::make(a)->name(), ConvProblem::make(b)->name()) << l.id << " vs " << parent->id;
+    ++pairs;
+  }
+  EXPECT_GE(pairs, 10);
+}
+
+// LAYERS.md §3, copied: GFLOP to 3 decimals and MB (1e6 bytes) to 2, and the output size.
+struct Published {
+  const char* id;
+  double gflop;
+  double mb;
+  std::vector<int64_t> out;
+};
+
+TEST(BenchLayers, FlopsAndBytesAgreeWithLayersMd) {
+  const Published rows[] = {
+      {"R01/n1", 0.236, 3.85, {112, 112}}, {"R01", 7.553, 122.07, {112, 112}},  {"R03", 7.399, 51.53, {56, 56}},
+      {"R09/n1", 0.206, 5.34, {28, 28}},   {"R17/n1", 0.231, 2.76, {14, 14}},   {"R23", 7.399, 15.86, {7, 7}},
+      {"V2", 59.190, 411.19, {224, 224}},  {"M02", 0.173, 192.68, {56, 56}},    {"M07/n1", 0.001, 0.62, {14, 14}},
+      {"X1", 0.925, 102.78, {56, 56}},     {"D1", 41.108, 45.12, {33, 33}},     {"D3", 82.217, 99.16, {33, 33}},
+      {"W1", 0.262, 52.94, {3199}},        {"W2", 20.120, 81.76, {1599}},       {"C1", 177.570, 309.17, {16, 56, 56}},
+      {"T2", 8.590, 20.97, {8, 8}},        {"T5", 0.805, 39.86, {64, 64}},      {"U2", 8.590, 201.46, {256, 256}},
+      {"G1", 2.416, 25.46, {256, 256}},    {"S1", 4.703, 124.43, {1080, 1920}}, {"S2", 2.090, 59.92, {1080, 1920}},
+  };
+  for (const Published& r : rows) {
+    const Layer* l = find_layer(r.id);
+    ASSERT_NE(l, nullptr) << r.id;
+    const ConvProblem& p = l->problem;
+    EXPECT_NEAR(p.flops() * 1e-9, r.gflop, 0.0005 + 1e-12) << r.id;
+    EXPECT_NEAR(static_cast<double>(p.min_bytes()) * 1e-6, r.mb, 0.005 + 1e-12) << r.id;
+    std::vector<int64_t> out;
+    for (int j = 0; j < p.rank(); ++j)
+      out.push_back(p.out(j));
+    EXPECT_EQ(out, r.out) << r.id;
+  }
+}
+
+TEST(BenchLayers, PoolingRowsUseTheirFlags) {
+  const Layer* googlenet = find_layer("P2/n1");
+  ASSERT_NE(googlenet, nullptr);
+  EXPECT_TRUE(googlenet->problem.ceil_mode());
+  EXPECT_EQ(googlenet->problem.out(0), 56); // ceil((112 - 3) / 2) + 1; floor mode would give 55
+  const Layer* inception = find_layer("P3/n1");
+  ASSERT_NE(inception, nullptr);
+  EXPECT_TRUE(inception->problem.count_include_pad());
+  EXPECT_EQ(inception->problem.out(1), 35);
+  // Pooling's nominal work: one op per window tap, N*C*prod(k)*prod(out).
+  EXPECT_DOUBLE_EQ(inception->problem.flops(), 1.0 * 192 * 9 * 35 * 35);
+}
+
+TEST(BenchLayers, BadRowsNameTheColumn) {
+  const std::string good = "X, net, l, smoke, conv, 1, 2, 2, 1, 5x5, 3x3, 1x1, 1x1, 1x1, 0x0,";
+  ASSERT_TRUE(parse_layer_row(good, 1).is_ok()) << parse_layer_row(good, 1).status().to_string();
+  struct Bad {
+    std::string row;
+    std::string needle;
+  };
+  const Bad bad[] = {
+      {"X, net, l, smoke, conv, 1, 2, 2, 1, 5x5, 3x3, 1x1, 1x1, 1x1", "16 comma-separated"},
+      {"X, net, l, smoke, convolve, 1, 2, 2, 1, 5x5, 3x3, 1x1, 1x1, 1x1, 0x0,", "column op"},
+      {"X, net, l, smoke, conv, one, 2, 2, 1, 5x5, 3x3, 1x1, 1x1, 1x1, 0x0,", "column n"},
+      {"X, net, l, smoke, conv, 1, 2, 2, 1, 5x5, 3x3x3, 1x1, 1x1, 1x1, 0x0,", "column kernel"},
+      {"X, net, l, smoke, conv, 1, 2, 2, 1, 5x5, 3x3, 1x1, 1:2:3x1, 1x1, 0x0,", "column pad"},
+      {"X, net, l, smoke, conv, 1, 2, 2, 1, 5x5, 3x3, 1x1, 1x1, 1x1, 0x0, fast", "column flags"},
+      // The arithmetic's own message comes through: k' = 7 > 2 + 1 + 1.
+      {"X, net, l, smoke, conv, 1, 2, 2, 1, 2x5, 3x3, 1x1, 1x1, 3x1, 0x0,", "layer X:"},
+  };
+  for (const Bad& b : bad) {
+    Result<Layer> r = parse_layer_row(b.row, 7);
+    ASSERT_FALSE(r.is_ok()) << b.row;
+    EXPECT_NE(r.status().message().find(b.needle), std::string::npos) << r.status().message();
+  }
+  Result<Layer> asym = parse_layer_row("A, n, l, s, conv, 1, 1, 1, 1, 6x6, 3x3, 2x2, 0:1x1, 1x1, 0x0,", 1);
+  ASSERT_TRUE(asym.is_ok()) << asym.status().to_string();
+  EXPECT_EQ(asym->problem.axis(0).p_lo, 0);
+  EXPECT_EQ(asym->problem.axis(0).p_hi, 1);
+  EXPECT_EQ(asym->problem.out(0), 3); // floor((6 + 1 - 3) / 2) + 1
+}
+
+TEST(BenchReference, HandComputedConvAndTransposed) {
+  // 1-D conv, i=4, k=2, s=1: y = [1*1+2*10, 2+30, 3+40] with w = [1, 10], bias 0.5.
+  ProblemDesc d;
+  d.rank = 1;
+  d.input[0] = 4;
+  d.kernel[0] = 2;
+  ConvProblem p = *ConvProblem::make(d);
+  const float x[4] = {1, 2, 3, 4}, w[2] = {1, 10}, b[1] = {0.5f};
+  EXPECT_EQ(reference(p, x, w, b), (std::vector<double>{21.5, 32.5, 43.5}));
+  // Its transpose (s=2): each x[i] scatters w into y[2i + r]: y = [1, 10, 2, 20, 3, 30, 4, 40] (+0.5).
+  d.op = Op::kConvTranspose;
+  d.stride[0] = 2;
+  ConvProblem t = *ConvProblem::make(d);
+  ASSERT_EQ(t.out(0), 8);
+  EXPECT_EQ(reference(t, x, w, b), (std::vector<double>{1.5, 10.5, 2.5, 20.5, 3.5, 30.5, 4.5, 40.5}));
+}
+
+TEST(BenchReference, CheckCatchesWrongAndUnwrittenElements) {
+  const Layer* l = find_layer("S01");
+  ASSERT_NE(l, nullptr);
+  const ConvProblem& p = l->problem;
+  std::vector<float> x(static_cast<size_t>(p.x_elements())), w(static_cast<size_t>(p.w_elements()));
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] = static_cast<float>(static_cast<int>(i % 7) - 3) * 0.25f;
+  for (size_t i = 0; i < w.size(); ++i)
+    w[i] = static_cast<float>(static_cast<int>(i % 5) - 2) * 0.5f + 0.1f;
+  const std::vector<double> want = reference(p, x.data(), w.data(), nullptr);
+  const std::vector<double> mag = reference_magnitude(p, x.data(), w.data(), nullptr);
+  std::vector<float> got(want.begin(), want.end());
+  EXPECT_TRUE(check_output(p, got.data(), want, mag).ok);
+  std::vector<float> off = got;
+  off[17] += 1e-2f;
+  CheckResult c = check_output(p, off.data(), want, mag);
+  EXPECT_FALSE(c.ok);
+  EXPECT_EQ(c.bad, 1);
+  EXPECT_NE(c.message.find("flat index 17"), std::string::npos) << c.message;
+  std::vector<float> nan = got;
+  nan[3] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_FALSE(check_output(p, nan.data(), want, mag).ok);
+}
+
+TEST(BenchHarness, SmokeSuiteChecksThenTimesOnTheCpu) {
+  Result<std::vector<Layer>> smoke = load_suite(default_layers_path(), "smoke");
+  ASSERT_TRUE(smoke.is_ok());
+  Options o;
+  o.warmup = 1;
+  o.reps = 3;
+  std::vector<CaseResult> results;
+  int timed = 0;
+  for (const Layer& l : *smoke) {
+    Result<std::unique_ptr<LayerBench>> lb = LayerBench::create(l, Device::kCpu, o);
+    ASSERT_TRUE(lb.is_ok()) << lb.status().to_string();
+    const std::vector<std::string> names = (*lb)->implementations();
+    EXPECT_EQ(names, implementation_names(l.problem, Device::kCpu, true));
+    for (size_t i = 0; i < names.size(); ++i) {
+      CaseResult r = (*lb)->run(i);
+      if (r.status.rfind("not_supported", 0) == 0)
+        continue;
+      EXPECT_TRUE(r.checked) << l.id << " " << names[i] << ": " << r.status;
+      EXPECT_TRUE(r.correct) << l.id << " " << names[i] << ": " << r.status;
+      if (!r.correct)
+        continue;
+      EXPECT_EQ(r.reps, 3);
+      EXPECT_GT(r.median_s, 0);
+      EXPECT_LE(r.p10_s, r.median_s);
+      EXPECT_LE(r.median_s, r.p90_s);
+      EXPECT_DOUBLE_EQ(r.flops, l.problem.flops());
+      ++timed;
+      results.push_back(r);
+    }
+  }
+  // At least one convarith CPU row runs each smoke layer.
+  EXPECT_GE(timed, static_cast<int>(smoke->size()));
+  const Environment env = environment(Device::kCpu);
+  const std::vector<Summary> s = summarize(*smoke, results, env);
+  ASSERT_EQ(s.size(), smoke->size());
+  for (const Summary& row : s)
+    EXPECT_NE(row.best, nullptr) << row.layer_id;
+  const std::string json = results_json(env, *smoke, results, "test", "smoke");
+  for (const char* key : {"\"environment\"", "\"git_sha\"", "\"cudnn\"", "\"onednn\"", "\"median_s\"", "\"S03\""})
+    EXPECT_NE(json.find(key), std::string::npos) << key;
+  const std::string table = results_table(*smoke, s, env, Device::kCpu);
+  EXPECT_NE(table.find("geomean"), std::string::npos) << table;
+}
+
+TEST(BenchHarness, StatisticsAndAdaptiveReps) {
+  EXPECT_DOUBLE_EQ(median({5, 1, 3}), 3);
+  EXPECT_DOUBLE_EQ(median({4, 1, 3, 2}), 2.5);
+  EXPECT_DOUBLE_EQ(percentile({0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100}, 0.1), 10);
+  EXPECT_NEAR(geometric_mean({2, 8}), 4, 1e-12);
+  EXPECT_EQ(geometric_mean({}), 0);
+  Options o;
+  o.target_seconds = 1;
+  EXPECT_EQ(choose_reps(o, 0.01), 100);
+  EXPECT_EQ(choose_reps(o, 10), o.min_reps);
+  EXPECT_EQ(choose_reps(o, 1e-9), o.max_reps);
+  o.reps = 7;
+  EXPECT_EQ(choose_reps(o, 0.01), 7);
+}
+
+} // namespace
+} // namespace convarith::bench
