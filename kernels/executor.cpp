@@ -493,6 +493,15 @@ Status launch_impl(dim3 grid, dim3 block, size_t smem_bytes, const std::function
       __asan_unpoison_memory_region(e.stacks.stack(i), e.stacks.usable());
   }
 #endif
+#if CONVARITH_EMU_TSAN
+  // Likewise TSan's shadow call stack of an abandoned fiber still holds its unfinished frames.
+  if (e.stacks_dirty) {
+    for (auto& f : e.fibers) {
+      __tsan_destroy_fiber(f->tsan_fiber);
+      f->tsan_fiber = __tsan_create_fiber(0);
+    }
+  }
+#endif
   e.stacks_dirty = false;
 #if CONVARITH_EMU_TSAN
   e.scheduler_tsan_fiber = __tsan_get_current_fiber();

@@ -772,7 +772,28 @@ TEST(ExecutorConcurrency, OsThreadsRunLaunchesIndependently) {
   EXPECT_EQ(failures.load(), 0);
 }
 
-TEST(ExecutorCost, FibersPerSecond) {
+TEST(ExecutorCost, FibersPerSecondWithoutBarriers) {
+  // 256 blocks of 256 threads that never wait: a fiber start and two switches per thread, the cost
+  // of every direct (barrier-free) kernel.
+  float f = 0.0f;
+  double d = 0.0;
+  int i = 0;
+  unsigned u = 0;
+  AtomicParams p{&f, &d, &i, &u};
+  ASSERT_TRUE(CONVARITH_LAUNCH(atomics, dim3(1), dim3(256), 0, nullptr, p).is_ok()); // warm
+  f = 0.0f;
+  emu::reset_stats();
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(CONVARITH_LAUNCH(atomics, dim3(256), dim3(256), 0, nullptr, p).is_ok());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(f, 65536.0f);
+  ASSERT_EQ(emu::stats().threads, 65536u);
+  ASSERT_EQ(emu::stats().barriers, 0u);
+  RecordProperty("fibers_per_second", std::to_string(65536.0 / seconds));
+  std::printf("[ executor ] 65536 fibers, no barriers, in %.4f s: %.0f fibers/s\n", seconds, 65536.0 / seconds);
+}
+
+TEST(ExecutorCost, FibersPerSecondWithBarriers) {
   // 64 blocks of 256 threads with 9 barriers each: measures fiber starts and switches on this machine.
   const std::vector<float> x = integer_data(64 * 256, 4);
   const std::vector<float> want = expected_block_sums(x, 256);
