@@ -13,6 +13,10 @@
 
 #include "support/support.hpp"
 
+#if defined(CONVARITH_HAVE_CUDA)
+#include <cuda_runtime.h>
+#endif
+
 namespace convarith::test {
 namespace {
 
@@ -498,6 +502,181 @@ TEST(PlanRun, PlanIsACopyableValue) {
   ASSERT_TRUE(run_cpu(copy, in, y).is_ok());
   EXPECT_TRUE(exact_match(copy.problem(), y, want));
 }
+
+// ---- the CUDA path (needs a device; skipped without one) ----------------------------------------------------
+
+#if defined(CONVARITH_HAVE_CUDA)
+
+#define SKIP_WITHOUT_GPU()                                                                                             \
+  do {                                                                                                                 \
+    if (cuda_device_count() == 0)                                                                                      \
+      GTEST_SKIP() << cuda_unavailable_reason();                                                                       \
+  } while (0)
+
+// Device memory owned by a test; copies in and out synchronously.
+class DeviceBuffer {
+public:
+  explicit DeviceBuffer(size_t bytes) : bytes_(bytes) {
+    if (bytes_ > 0 && cudaMalloc(&ptr_, bytes_) != cudaSuccess)
+      ptr_ = nullptr;
+  }
+  explicit DeviceBuffer(const std::vector<float>& host) : DeviceBuffer(host.size() * sizeof(float)) {
+    if (ptr_ != nullptr)
+      cudaMemcpy(ptr_, host.data(), bytes_, cudaMemcpyHostToDevice);
+  }
+  ~DeviceBuffer() {
+    if (ptr_ != nullptr)
+      cudaFree(ptr_);
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  float* f() const { return static_cast<float*>(ptr_); }
+  void* get() const { return ptr_; }
+  std::vector<float> to_host() const {
+    std::vector<float> out(bytes_ / sizeof(float));
+    if (ptr_ != nullptr)
+      cudaMemcpy(out.data(), ptr_, out.size() * sizeof(float), cudaMemcpyDeviceToHost);
+    return out;
+  }
+
+private:
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+std::vector<std::string> cuda_names(const ConvProblem& p) {
+  std::vector<std::string> names{"auto"};
+  for (const Algorithm& a : algorithm_table())
+    if (a.device == Device::kCuda && (a.ops & op_bit(p.op())) && a.run != nullptr && a.supports(p).is_ok())
+      names.emplace_back(a.name);
+  return names;
+}
+
+// Runs a CUDA plan on device copies of `in`, on `stream`, and returns y (after synchronizing).
+Status run_cuda(const Plan& plan, const Inputs& in, std::vector<float>& y, cudaStream_t stream = nullptr) {
+  DeviceBuffer dx(in.x), dw(in.w), db(in.bias), dy(y), ws(plan.workspace_bytes());
+  const Status s = plan.run(dx.f(), dw.f(), db.f(), dy.f(), ws.get(), plan.workspace_bytes(), stream);
+  if (!s.is_ok())
+    return s;
+  if (cudaStreamSynchronize(stream) != cudaSuccess)
+    return device_error("cudaStreamSynchronize failed");
+  y = dy.to_host();
+  return s;
+}
+
+TEST(PlanCuda, PointersInTheWrongMemorySpaceAreRejected) {
+  SKIP_WITHOUT_GPU();
+  const ConvProblem p = conv_3x3();
+  const Inputs in = integer_inputs(p, 11);
+  DeviceBuffer dx(in.x), dw(in.w), db(in.bias);
+  std::vector<float> y(static_cast<size_t>(p.y_elements()), kSentinel);
+  DeviceBuffer dy(y);
+
+  const Plan gpu = must_plan(p, Device::kCuda);
+  DeviceBuffer ws(gpu.workspace_bytes());
+  Status s = gpu.run(in.x.data(), dw.f(), db.f(), dy.f(), ws.get(), gpu.workspace_bytes());
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(contains(s.message(), "x is a host pointer"));
+  s = gpu.run(dx.f(), dw.f(), db.f(), y.data(), ws.get(), gpu.workspace_bytes());
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(contains(s.message(), "y is a host pointer"));
+  EXPECT_TRUE(untouched(y));
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  EXPECT_TRUE(untouched(dy.to_host()));
+
+  const Plan cpu = must_plan(p, Device::kCpu);
+  std::vector<unsigned char> host_ws(cpu.workspace_bytes());
+  s = cpu.run(dx.f(), in.w.data(), in.bias.data(), y.data(), host_ws.data(), host_ws.size());
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(contains(s.message(), "x is a CUDA device pointer"));
+  EXPECT_TRUE(untouched(y));
+}
+
+TEST(PlanCuda, EveryRowMatchesTheReference) {
+  SKIP_WITHOUT_GPU();
+  const uint64_t seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::vector<NamedProblem> cases = paper_problems();
+  for (const auto& list : {smoke_problems(), edge_problems(), random_problems(seed, 40)})
+    cases.insert(cases.end(), list.begin(), list.end());
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
+  for (const NamedProblem& np : cases) {
+    const ConvProblem& p = np.problem;
+    for (bool integers : {true, false}) {
+      const Inputs in = integers ? integer_inputs(p, seed) : random_inputs(p, seed);
+      const float* w = in.w.empty() ? nullptr : in.w.data();
+      const float* b = in.bias.empty() ? nullptr : in.bias.data();
+      const Vec want = reference(p, in.x.data(), w, b);
+      const Vec mag = reference_magnitude(p, in.x.data(), w, b);
+      for (const std::string& name : cuda_names(p)) {
+        SCOPED_TRACE(np.name + " with " + name + (integers ? " (integers)" : " (floats)"));
+        const Plan plan = must_plan(p, Device::kCuda, name);
+        std::vector<float> y(static_cast<size_t>(p.y_elements()));
+        poison(y);
+        const Status s = run_cuda(plan, in, y, stream);
+        ASSERT_TRUE(s.is_ok()) << s.to_string();
+        if (integers && p.op() != Op::kAvgPool) {
+          EXPECT_TRUE(exact_match(p, y, want));
+        } else {
+          EXPECT_TRUE(close_match(p, y, want, mag));
+        }
+      }
+    }
+  }
+  ASSERT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+}
+
+TEST(PlanCuda, DeterministicRowsAreBitwiseRepeatable) {
+  SKIP_WITHOUT_GPU();
+  const uint64_t seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  for (const NamedProblem& np : smoke_problems()) {
+    const Inputs in = random_inputs(np.problem, seed);
+    for (const std::string& name : cuda_names(np.problem)) {
+      const Plan plan = must_plan(np.problem, Device::kCuda, name);
+      if (!plan.deterministic())
+        continue;
+      SCOPED_TRACE(np.name + " with " + name);
+      std::vector<float> first(static_cast<size_t>(np.problem.y_elements())), again(first.size());
+      ASSERT_TRUE(run_cuda(plan, in, first).is_ok());
+      ASSERT_TRUE(run_cuda(plan, in, again).is_ok());
+      EXPECT_EQ(0, std::memcmp(first.data(), again.data(), first.size() * sizeof(float)));
+    }
+  }
+}
+
+TEST(PlanCuda, BatchZeroAndWorkspaceErrors) {
+  SKIP_WITHOUT_GPU();
+  for (const auto& list : {smoke_problems(), edge_problems()}) {
+    for (const NamedProblem& np : list) {
+      const ConvProblem& p = np.problem;
+      for (const std::string& name : cuda_names(p)) {
+        SCOPED_TRACE(np.name + " with " + name);
+        const Plan plan = must_plan(p, Device::kCuda, name);
+        if (p.y_elements() == 0) {
+          const Status s = plan.run(nullptr, nullptr, nullptr, nullptr);
+          EXPECT_TRUE(s.is_ok()) << s.to_string();
+          continue;
+        }
+        const size_t need = plan.workspace_bytes();
+        if (need == 0)
+          continue;
+        const Inputs in = integer_inputs(p, 4);
+        DeviceBuffer dx(in.x), dw(in.w), db(in.bias), ws(need);
+        const std::vector<float> sentinel(static_cast<size_t>(p.y_elements()), kSentinel);
+        DeviceBuffer dy(sentinel);
+        const Status s = plan.run(dx.f(), dw.f(), db.f(), dy.f(), ws.get(), need - 1);
+        EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+        EXPECT_TRUE(contains(s.message(), std::to_string(need) + " bytes"));
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        EXPECT_TRUE(untouched(dy.to_host()));
+      }
+    }
+  }
+}
+
+#endif // CONVARITH_HAVE_CUDA
 
 } // namespace
 } // namespace convarith::test
