@@ -1,0 +1,265 @@
+// Every CUDA kernel row of the algorithm table on a real GPU, through the public API
+// (Plan::create(problem, Device::kCuda, name) and plan.run on cudaMalloc'd buffers), against the
+// fp64 reference: the paper's figures, the smoke and edge lists, the same random draw as
+// test_kernels_emulated, and a few real layers.
+//
+// Per (algorithm x problem): integer inputs compared exactly; random floats compared within the error
+// bound, twice — a deterministic row must give bitwise-identical results run to run. Outputs are
+// NaN-poisoned before every run. Without a CUDA device (or in a build without CUDA) every test is
+// skipped, never failed. Filter by algorithm, e.g. --gtest_filter='*Gpu*tiled*'.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "convarith/convarith.hpp"
+#include "support/support.hpp"
+
+#if defined(CONVARITH_HAVE_CUDA)
+#include <cuda_runtime.h>
+#endif
+
+namespace convarith::test {
+namespace {
+
+struct GpuCase {
+  const Algorithm* algorithm = nullptr;
+  std::string list;
+  NamedProblem problem;
+};
+
+void PrintTo(const GpuCase& c, std::ostream* os) {
+  *os << c.algorithm->name << " on " << c.list << "/" << c.problem.name << " (" << c.problem.problem.name() << ")";
+}
+
+// The same fixed draw as test_kernels_emulated, so a GPU-only failure can be replayed under the executor.
+constexpr uint64_t kRandomProblemSeed = 20261124;
+constexpr int kRandomProblemCount = 24;
+
+ProblemDesc conv2d(int64_t n, int64_t c, int64_t k, int64_t hw, int64_t r, int64_t stride, int64_t pad,
+                   int64_t groups = 1) {
+  ProblemDesc d;
+  d.op = Op::kConv;
+  d.n = n;
+  d.c = c;
+  d.k = k;
+  d.groups = groups;
+  d.input = {hw, hw, 1};
+  d.kernel = {r, r, 1};
+  d.stride = {stride, stride, 1};
+  d.pad_lo = {pad, pad, 0};
+  d.pad_hi = {pad, pad, 0};
+  return d;
+}
+
+// A few real layers (shapes from ResNet-50, MobileNetV2, U-Net and a 3-D conv net), batch 1 so the
+// fp64 reference stays around a second.
+std::vector<NamedProblem> real_layers() {
+  std::vector<NamedProblem> out;
+  out.push_back({"resnet50_conv2_3x3_64", must_make(conv2d(1, 64, 64, 56, 3, 1, 1))});
+  out.push_back({"resnet50_conv3_1x1_256_128", must_make(conv2d(1, 256, 128, 28, 1, 1, 0))});
+  out.push_back({"resnet50_conv1_7x7_s2", must_make(conv2d(1, 3, 64, 224, 7, 2, 3))});
+  out.push_back({"mobilenetv2_dw3x3_s2_96", must_make(conv2d(1, 96, 96, 112, 3, 2, 1, 96))});
+  ProblemDesc up;
+  up.op = Op::kConvTranspose;
+  up.c = 128;
+  up.k = 64;
+  up.input = {28, 28, 1};
+  up.kernel = {2, 2, 1};
+  up.stride = {2, 2, 1};
+  out.push_back({"unet_up_2x2_s2_128_64", must_make(up)});
+  ProblemDesc pool;
+  pool.op = Op::kMaxPool;
+  pool.c = 64;
+  pool.input = {112, 112, 1};
+  pool.kernel = {3, 3, 1};
+  pool.stride = {2, 2, 1};
+  pool.pad_lo = {1, 1, 0};
+  pool.pad_hi = {1, 1, 0};
+  out.push_back({"resnet50_maxpool_3x3_s2", must_make(pool)});
+  ProblemDesc c3;
+  c3.op = Op::kConv;
+  c3.rank = 3;
+  c3.c = 16;
+  c3.k = 32;
+  c3.input = {8, 28, 28};
+  c3.kernel = {3, 3, 3};
+  c3.pad_lo = {1, 1, 1};
+  c3.pad_hi = {1, 1, 1};
+  out.push_back({"c3d_3x3x3_16_32", must_make(c3)});
+  return out;
+}
+
+std::vector<GpuCase> gpu_cases() {
+  const std::vector<std::pair<std::string, std::vector<NamedProblem>>> lists = {
+      {"paper", paper_problems()},
+      {"smoke", smoke_problems()},
+      {"edge", edge_problems()},
+      {"random", random_problems(kRandomProblemSeed, kRandomProblemCount)},
+      {"layer", real_layers()}};
+  std::vector<GpuCase> cases;
+  for (const Algorithm& row : algorithm_table()) {
+    if (row.device != Device::kCuda)
+      continue;
+    for (const auto& [list, problems] : lists) {
+      for (const NamedProblem& np : problems) {
+        if ((row.ops & op_bit(np.problem.op())) != 0)
+          cases.push_back({&row, list, np});
+      }
+    }
+  }
+  return cases;
+}
+
+std::string case_name(const ::testing::TestParamInfo<GpuCase>& info) {
+  return param_name(std::string(info.param.algorithm->name) + "_" + info.param.list + "_" + info.param.problem.name);
+}
+
+class GpuKernel : public ::testing::TestWithParam<GpuCase> {};
+
+#if defined(CONVARITH_HAVE_CUDA)
+
+#define ASSERT_CUDA(expr)                                                                                              \
+  do {                                                                                                                 \
+    const cudaError_t err_ = (expr);                                                                                   \
+    ASSERT_EQ(err_, cudaSuccess) << #expr << ": " << cudaGetErrorString(err_);                                         \
+  } while (0)
+
+// Owns one device allocation.
+class DeviceBuffer {
+public:
+  DeviceBuffer() = default;
+  explicit DeviceBuffer(size_t bytes) {
+    if (bytes > 0 && cudaMalloc(&ptr_, bytes) != cudaSuccess)
+      ptr_ = nullptr;
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer() {
+    if (ptr_ != nullptr)
+      static_cast<void>(cudaFree(ptr_));
+  }
+  template <typename T> T* as() const { return static_cast<T*>(ptr_); }
+
+private:
+  void* ptr_ = nullptr;
+};
+
+// Copies the inputs to the device, runs the plan once on a NaN-poisoned output and copies y back.
+struct GpuRun {
+  Status status;
+  std::vector<float> y;
+  std::string cuda_error; // a CUDA runtime error (allocation, copy, or the kernel's at synchronize)
+};
+
+GpuRun run_on_gpu(const Plan& plan, const Inputs& in, bool with_bias) {
+  GpuRun result;
+  const ConvProblem& p = plan.problem();
+  const size_t y_bytes = static_cast<size_t>(p.y_elements()) * sizeof(float);
+  result.y.resize(static_cast<size_t>(p.y_elements()));
+  poison(result.y);
+  DeviceBuffer x(in.x.size() * sizeof(float)), w(in.w.size() * sizeof(float)), b(in.bias.size() * sizeof(float));
+  DeviceBuffer y(y_bytes), ws(plan.workspace_bytes());
+  auto check = [&](cudaError_t err, const char* what) {
+    if (err != cudaSuccess && result.cuda_error.empty())
+      result.cuda_error = std::string(what) + ": " + cudaGetErrorString(err);
+  };
+  check(cudaMemcpy(x.as<float>(), in.x.data(), in.x.size() * sizeof(float), cudaMemcpyHostToDevice), "copy x");
+  if (!in.w.empty())
+    check(cudaMemcpy(w.as<float>(), in.w.data(), in.w.size() * sizeof(float), cudaMemcpyHostToDevice), "copy w");
+  if (!in.bias.empty())
+    check(cudaMemcpy(b.as<float>(), in.bias.data(), in.bias.size() * sizeof(float), cudaMemcpyHostToDevice),
+          "copy bias");
+  check(cudaMemcpy(y.as<float>(), result.y.data(), y_bytes, cudaMemcpyHostToDevice), "poison y");
+  if (!result.cuda_error.empty())
+    return result;
+  result.status =
+      plan.run(p.x_elements() > 0 ? x.as<float>() : nullptr, in.w.empty() ? nullptr : w.as<float>(),
+               with_bias && !in.bias.empty() ? b.as<float>() : nullptr, p.y_elements() > 0 ? y.as<float>() : nullptr,
+               ws.as<void>(), plan.workspace_bytes(), nullptr);
+  check(cudaDeviceSynchronize(), "kernel (at cudaDeviceSynchronize)");
+  check(cudaMemcpy(result.y.data(), y.as<float>(), y_bytes, cudaMemcpyDeviceToHost), "copy y back");
+  return result;
+}
+
+std::vector<double> exact_float_reference(const ConvProblem& p, const Inputs& in, bool with_bias) {
+  std::vector<double> want = reference(p, in.x.data(), in.w.empty() ? nullptr : in.w.data(),
+                                       with_bias && !in.bias.empty() ? in.bias.data() : nullptr);
+  if (p.op() == Op::kAvgPool) {
+    for (double& v : want)
+      v = static_cast<double>(static_cast<float>(v)); // one rounded division
+  }
+  return want;
+}
+
+TEST_P(GpuKernel, MatchesReference) {
+  if (cuda_device_count() == 0)
+    GTEST_SKIP() << "no CUDA device: " << cuda_unavailable_reason();
+  const Algorithm& algorithm = *GetParam().algorithm;
+  const ConvProblem& p = GetParam().problem.problem;
+  Result<Plan> plan = Plan::create(p, Device::kCuda, algorithm.name);
+  if (!plan.is_ok()) {
+    ASSERT_EQ(plan.status().code(), StatusCode::kNotSupported) << plan.status().to_string();
+    GTEST_SKIP() << plan.status().message();
+  }
+  ASSERT_STREQ(plan->algorithm(), algorithm.name);
+
+  const Inputs ints = integer_inputs(p, 17, true);
+  for (const bool with_bias : {true, false}) {
+    const GpuRun got = run_on_gpu(*plan, ints, with_bias);
+    ASSERT_TRUE(got.cuda_error.empty()) << got.cuda_error;
+    ASSERT_TRUE(got.status.is_ok()) << got.status.to_string();
+    EXPECT_TRUE(exact_match(p, got.y, exact_float_reference(p, ints, with_bias)))
+        << algorithm.name << (with_bias ? " with bias" : " without bias");
+  }
+
+  const uint64_t seed = fresh_seed();
+  const Inputs floats = random_inputs(p, seed, true);
+  const float* w = floats.w.empty() ? nullptr : floats.w.data();
+  const float* bias = floats.bias.empty() ? nullptr : floats.bias.data();
+  const std::vector<double> want = reference(p, floats.x.data(), w, bias);
+  const std::vector<double> magnitude = reference_magnitude(p, floats.x.data(), w, bias);
+  const GpuRun first = run_on_gpu(*plan, floats, true);
+  const GpuRun second = run_on_gpu(*plan, floats, true);
+  ASSERT_TRUE(first.cuda_error.empty()) << first.cuda_error;
+  ASSERT_TRUE(second.cuda_error.empty()) << second.cuda_error;
+  ASSERT_TRUE(first.status.is_ok()) << first.status.to_string();
+  ASSERT_TRUE(second.status.is_ok()) << second.status.to_string();
+  EXPECT_TRUE(close_match(p, first.y, want, magnitude)) << "random inputs, seed " << seed;
+  EXPECT_TRUE(close_match(p, second.y, want, magnitude)) << "random inputs (second run), seed " << seed;
+  if (algorithm.deterministic && !first.y.empty()) {
+    EXPECT_EQ(std::memcmp(first.y.data(), second.y.data(), first.y.size() * sizeof(float)), 0)
+        << algorithm.name << " is declared deterministic but two runs differ (seed " << seed << ")";
+  }
+}
+
+// A host pointer on the CUDA path is an error, not a crash, and the launch never happens.
+TEST(GpuKernels, HostPointersAreRejected) {
+  if (cuda_device_count() == 0)
+    GTEST_SKIP() << "no CUDA device: " << cuda_unavailable_reason();
+  const ConvProblem p = must_make(conv2d(1, 2, 2, 5, 3, 1, 1));
+  Result<Plan> plan = Plan::create(p, Device::kCuda, "direct");
+  ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+  const Inputs in = integer_inputs(p, 1, false);
+  std::vector<float> y(static_cast<size_t>(p.y_elements()), 42.0f);
+  const Status s = plan->run(in.x.data(), in.w.data(), nullptr, y.data());
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.to_string();
+  for (float v : y)
+    ASSERT_EQ(v, 42.0f);
+}
+
+#else // built without CUDA
+
+TEST_P(GpuKernel, MatchesReference) {
+  GTEST_SKIP() << "convarith was built without CUDA";
+}
+
+#endif
+
+INSTANTIATE_TEST_SUITE_P(Gpu, GpuKernel, ::testing::ValuesIn(gpu_cases()), case_name);
+
+} // namespace
+} // namespace convarith::test
