@@ -159,6 +159,39 @@ TEST(PlanCreate, AlgorithmForAnotherOpIsNotSupported) {
   EXPECT_GE(checked, 2);
 }
 
+TEST(PlanCreate, RowsThatDeclineAProblemSayWhy) {
+  // For every row this machine can plan on: a problem of its op that supports() declines must give
+  // supports()'s code from Plan::create, with the row's name, the problem and supports()'s reason.
+  std::vector<NamedProblem> cases = paper_problems();
+  for (const auto& list : {smoke_problems(), edge_problems(), random_problems(77, 200)})
+    cases.insert(cases.end(), list.begin(), list.end());
+  int declined = 0;
+  for (const Algorithm& a : algorithm_table()) {
+    if (a.run == nullptr || (a.device == Device::kCuda && cuda_device_count() == 0))
+      continue;
+    for (const NamedProblem& np : cases) {
+      if (!(a.ops & op_bit(np.problem.op())))
+        continue;
+      const Status why = a.supports(np.problem);
+      const Result<Plan> r = Plan::create(np.problem, a.device, a.name);
+      SCOPED_TRACE(std::string(a.name) + " on " + np.name);
+      if (why.is_ok()) {
+        EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+        continue;
+      }
+      EXPECT_EQ(why.code(), StatusCode::kNotSupported) << why.to_string();
+      EXPECT_FALSE(why.message().empty());
+      ASSERT_FALSE(r.is_ok());
+      EXPECT_EQ(r.status().code(), why.code());
+      EXPECT_TRUE(contains(r.status().message(), a.name));
+      EXPECT_TRUE(contains(r.status().message(), np.problem.name()));
+      EXPECT_TRUE(contains(r.status().message(), why.message()));
+      ++declined;
+    }
+  }
+  RecordProperty("declined", declined);
+}
+
 TEST(PlanCreate, CudaOnlyNameOnTheCpu) {
   // A CUDA kernel row named on kCpu: the message says where the name runs. (Plan::create answers
   // kInvalidArgument: the name is not a CPU algorithm.)
