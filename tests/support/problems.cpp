@@ -310,14 +310,18 @@ std::vector<NamedProblem> random_problems(uint64_t seed, int count) {
         if (chance(0.15)) {
           d.c = d.k = g; // depthwise
         } else {
-          d.c = g * uniform(1, 3);
-          d.k = g * uniform(1, 4);
+          // Mostly a few channels per group; sometimes enough to cross a kernel's channel tile.
+          const bool wide = chance(0.2);
+          d.c = g * uniform(1, wide ? 12 : 3);
+          d.k = g * uniform(1, wide ? 24 : 4);
         }
       }
-      const int64_t max_i = d.rank == 1 ? 24 : d.rank == 2 ? 10 : 6;
+      // Sometimes large enough that an output plane spans several pixel tiles.
+      const bool large = chance(0.2);
+      const int64_t max_i = d.rank == 1 ? (large ? 300 : 24) : d.rank == 2 ? (large ? 24 : 10) : (large ? 9 : 6);
       for (size_t j = 0; j < static_cast<size_t>(d.rank); ++j) {
         d.input[j] = uniform(1, max_i);
-        d.kernel[j] = uniform(1, is_pool(op) ? 3 : 4);
+        d.kernel[j] = uniform(1, is_pool(op) ? 3 : 5);
         d.stride[j] = chance(0.5) ? 1 : uniform(2, 3);
         d.dilation[j] = chance(0.7) ? 1 : uniform(2, 3);
         const int64_t eff = effective_kernel(d.kernel[j], d.dilation[j]);
