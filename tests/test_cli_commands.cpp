@@ -320,6 +320,55 @@ TEST(CliRun, FixturesMatchNumpy) {
   }
 }
 
+// The problem a fixture describes, built from its files' shapes as `run` does.
+Result<ConvProblem> fixture_problem(const Fixture& f) {
+  const std::string base = data_dir() + "/" + f.name;
+  Args a = f.args;
+  Result<NpyArray> x = read_npy(base + ".x.npy");
+  if (!x)
+    return x.status();
+  a.insert(a.end(), {"--x-shape", join(x->shape)});
+  if (exists(base + ".w.npy")) {
+    Result<NpyArray> w = read_npy(base + ".w.npy");
+    if (!w)
+      return w.status();
+    a.insert(a.end(), {"--w-shape", join(w->shape)});
+  }
+  Result<ParsedLayer> layer = parse_layer(a);
+  if (!layer)
+    return layer.status();
+  return ConvProblem::make(layer->desc);
+}
+
+TEST(CliRun, EveryCpuAlgorithmByName) {
+  // --algo NAME for every CPU row of the table on every fixture it supports; the rest say why not.
+  TempDir dir;
+  int ran = 0;
+  for (const Fixture& f : fixtures()) {
+    Result<ConvProblem> p = fixture_problem(f);
+    ASSERT_TRUE(p.is_ok()) << f.name << ": " << p.status().message();
+    for (const Algorithm& a : algorithm_table()) {
+      if (a.device != Device::kCpu)
+        continue;
+      SCOPED_TRACE(f.name + " --algo " + a.name);
+      Args args = with_files(f, dir.file("y.npy"));
+      args.insert(args.end(), {"--device", "cpu", "--algo", a.name, "--check"});
+      const Outcome o = run(args);
+      const bool supported = (a.ops & op_bit(p->op())) && a.supports(*p).is_ok();
+      if (supported) {
+        EXPECT_EQ(o.code, 0) << o.err;
+        EXPECT_TRUE(contains(o.out, std::string("with ") + a.name + "\n")) << o.out;
+        EXPECT_TRUE(contains(o.out, ": PASS")) << o.out;
+        ++ran;
+      } else {
+        EXPECT_EQ(o.code, 2) << o.out;
+        EXPECT_TRUE(contains(o.err, a.name)) << o.err;
+      }
+    }
+  }
+  EXPECT_GE(ran, 10) << "every fixture runs on at least one CPU algorithm";
+}
+
 TEST(CliRun, DeviceAutoSaysWhich) {
   const std::vector<Fixture> all = fixtures();
   ASSERT_FALSE(all.empty());
