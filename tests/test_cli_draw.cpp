@@ -448,6 +448,11 @@ const PaperFigure kFigures[] = {
     {"dilation", Op::kConv, 7, 3, 1, 0, 2, 0, 3},
 };
 
+// gtest prints the figure's name instead of its bytes.
+void PrintTo(const PaperFigure& figure, std::ostream* os) {
+  *os << figure.name;
+}
+
 ProblemDesc square(Op op, int64_t i, int64_t k, int64_t s, int64_t p, int64_t d, int64_t a) {
   ProblemDesc desc;
   desc.op = op;
@@ -483,6 +488,23 @@ TEST_P(PaperFigureTest, DrawnInputIsThePaddedOrZeroInsertedInput) {
   const int64_t length = fig.op == Op::kConvTranspose ? fig.o + k_eff - 1 : fig.i + 2 * fig.p;
   EXPECT_EQ(model->rows.length(), length);
   EXPECT_EQ(model->cols.length(), length);
+  // Cell by cell, from the definition: input where drawn_to_input finds an element; for the
+  // transposed figures the s-1 cells between two inputs are inserted zeros and the last a cells
+  // the output padding; everything else padding.
+  const AxisParams axis = p.axis(1);
+  for (int64_t x = 0; x < length; ++x) {
+    CellKind want = CellKind::kPadding;
+    const int64_t z = x - (k_eff - fig.p - 1);
+    if (drawn_to_input(fig.op, axis, x) >= 0) {
+      want = CellKind::kInput;
+    } else if (fig.op == Op::kConvTranspose && z > 0 && z < (fig.i - 1) * fig.s) {
+      want = CellKind::kInsertedZero;
+    } else if (fig.op == Op::kConvTranspose && x >= length - fig.a) {
+      want = CellKind::kOutputPadding;
+    }
+    EXPECT_EQ(model->cols.cells[static_cast<size_t>(x)], want) << "drawn cell " << x;
+    EXPECT_EQ(model->rows.cells[static_cast<size_t>(x)], want) << "drawn cell " << x;
+  }
   int64_t inputs = 0, zeros = 0, pads = 0, out_pads = 0;
   for (CellKind kind : model->cols.cells) {
     inputs += kind == CellKind::kInput;

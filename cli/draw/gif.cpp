@@ -19,9 +19,13 @@ namespace {
 // An RGB canvas; shapes are drawn in the same order as in the SVG.
 class Canvas {
 public:
-  Canvas(int width, int height) : w_(width), h_(height), px_(static_cast<size_t>(width) * height, 0xffffff) {}
+  // Shapes are drawn shifted by (-dx, -dy), so the GIF can crop the SVG's text margins.
+  Canvas(int width, int height, int dx, int dy)
+      : w_(width), h_(height), dx_(dx), dy_(dy), px_(static_cast<size_t>(width) * height, 0xffffff) {}
 
-  void draw(const Rect& r) {
+  void draw(Rect r) {
+    r.x -= dx_;
+    r.y -= dy_;
     if (r.fill)
       fill(r.x, r.y, r.w, r.h, *r.fill, r.fill_opacity);
     if (r.hatch) {
@@ -82,7 +86,7 @@ private:
     dst = out;
   }
 
-  int w_, h_;
+  int w_, h_, dx_, dy_;
   std::vector<uint32_t> px_;
 };
 
@@ -119,12 +123,23 @@ Result<std::string> render_gif(const ConvProblem& problem, const DrawOptions& op
   if (!built)
     return built.status();
   const Scene& scene = *built;
-  // The GIF has no caption: crop to the grids and legend, which end above the first text line.
-  int height = 0;
-  for (const Rect& r : scene.base.rects)
+  // The GIF has no text (the SVG carries the labels, legend and caption): keep the grids only,
+  // cropped to them with the SVG's margin.
+  Layer grids;
+  int width = 0, height = 0, top = scene.height;
+  for (const Rect& r : scene.base.rects) {
+    if (r.cls == "legend")
+      continue;
+    grids.rects.push_back(r);
+    width = std::max(width, r.x + r.w);
     height = std::max(height, r.y + r.h);
-  height += 12;
-  const int width = scene.width;
+    top = std::min(top, r.y);
+  }
+  // The same margin on every side: the grids start at the SVG's left margin.
+  const int margin = grids.rects.empty() ? 0 : grids.rects.front().x;
+  const int dy = std::max(0, top - margin);
+  width += margin;
+  height += margin - dy;
   const int64_t images = options.frame ? 1 : model->frames() + 1;
   if (images * width * height > kMaxGifPixels) {
     return invalid_argument("draw: the GIF of this layer would hold " + std::to_string(images) + " images of " +
@@ -137,8 +152,8 @@ Result<std::string> render_gif(const ConvProblem& problem, const DrawOptions& op
   std::vector<std::vector<uint32_t>> rendered;
   const int64_t fills_upto_hold = static_cast<int64_t>(scene.output_fills.size());
   for (int64_t img = 0; img < images; ++img) {
-    Canvas canvas(width, height);
-    canvas.draw(scene.base);
+    Canvas canvas(width, height, 0, dy);
+    canvas.draw(grids);
     const bool hold = !options.frame && img == images - 1;
     const int64_t computed = hold ? fills_upto_hold - 1 : scene.frames[static_cast<size_t>(img)].frame.index;
     for (int64_t j = 0; j <= computed; ++j)
