@@ -290,6 +290,41 @@ TEST(ReferencePool, AvgPoolTwoDimensional) {
   EXPECT_EQ(run_ref(must_make(desc), two, {}), want);
 }
 
+TEST(ReferencePool, EveryAcceptedWindowSeesTheInput) {
+  // The arithmetic accepts a pooling axis only if every window holds at least one input tap (and a
+  // ceil-mode window starts inside the input or the left padding); otherwise max pooling would
+  // have nothing to take. Enumerate small 1-D axes and check each accepted one with the oracle.
+  int accepted = 0;
+  for (int64_t i = 1; i <= 7; ++i)
+    for (int64_t k = 1; k <= 4; ++k)
+      for (int64_t s = 1; s <= 3; ++s)
+        for (int64_t d = 1; d <= 3; ++d)
+          for (int64_t lo = 0; lo <= effective_kernel(k, d); ++lo)
+            for (int64_t hi = 0; hi <= effective_kernel(k, d); ++hi)
+              for (bool ceil_mode : {false, true}) {
+                ProblemDesc desc;
+                desc.op = Op::kMaxPool;
+                desc.rank = 1;
+                desc.input[0] = i;
+                desc.kernel[0] = k;
+                desc.stride[0] = s;
+                desc.dilation[0] = d;
+                desc.pad_lo[0] = lo;
+                desc.pad_hi[0] = hi;
+                desc.ceil_mode = ceil_mode;
+                const Result<ConvProblem> p = ConvProblem::make(desc);
+                if (!p.is_ok())
+                  continue;
+                ++accepted;
+                const std::vector<float> x(static_cast<size_t>(i), 1.0f);
+                const Vec y = reference(*p, x.data(), nullptr, nullptr);
+                for (size_t o = 0; o < y.size(); ++o)
+                  ASSERT_EQ(y[o], 1.0) << p->name() << " window " << o << " has no input tap";
+                ASSERT_LT((p->out(0) - 1) * s - lo, i) << p->name() << ": the last window starts in the right padding";
+              }
+  EXPECT_GT(accepted, 1000);
+}
+
 TEST(ReferenceMagnitude, SumsAbsoluteProductsAndBias) {
   const ConvProblem p = make_1d(Op::kConv, 1, 1, 1, 3, 2);
   const std::vector<float> x{1, -2, 3}, w{-1, 10}, b{-0.5f};
