@@ -14,7 +14,7 @@
 // Determinism: bitwise deterministic; each output is one thread's sum in a fixed order (c, r, s, t)
 //   then + bias.
 // Tests: test_kernels_emulated --gtest_filter='*Emulated*direct*', test_kernels_gpu
-//   --gtest_filter='*Gpu*direct*'. Bench: --benchmark_filter='/direct'.
+//   --gtest_filter='*Gpu*direct*'. Bench: convarith_bench --device=cuda --benchmark_filter='convarith:direct$'.
 //
 // Compiled twice: conv_direct.cu (nvcc) and conv_direct_emu.cpp (the CPU kernel executor) define
 // CONVARITH_KERNEL_BODIES before including this file; every other includer sees only the host-side

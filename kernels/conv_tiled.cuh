@@ -22,7 +22,7 @@
 // Determinism: bitwise deterministic; each output is one thread's sum in the fixed order
 //   (chunk, r, c, s, t), then + bias.
 // Tests: test_kernels_emulated --gtest_filter='*Emulated*tiled*', test_kernels_gpu --gtest_filter='*Gpu*tiled*'.
-//   Bench: --benchmark_filter='/tiled'.
+//   Bench: convarith_bench --device=cuda --benchmark_filter='convarith:tiled$'.
 #pragma once
 
 #include <cstdint>

@@ -16,7 +16,7 @@
 // Index math: int32_t where index_fits_int32() proves it safe, else int64_t.
 // Determinism: bitwise deterministic (fixed tap order r, s, t; one thread per output).
 // Tests: test_kernels_emulated --gtest_filter='*Emulated*pool*', test_kernels_gpu
-//   --gtest_filter='*Gpu*pool*'. Bench: --benchmark_filter='/pool'.
+//   --gtest_filter='*Gpu*pool*'. Bench: convarith_bench --device=cuda --benchmark_filter='convarith:pool$'.
 #pragma once
 
 #include "kernel_common.cuh"

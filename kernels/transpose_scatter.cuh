@@ -16,7 +16,7 @@
 //   an unspecified order, so the last bits of a sum may differ run to run (the CPU executor runs one
 //   thread at a time and is deterministic, which says nothing about the GPU).
 // Tests: test_kernels_emulated --gtest_filter='*Emulated*scatter*', test_kernels_gpu
-//   --gtest_filter='*Gpu*scatter*'. Bench: --benchmark_filter='/scatter'.
+//   --gtest_filter='*Gpu*scatter*'. Bench: convarith_bench --device=cuda --benchmark_filter='convarith:scatter$'.
 #pragma once
 
 #include "kernel_common.cuh"
