@@ -118,9 +118,8 @@ template <typename I> CONVARITH_GLOBAL void direct_kernel(DirectParams p) {
 }
 
 Status direct_run(const KernelArgs& args) {
-  CONVARITH_RETURN_IF_ERROR(check_run_args(args, "direct", true));
+  CONVARITH_RETURN_IF_ERROR(check_run_args(args, "direct", true, &direct_supports));
   const ConvProblem& problem = *args.problem;
-  CONVARITH_RETURN_IF_ERROR(direct_supports(problem));
   if (problem.y_elements() == 0)
     return Status::ok();
   const DirectParams params = direct_params(problem, args.x, args.w, args.bias, args.y);

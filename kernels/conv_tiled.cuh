@@ -263,9 +263,8 @@ template <int kCpt> CONVARITH_GLOBAL void tiled_kernel(TiledParams p) {
 }
 
 Status tiled_run(const KernelArgs& args) {
-  CONVARITH_RETURN_IF_ERROR(check_run_args(args, "tiled", true));
+  CONVARITH_RETURN_IF_ERROR(check_run_args(args, "tiled", true, &tiled_supports));
   const ConvProblem& problem = *args.problem;
-  CONVARITH_RETURN_IF_ERROR(tiled_supports(problem));
   if (problem.y_elements() == 0)
     return Status::ok();
   const TiledConfig cfg = tiled_config(problem);

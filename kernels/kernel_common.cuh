@@ -139,12 +139,16 @@ inline unsigned grid_blocks(int64_t work_items, int64_t items_per_block) {
   return static_cast<unsigned>(std::max<int64_t>(1, std::min(blocks, kMaxGridBlocks)));
 }
 
-// The checks every run() makes before touching memory. `needs_w`: conv and conv_transpose.
-inline Status check_run_args(const KernelArgs& args, const char* algorithm, bool needs_w) {
+// The checks every run() makes before touching memory, in this order: a problem, one the algorithm
+// supports, then (unless N = 0, which reads and writes nothing) the pointers. `needs_w`: conv and
+// conv_transpose.
+inline Status check_run_args(const KernelArgs& args, const char* algorithm, bool needs_w,
+                             Status (*supports)(const ConvProblem&)) {
   if (args.problem == nullptr)
     return invalid_argument(std::string(algorithm) + ": KernelArgs.problem is null");
+  CONVARITH_RETURN_IF_ERROR(supports(*args.problem));
   if (args.problem->y_elements() == 0)
-    return Status::ok(); // N = 0: nothing to read or write
+    return Status::ok();
   if (args.x == nullptr)
     return invalid_argument(std::string(algorithm) + ": x is null");
   if (needs_w && args.w == nullptr)

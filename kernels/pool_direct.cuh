@@ -145,9 +145,8 @@ template <typename I> CONVARITH_GLOBAL void pool_kernel(PoolParams p) {
 }
 
 Status pool_run(const KernelArgs& args) {
-  CONVARITH_RETURN_IF_ERROR(check_run_args(args, "pool", false));
+  CONVARITH_RETURN_IF_ERROR(check_run_args(args, "pool", false, &pool_supports));
   const ConvProblem& problem = *args.problem;
-  CONVARITH_RETURN_IF_ERROR(pool_supports(problem));
   if (problem.y_elements() == 0)
     return Status::ok();
   const PoolParams params = pool_params(problem, args.x, args.y);

@@ -176,9 +176,8 @@ template <typename I> CONVARITH_GLOBAL void gather_kernel(GatherParams p) {
 }
 
 Status gather_run(const KernelArgs& args) {
-  CONVARITH_RETURN_IF_ERROR(check_run_args(args, "gather", true));
+  CONVARITH_RETURN_IF_ERROR(check_run_args(args, "gather", true, &gather_supports));
   const ConvProblem& problem = *args.problem;
-  CONVARITH_RETURN_IF_ERROR(gather_supports(problem));
   if (problem.y_elements() == 0)
     return Status::ok();
   const GatherParams params = gather_params(problem, args.x, args.w, args.bias, args.y);

@@ -136,9 +136,8 @@ template <typename I> Status scatter_launch(const KernelArgs& args, const Scatte
 }
 
 Status scatter_run(const KernelArgs& args) {
-  CONVARITH_RETURN_IF_ERROR(check_run_args(args, "scatter", true));
+  CONVARITH_RETURN_IF_ERROR(check_run_args(args, "scatter", true, &scatter_supports));
   const ConvProblem& problem = *args.problem;
-  CONVARITH_RETURN_IF_ERROR(scatter_supports(problem));
   if (problem.y_elements() == 0)
     return Status::ok();
   const ScatterParams params = scatter_params(problem, args.x, args.w, args.bias, args.y);

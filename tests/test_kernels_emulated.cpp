@@ -289,6 +289,40 @@ TEST(EmulatedKernels, NullPointersAreInvalidArgument) {
   }
 }
 
+// A row asked to run an op it does not implement says so (kNotSupported naming itself) before it
+// looks at anything else, even for N = 0.
+TEST(EmulatedKernels, WrongOpIsNotSupported) {
+  for (const Algorithm& row : algorithm_table()) {
+    if (row.device != Device::kCuda || row.run_emulated == nullptr)
+      continue;
+    for (const Op op : {Op::kConv, Op::kConvTranspose, Op::kMaxPool, Op::kAvgPool}) {
+      if ((row.ops & op_bit(op)) != 0)
+        continue;
+      for (const int64_t n : {int64_t{0}, int64_t{1}}) {
+        ProblemDesc d;
+        d.op = op;
+        d.n = n;
+        d.input = {4, 4, 1};
+        d.kernel = {2, 2, 1};
+        const ConvProblem p = must_make(d);
+        std::vector<float> x(static_cast<size_t>(p.x_elements()), 1.0f), w(static_cast<size_t>(p.w_elements()), 1.0f);
+        std::vector<float> y(static_cast<size_t>(p.y_elements()), 42.0f);
+        KernelArgs args;
+        args.problem = &p;
+        args.x = x.data();
+        args.w = w.data();
+        args.y = y.data();
+        const Status s = row.run_emulated(args);
+        EXPECT_EQ(s.code(), StatusCode::kNotSupported) << row.name << " on " << op_name(op) << ": " << s.to_string();
+        EXPECT_NE(s.message().find(row.name), std::string::npos) << s.message();
+        EXPECT_NE(s.message().find(op_name(op)), std::string::npos) << s.message();
+        for (float v : y)
+          ASSERT_EQ(v, 42.0f) << row.name << " wrote y on error";
+      }
+    }
+  }
+}
+
 // The offset math is 64-bit where it must be: a 1 x 1 x 65536 x 65536 input (2^32 elements, never
 // allocated) cannot use 32-bit indices, and its last element's offset is x_elements - 1.
 TEST(EmulatedKernels, OffsetsPast2To31Elements) {
