@@ -63,7 +63,6 @@ Status upload(DevicePtr& dst, const void* host, size_t bytes, const char* what) 
 // Runs the plan with host buffers in and out, moving them to the GPU for a CUDA plan.
 Status execute(const Plan& plan, const std::vector<float>& x, const std::vector<float>* w, const std::vector<float>* b,
                std::vector<float>& y) {
-  const ConvProblem& p = plan.problem();
   if (plan.device() == Device::kCpu) {
     std::vector<unsigned char> workspace(plan.workspace_bytes());
     return plan.run(x.data(), w ? w->data() : nullptr, b ? b->data() : nullptr, y.data(),
@@ -92,10 +91,8 @@ Status execute(const Plan& plan, const std::vector<float>& x, const std::vector<
         cuda_status(cudaMemcpy(y.data(), dy.get(), y.size() * sizeof(float), cudaMemcpyDeviceToHost), "cudaMemcpy y"));
   }
   CONVARITH_RETURN_IF_ERROR(cuda_status(cudaDeviceSynchronize(), "cudaDeviceSynchronize"));
-  (void)p;
   return Status::ok();
 #else
-  (void)p;
   return device_error("convarith run was built without CUDA");
 #endif
 }
@@ -205,7 +202,7 @@ int run_layer(const LayerArgs& parsed, std::ostream& out, std::ostream& err) {
     char line[256];
     std::snprintf(line, sizeof line,
                   "check vs fp64 reference: max abs error %.3e, max rel error %.3e (tolerance %.3e)%s: %s\n", e.max_abs,
-                  e.max_rel, e.tolerance, e.nan_count ? (" , " + std::to_string(e.nan_count) + " NaN").c_str() : "",
+                  e.max_rel, e.tolerance, e.nan_count ? (", " + std::to_string(e.nan_count) + " NaN").c_str() : "",
                   e.pass ? "PASS" : "FAIL");
     out << line;
     if (!e.pass)

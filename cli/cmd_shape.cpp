@@ -86,24 +86,24 @@ void print_text(const ConvProblem& p, std::ostream& out) {
   const std::vector<int64_t> ends(f.pads.begin() + static_cast<std::ptrdiff_t>(r), f.pads.end());
   out << op_cli_name(p.op()) << ": x " << join(p.x_shape(), "x") << " -> y " << join(p.y_shape(), "x") << "\n";
   if (p.op() == Op::kConv)
-    out << "  weight          " << join(p.w_shape(), "x") << " (K x C/group x kernel)\n";
+    out << "  weight            " << join(p.w_shape(), "x") << " (K x C/group x kernel)\n";
   if (p.op() == Op::kConvTranspose)
-    out << "  weight          " << join(p.w_shape(), "x") << " (C x K/group x kernel)\n";
+    out << "  weight            " << join(p.w_shape(), "x") << " (C x K/group x kernel)\n";
   if (!is_pool(p.op()))
-    out << "  group           " << p.groups() << "\n";
-  out << "  pads            begins " << join(begins) << ", ends " << join(ends) << " (auto_pad "
+    out << "  group             " << p.groups() << "\n";
+  out << "  pads              begins " << join(begins) << ", ends " << join(ends) << " (auto_pad "
       << pad_mode_name(p.pad_mode()) << ")\n";
   if (p.op() == Op::kConvTranspose)
-    out << "  output padding  " << join(f.output_padding) << "\n";
+    out << "  output padding    " << join(f.output_padding) << "\n";
   if (is_pool(p.op()) && p.ceil_mode())
-    out << "  ceil_mode       1\n";
+    out << "  ceil_mode         1\n";
   if (p.op() == Op::kAvgPool)
     out << "  count_include_pad " << (p.count_include_pad() ? 1 : 0) << "\n";
   for (size_t j = 0; j < f.axes.size(); ++j) {
-    out << "  axis " << j << "          " << f.axes[j].name << ": " << f.axes[j].formula << "\n";
+    out << "  axis " << j << "            " << f.axes[j].name << ": " << f.axes[j].formula << "\n";
   }
-  out << "  flops           " << number(p.flops()) << "\n";
-  out << "  min bytes       " << p.min_bytes() << "\n";
+  out << "  flops             " << number(p.flops()) << "\n";
+  out << "  min bytes         " << p.min_bytes() << "\n";
 }
 
 } // namespace

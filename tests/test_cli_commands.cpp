@@ -104,14 +104,14 @@ TEST(CliShape, ReadmeExample) {
   ASSERT_EQ(o.code, 0) << o.err;
   EXPECT_TRUE(o.err.empty()) << o.err;
   EXPECT_EQ(o.out.substr(0, o.out.find('\n')), "conv: x 1x1x5x5 -> y 1x1x3x3");
-  EXPECT_TRUE(contains(o.out, "weight          1x1x3x3")) << o.out;
+  EXPECT_TRUE(contains(o.out, "weight            1x1x3x3")) << o.out;
   EXPECT_TRUE(contains(o.out, "begins 1,1, ends 1,1 (auto_pad NOTSET)")) << o.out;
-  EXPECT_TRUE(contains(o.out, "axis 0          relationship 6 ")) << o.out;
-  EXPECT_TRUE(contains(o.out, "axis 1          relationship 6 ")) << o.out;
+  EXPECT_TRUE(contains(o.out, "axis 0            relationship 6 ")) << o.out;
+  EXPECT_TRUE(contains(o.out, "axis 1            relationship 6 ")) << o.out;
   EXPECT_TRUE(contains(o.out, "(5 + 2*1 - 3) / 2) + 1 = 3")) << o.out;
   // 2 * N*K*(C/g) * prod(k) * prod(out) = 2 * 9 * 9; bytes 4 * (25 + 9 + 9).
-  EXPECT_TRUE(contains(o.out, "flops           162\n")) << o.out;
-  EXPECT_TRUE(contains(o.out, "min bytes       172\n")) << o.out;
+  EXPECT_TRUE(contains(o.out, "flops             162\n")) << o.out;
+  EXPECT_TRUE(contains(o.out, "min bytes         172\n")) << o.out;
 }
 
 TEST(CliShape, JsonObject) {
@@ -184,7 +184,7 @@ TEST(CliShape, PaperFigures) {
     const Outcome o = shape(words(c.args));
     ASSERT_EQ(o.code, 0) << o.err;
     EXPECT_TRUE(contains(o.out, std::string("-> y ") + c.out + "\n")) << o.out;
-    EXPECT_TRUE(contains(o.out, "axis 0          relationship " + std::to_string(c.relationship) + " ")) << o.out;
+    EXPECT_TRUE(contains(o.out, "axis 0            relationship " + std::to_string(c.relationship) + " ")) << o.out;
     const Outcome j = shape(words(std::string(c.args) + " --json"));
     ASSERT_EQ(j.code, 0) << j.err;
     EXPECT_TRUE(contains(j.out, "{\"relationship\":" + std::to_string(c.relationship) + ",")) << j.out;
