@@ -90,6 +90,7 @@ struct Fiber {
   uint3 thread_idx{0, 0, 0};
   FiberState state = FiberState::kReady;
   void* stack_bottom = nullptr; // kept here: swapcontext may rewrite context.uc_stack
+  bool abandoned = false;       // left mid-kernel by a failed block: its stack holds unfinished frames
   size_t stack_bytes = 0;
 #if CONVARITH_EMU_ASAN
   void* fake_stack = nullptr;
@@ -181,7 +182,6 @@ struct Engine {
   std::vector<std::unique_ptr<Fiber>> fibers;
   StackPool stacks;
   bool in_launch = false;
-  bool stacks_dirty = false; // a failed block abandoned fibers mid-frame (ASan: stale stack poison)
   const std::function<void()>* body = nullptr;
   const char* name = "";
   Status fiber_error; // first error raised inside a fiber (an exception escaping the body)
@@ -380,6 +380,11 @@ Status check_config(dim3 grid, dim3 block, size_t smem, const char* name) {
   return Status::ok();
 }
 
+void abandon_unfinished(Engine& e, size_t threads) {
+  for (size_t t = 0; t < threads; ++t)
+    e.fibers[t]->abandoned = e.fibers[t]->state != FiberState::kDone;
+}
+
 // Runs the block t_current.block_idx to completion (or to its first error).
 Status run_block(Engine& e, SharedBuffer& smem, size_t threads, size_t stack_bytes, bool reverse) {
   smem.poison_buffer();
@@ -406,7 +411,7 @@ Status run_block(Engine& e, SharedBuffer& smem, size_t threads, size_t stack_byt
       Fiber& f = *e.fibers[t];
       switch_to_fiber(e, f);
       if (!e.fiber_error.is_ok()) {
-        e.stacks_dirty = true;
+        abandon_unfinished(e, threads);
         return e.fiber_error;
       }
       if (f.state == FiberState::kAtBarrier) {
@@ -423,7 +428,7 @@ Status run_block(Engine& e, SharedBuffer& smem, size_t threads, size_t stack_byt
       // Some threads returned while others wait: on a GPU this is undefined (a hang or a wrong
       // result); here it is a finding. Different per-thread barrier counts end up here too, since
       // every phase starts with all live threads together.
-      e.stacks_dirty = true;
+      abandon_unfinished(e, threads);
       const uint3 d = e.fibers[first_done]->thread_idx;
       const uint3 w = e.fibers[first_waiting]->thread_idx;
       return internal_error(where() + ": divergent barrier: " + std::to_string(waiting) + " of " +
@@ -486,23 +491,22 @@ Status launch_impl(dim3 grid, dim3 block, size_t smem_bytes, const std::function
   if (!smem.ok())
     return device_error(std::string("launch of ") + name + ": could not allocate " + std::to_string(smem_bytes) +
                         " bytes of dynamic shared memory");
+  for (size_t i = 0; i < e.fibers.size(); ++i) {
+    Fiber& f = *e.fibers[i];
+    if (!f.abandoned)
+      continue;
+    f.abandoned = false;
 #if CONVARITH_EMU_ASAN
-  // Frames abandoned by an earlier failed block keep their redzone poison; clear it before reuse.
-  if (e.stacks_dirty) {
-    for (size_t i = 0; i < e.stacks.count(); ++i)
+    // Frames abandoned by an earlier failed block keep their redzone poison; clear it before reuse.
+    if (i < e.stacks.count())
       __asan_unpoison_memory_region(e.stacks.stack(i), e.stacks.usable());
-  }
 #endif
 #if CONVARITH_EMU_TSAN
-  // Likewise TSan's shadow call stack of an abandoned fiber still holds its unfinished frames.
-  if (e.stacks_dirty) {
-    for (auto& f : e.fibers) {
-      __tsan_destroy_fiber(f->tsan_fiber);
-      f->tsan_fiber = __tsan_create_fiber(0);
-    }
-  }
+    // Likewise TSan's shadow call stack of an abandoned fiber still holds its unfinished frames.
+    __tsan_destroy_fiber(f.tsan_fiber);
+    f.tsan_fiber = __tsan_create_fiber(0);
 #endif
-  e.stacks_dirty = false;
+  }
 #if CONVARITH_EMU_TSAN
   e.scheduler_tsan_fiber = __tsan_get_current_fiber();
 #endif
