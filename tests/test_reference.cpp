@@ -19,6 +19,10 @@
 
 #include "support/support.hpp"
 
+#if defined(CONVARITH_HAVE_ONEDNN)
+#include "onednn/onednn_runner.hpp"
+#endif
+
 namespace convarith::test {
 namespace {
 
@@ -476,6 +480,51 @@ TEST(ReferenceIdentity, TransposedIsTheAdjointOfConv) {
   }
   EXPECT_GE(checked, 10);
 }
+
+// ---- a second, independent oracle ---------------------------------------------------------------------------
+
+#if defined(CONVARITH_HAVE_ONEDNN)
+// oneDNN shares no code with the oracle: agreeing on every list (integers exactly, averages within
+// rounding) checks the oracle's semantics (transposed layout, groups, pooling rules) from outside.
+TEST(ReferenceVsOneDnn, EveryListAgrees) {
+  const uint64_t seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::vector<NamedProblem> cases = paper_problems();
+  for (const auto& list : {smoke_problems(), edge_problems(), random_problems(seed, 40)})
+    cases.insert(cases.end(), list.begin(), list.end());
+  int compared = 0, declined = 0;
+  for (const NamedProblem& np : cases) {
+    const ConvProblem& p = np.problem;
+    if (p.y_elements() == 0)
+      continue;
+    SCOPED_TRACE(np.name);
+    Result<onednn::Runner> runner = onednn::Runner::create(p);
+    if (!runner.is_ok()) {
+      // The adapter declines what oneDNN cannot express (documented in onednn_runner.hpp).
+      EXPECT_EQ(runner.status().code(), StatusCode::kNotSupported) << runner.status().to_string();
+      ++declined;
+      continue;
+    }
+    const Inputs in = integer_inputs(p, seed);
+    const float* w = in.w.empty() ? nullptr : in.w.data();
+    const float* b = in.bias.empty() ? nullptr : in.bias.data();
+    std::vector<float> y(static_cast<size_t>(p.y_elements()));
+    poison(y);
+    const Status s = runner->run(in.x.data(), w, b, y.data());
+    ASSERT_TRUE(s.is_ok()) << s.to_string();
+    const Vec want = reference(p, in.x.data(), w, b);
+    if (p.op() == Op::kAvgPool) {
+      EXPECT_TRUE(close_match(p, y, want, reference_magnitude(p, in.x.data(), w, b)));
+    } else {
+      EXPECT_TRUE(exact_match(p, y, want));
+    }
+    ++compared;
+  }
+  RecordProperty("compared", compared);
+  RecordProperty("declined", declined);
+  EXPECT_GT(compared, 3 * declined) << "oneDNN declined " << declined << " of " << compared + declined;
+}
+#endif
 
 // ---- the support helpers -----------------------------------------------------------------------------
 
