@@ -110,7 +110,10 @@ void gemm_block(const GemmKernel& g, int64_t m, int64_t n, int64_t kc, const flo
     const int64_t nv = std::min<int64_t>(nr, n - j0);
     const float* bj = b + j0;
     int64_t ldbj = ldb;
-    if (j0 + nr > b_readable) {
+    // Copy the sliver into a contiguous buffer when it is past b_readable (zero-padded) and when
+    // several A panels reuse it: rows ldb apart can map to few L1 sets (ldb = 64 floats puts a
+    // 256 x 32 sliver in a quarter of the sets), a contiguous kc x nr block cannot.
+    if (j0 + nr > b_readable || m > 2 * mr) {
       for (int64_t p = 0; p < kc; ++p) {
         float* dst = b_edge + p * nr;
         std::memcpy(dst, b + p * ldb + j0, static_cast<size_t>(nv) * sizeof(float));
