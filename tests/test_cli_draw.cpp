@@ -367,6 +367,39 @@ void check_frame(const ConvProblem& p, const Element& g, int64_t k) {
   EXPECT_EQ(got_reads, expected_reads(p, out_row, out_col));
 }
 
+// Whether an element with SMIL discrete visibility animation is visible at time t (a fraction of
+// the loop): the value of the last keyTime <= t, or the element's own visibility without one.
+bool visible_at(const Element& e, double t) {
+  const auto animations = e.all("animate");
+  if (animations.empty())
+    return e.attr("visibility") != "hidden";
+  const Element& a = *animations[0];
+  EXPECT_EQ(a.attr("attributeName"), "visibility");
+  EXPECT_EQ(a.attr("calcMode"), "discrete");
+  EXPECT_EQ(a.attr("repeatCount"), "indefinite");
+  std::vector<std::string> values;
+  std::vector<double> times;
+  std::istringstream vs(a.attr("values")), ts(a.attr("keyTimes"));
+  for (std::string v; std::getline(vs, v, ';');)
+    values.push_back(v);
+  for (std::string v; std::getline(ts, v, ';');)
+    times.push_back(std::stod(v));
+  EXPECT_EQ(values.size(), times.size());
+  EXPECT_FALSE(times.empty());
+  if (times.empty() || values.size() != times.size())
+    return false;
+  EXPECT_EQ(times[0], 0.0);
+  std::string value = values[0];
+  for (size_t j = 0; j < times.size(); ++j) {
+    if (j > 0) {
+      EXPECT_LT(times[j - 1], times[j]);
+    }
+    if (times[j] <= t)
+      value = values[j];
+  }
+  return value == "visible";
+}
+
 // Renders the animation and checks every frame; returns the number of frames found.
 int64_t check_animation(const ConvProblem& p) {
   DrawOptions options;
@@ -389,14 +422,33 @@ int64_t check_animation(const ConvProblem& p) {
   EXPECT_EQ(fills, frames) << "one output fill per output cell";
   EXPECT_EQ(static_cast<int64_t>(groups.size()), frames);
   for (size_t k = 0; k < groups.size(); ++k) {
-    // Each frame is shown by exactly one discrete visibility animation.
-    const auto animations = groups[k]->all("animate");
-    EXPECT_EQ(animations.size(), 1u);
-    if (!animations.empty()) {
-      EXPECT_EQ(animations[0]->attr("attributeName"), "visibility");
-      EXPECT_EQ(animations[0]->attr("calcMode"), "discrete");
-    }
+    EXPECT_EQ(groups[k]->all("animate").size(), 1u) << "frame " << k;
     check_frame(p, *groups[k], static_cast<int64_t>(k));
+  }
+  // Play the loop: slots 0..frames-1 show frame k alone, with output cells 0..k filled; the
+  // last slot shows the finished output and no frame. Every animation has the loop's duration.
+  std::set<std::string> durations;
+  for (const Element* a : root.all("animate"))
+    durations.insert(a->attr("dur"));
+  EXPECT_EQ(durations.size(), 1u);
+  const int64_t slots = frames + 1;
+  for (int64_t slot = 0; slot < slots; ++slot) {
+    const double t = (static_cast<double>(slot) + 0.5) / static_cast<double>(slots);
+    std::vector<int64_t> shown;
+    for (size_t k = 0; k < groups.size(); ++k) {
+      if (visible_at(*groups[k], t))
+        shown.push_back(static_cast<int64_t>(k));
+    }
+    int64_t filled = 0;
+    for (const Element* r : root.all("rect"))
+      filled += r->has_class("fill") && visible_at(*r, t);
+    if (slot < frames) {
+      EXPECT_EQ(shown, std::vector<int64_t>{slot}) << "slot " << slot;
+      EXPECT_EQ(filled, slot + 1) << "slot " << slot;
+    } else {
+      EXPECT_TRUE(shown.empty());
+      EXPECT_EQ(filled, frames);
+    }
   }
   // The frame model answers the same, through its API.
   Result<DrawModel> model = make_draw_model(p);

@@ -208,14 +208,7 @@ Result<Scene> build_scene(const ConvProblem& problem, const DrawModel& model, co
       scene.output_fills.push_back(std::move(f));
     }
   }
-  // Grid labels.
-  const int label_y = in_y - 8;
-  scene.base.texts.push_back(
-      Text{in_x, label_y, kFontSize, true, false, 0x1f4e79,
-           problem.op() == Op::kConvTranspose ? "input (zero-inserted, padded)" : "input (padded)"});
-  scene.base.texts.push_back(Text{out_x, out_y - 8, kFontSize, true, false, kOutputStroke, "output"});
-
-  // Legend: only the kinds of cell this drawing has.
+  // The kinds of cell this drawing has, for the grid label and the legend.
   bool has_kind[5] = {false, false, false, false, false};
   for (int64_t row = 0; row < in_rows; ++row) {
     for (int64_t col = 0; col < in_cols; ++col)
@@ -226,6 +219,20 @@ Result<Scene> build_scene(const ConvProblem& problem, const DrawModel& model, co
                                                     {CellKind::kInsertedZero, "inserted zero"},
                                                     {CellKind::kOutputPadding, "output padding"},
                                                     {CellKind::kOverhang, "past the padding (never read)"}};
+  // Grid labels, naming what the input grid adds to the input.
+  std::string input_label = "input";
+  if (has_kind[static_cast<int>(CellKind::kInsertedZero)])
+    input_label += " (zero-inserted";
+  if (has_kind[static_cast<int>(CellKind::kPadding)] || has_kind[static_cast<int>(CellKind::kOutputPadding)]) {
+    input_label += input_label == "input" ? " (padded" : ", padded";
+  }
+  if (input_label != "input")
+    input_label += ")";
+  const int label_y = in_y - 8;
+  scene.base.texts.push_back(Text{in_x, label_y, kFontSize, true, false, 0x1f4e79, input_label});
+  scene.base.texts.push_back(Text{out_x, out_y - 8, kFontSize, true, false, kOutputStroke, "output"});
+
+  // Legend: only the kinds of cell this drawing has.
   std::vector<std::pair<CellKind, std::string>> legend;
   for (const auto& [kind, label] : kinds) {
     if (has_kind[static_cast<int>(kind)])
