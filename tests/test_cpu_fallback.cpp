@@ -70,6 +70,19 @@ std::vector<NamedProblem> blocking_problems() {
   d.op = Op::kConvTranspose, d.stride = {2, 1, 3}, d.pad_lo = {0, 1, 1}, d.pad_hi = {1, 1, 0},
   d.output_padding = {1, 0, 2};
   out.push_back({"conv_transpose_rank3", must_make(d)});
+  // One output channel per group takes cpu_gemm's direct path; rows wider than its 256-column
+  // chunk (here and for pooling below) cross a chunk boundary.
+  d = conv_desc(2, 6, 3, {5, 601}, {2, 3});
+  d.groups = 3, d.stride = {1, 2}, d.dilation = {2, 2}, d.pad_lo = {1, 3}, d.pad_hi = {0, 1};
+  out.push_back({"conv_one_output_channel_per_group_wide", must_make(d)});
+  d = conv_desc(1, 3, 3, {3, 5, 300}, {2, 2, 3});
+  d.groups = 3, d.pad_lo = {0, 1, 1}, d.pad_hi = {1, 0, 1};
+  out.push_back({"conv_depthwise_rank3_wide", must_make(d)});
+  for (Op op : {Op::kMaxPool, Op::kAvgPool}) {
+    d = conv_desc(1, 2, 2, {4, 530}, {2, 3});
+    d.op = op, d.pad_lo = {1, 1}, d.pad_hi = {0, 1}, d.count_include_pad = op == Op::kAvgPool;
+    out.push_back({std::string(op_name(op)) + "_wide", must_make(d)});
+  }
   for (Op op : {Op::kMaxPool, Op::kAvgPool}) {
     for (bool include : {false, true}) {
       d = conv_desc(2, 5, 5, {33, 30}, {3, 4});

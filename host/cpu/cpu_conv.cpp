@@ -122,6 +122,55 @@ void im2col_row(const Geometry& g, const float* xc, int64_t t, int64_t r, int64_
   }
 }
 
+constexpr int64_t kRowChunk = 256; // output columns accumulated at once in a stack buffer
+
+// The direct path for one output channel per group (Kg = 1: depthwise and its kin), where the
+// GEMM's mr-row tiles would be mostly padding. One output plane, row by row: every tap is a unit-
+// or s-strided run over the output columns with its range precomputed, so the inner loop has no
+// bounds checks and vectorizes. Sums in the fixed order c, t, r, s: deterministic.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void direct_plane(const Geometry& g, const float* xg,
+                                                                               const float* wk, float bias, float* yk) {
+  float acc[kRowChunk];
+  for (int64_t od = 0; od < g.out[0]; ++od) {
+    for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+      float* yrow = yk + (od * g.out[1] + oh) * g.out[2];
+      for (int64_t ow0 = 0; ow0 < g.out[2]; ow0 += kRowChunk) {
+        const int64_t len = std::min(kRowChunk, g.out[2] - ow0);
+        std::fill(acc, acc + len, bias);
+        for (int64_t ci = 0; ci < g.cg; ++ci) {
+          const float* xc = xg + ci * g.in_spatial;
+          for (int64_t t = 0; t < g.ker[0]; ++t) {
+            const int64_t id = od * g.str[0] - g.pad[0] + t * g.dil[0];
+            if (id < 0 || id >= g.in[0])
+              continue;
+            for (int64_t r = 0; r < g.ker[1]; ++r) {
+              const int64_t ih = oh * g.str[1] - g.pad[1] + r * g.dil[1];
+              if (ih < 0 || ih >= g.in[1])
+                continue;
+              const float* xrow = xc + (id * g.in[1] + ih) * g.in[2];
+              const float* wrow = wk + ((ci * g.ker[0] + t) * g.ker[1] + r) * g.ker[2];
+              for (int64_t s = 0; s < g.ker[2]; ++s) {
+                const float wv = wrow[s];
+                const int64_t off = s * g.dil[2] - g.pad[2]; // input column of output ow: ow*stride + off
+                const TapRange v = tap_range(g.out[2], g.str[2], off, g.in[2]);
+                const int64_t lo = std::clamp(v.lo, ow0, ow0 + len), hi = std::clamp(v.hi, lo, ow0 + len);
+                if (g.str[2] == 1) {
+                  for (int64_t ow = lo; ow < hi; ++ow)
+                    acc[ow - ow0] += wv * xrow[ow + off];
+                } else {
+                  for (int64_t ow = lo; ow < hi; ++ow)
+                    acc[ow - ow0] += wv * xrow[ow * g.str[2] + off];
+                }
+              }
+            }
+          }
+        }
+        std::copy(acc, acc + len, yrow + ow0);
+      }
+    }
+  }
+}
+
 } // namespace
 
 Status cpu_conv_supports(const ConvProblem& p) {
@@ -131,6 +180,8 @@ Status cpu_conv_supports(const ConvProblem& p) {
 }
 
 size_t cpu_conv_workspace(const ConvProblem& p) {
+  if (p.k() == p.groups())
+    return 0; // the direct path (Kg = 1) needs none
   const ConvBlocking b = conv_blocking(p);
   const int64_t floats = p.groups() * b.a_floats + ThreadPool::instance().max_slots() * b.slot_floats;
   return kWorkspaceSlack + static_cast<size_t>(floats) * sizeof(float);
@@ -145,9 +196,22 @@ Status cpu_conv_run(const KernelArgs& args) {
   CONVARITH_RETURN_IF_ERROR(cpu_conv_supports(p));
   CONVARITH_RETURN_IF_ERROR(check_cpu_args(args, "cpu_gemm", cpu_conv_workspace(p)));
   const Geometry g(p);
+  ThreadPool& pool = ThreadPool::instance();
+  if (g.kg == 1) {
+    const int64_t plane_work = std::max<int64_t>(1, g.out_spatial * g.cg * g.ker_spatial);
+    const int64_t planes = g.n * g.k, per_task = std::max<int64_t>(1, 65536 / plane_work);
+    auto direct = [&](int64_t task, int) {
+      for (int64_t plane = task * per_task; plane < std::min(planes, (task + 1) * per_task); ++plane) {
+        const int64_t n = plane / g.k, kk = plane % g.k; // kk is also the group
+        direct_plane(g, args.x + (n * g.c + kk * g.cg) * g.in_spatial, args.w + kk * g.cg * g.ker_spatial,
+                     args.bias != nullptr ? args.bias[kk] : 0.0f, args.y + plane * g.out_spatial);
+      }
+    };
+    pool.parallel_for((planes + per_task - 1) / per_task, direct);
+    return Status::ok();
+  }
   const ConvBlocking blk = conv_blocking(p);
   const GemmKernel& gk = gemm_kernel();
-  ThreadPool& pool = ThreadPool::instance();
   const int64_t depth = g.cg * g.ker_spatial;
   const int64_t panels = ceil_div(g.kg, gk.mr);
   float* a_packed = aligned_workspace(args.workspace);
