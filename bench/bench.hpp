@@ -68,6 +68,8 @@ struct Environment {
   std::string date_utc;     // ISO 8601
   std::string git_sha;      // configure-time HEAD ("unknown" outside a git checkout)
   std::string host;         // CPU model, logical cores
+  std::string thread_env;   // OMP_* / DNNL_* variables that change the CPU peer's threading, as set
+  std::string load_average; // /proc/loadavg at start: other work on a shared machine skews CPU timings
   std::string gpu;          // name, SM count ("" when no device)
   std::string driver;       // CUDA driver version ("" when none)
   std::string cuda_runtime; // CUDA runtime version ("" when built without CUDA)

@@ -46,6 +46,13 @@ std::vector<float> random_floats(int64_t count, uint64_t seed) {
 }
 
 #if defined(CONVARITH_HAVE_CUDA)
+cudaError_t device_alloc(float** p, size_t bytes) {
+  void* v = nullptr;
+  const cudaError_t e = cudaMalloc(&v, bytes);
+  *p = static_cast<float*>(v);
+  return e;
+}
+
 Status cuda_status(cudaError_t e, const char* what) {
   if (e == cudaSuccess)
     return Status::ok();
@@ -392,15 +399,15 @@ Result<std::unique_ptr<LayerBench>> LayerBench::create(const Layer& layer, Devic
     const size_t yb = impl->y.size() * sizeof(float);
     for (int r = 0; r < impl->rotation; ++r) {
       float *x = nullptr, *w = nullptr, *y = nullptr;
-      CONVARITH_RETURN_IF_ERROR(cuda_status(cudaMalloc(&x, std::max<size_t>(xb, 4)), "cudaMalloc(x)"));
+      CONVARITH_RETURN_IF_ERROR(cuda_status(device_alloc(&x, std::max<size_t>(xb, 4)), "cudaMalloc(x)"));
       impl->dx.push_back(x);
       CONVARITH_RETURN_IF_ERROR(cuda_status(cudaMemcpy(x, impl->x.data(), xb, cudaMemcpyHostToDevice), "copy x"));
       if (wb > 0) {
-        CONVARITH_RETURN_IF_ERROR(cuda_status(cudaMalloc(&w, wb), "cudaMalloc(w)"));
+        CONVARITH_RETURN_IF_ERROR(cuda_status(device_alloc(&w, wb), "cudaMalloc(w)"));
         impl->dw.push_back(w);
         CONVARITH_RETURN_IF_ERROR(cuda_status(cudaMemcpy(w, impl->w.data(), wb, cudaMemcpyHostToDevice), "copy w"));
       }
-      CONVARITH_RETURN_IF_ERROR(cuda_status(cudaMalloc(&y, std::max<size_t>(yb, 4)), "cudaMalloc(y)"));
+      CONVARITH_RETURN_IF_ERROR(cuda_status(device_alloc(&y, std::max<size_t>(yb, 4)), "cudaMalloc(y)"));
       impl->dy.push_back(y);
     }
 #else
@@ -449,9 +456,12 @@ CaseResult LayerBench::run(size_t index) {
   if (!r.correct)
     return r;
   Impl::Entry& e = impl_->entries[index];
-  warm(index, impl_->options.warmup);
-  // The estimate for adaptive reps comes from the warm-up, not the cold first run.
-  const double estimate = impl_->time_once(e);
+  // The estimate for adaptive reps is the warm-up's median, not one run (one preempted run on a
+  // busy machine would cut the reps to the minimum).
+  std::vector<double> warmup;
+  for (int i = 0; i < std::max(impl_->options.warmup, 1); ++i)
+    warmup.push_back(impl_->time_once(e));
+  const double estimate = median(warmup);
   const int reps = choose_reps(impl_->options, estimate);
   std::vector<double> times;
   times.reserve(static_cast<size_t>(reps));

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <iomanip>
@@ -147,6 +148,18 @@ Environment environment(Device device) {
   env.git_sha = CONVARITH_GIT_SHA;
   env.host = cpu_model() + ", " + std::to_string(std::thread::hardware_concurrency()) + " logical cores";
   env.convarith = version_string();
+  for (const char* var : {"OMP_NUM_THREADS", "OMP_WAIT_POLICY", "OMP_PROC_BIND", "DNNL_MAX_CPU_ISA"})
+    if (const char* v = std::getenv(var); v != nullptr)
+      env.thread_env += (env.thread_env.empty() ? "" : " ") + std::string(var) + "=" + v;
+  {
+    std::ifstream in("/proc/loadavg");
+    double one = 0, five = 0, fifteen = 0;
+    if (in >> one >> five >> fifteen) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "%.2f %.2f %.2f (1, 5, 15 min)", one, five, fifteen);
+      env.load_average = buf;
+    }
+  }
 #if defined(CONVARITH_HAVE_CUDA)
   int v = 0;
   if (cudaRuntimeGetVersion(&v) == cudaSuccess)
@@ -186,7 +199,9 @@ std::string results_json(const Environment& env, const std::vector<Layer>& layer
   std::ostringstream o;
   o << "{\n  \"schema\": \"convarith-bench-1\",\n  \"environment\": {\n";
   o << "    \"date\": " << q(env.date_utc) << ",\n    \"git_sha\": " << q(env.git_sha) << ",\n";
-  o << "    \"host\": " << q(env.host) << ",\n    \"gpu\": " << q(env.gpu) << ",\n";
+  o << "    \"host\": " << q(env.host) << ",\n    \"load_average\": " << q(env.load_average) << ",\n";
+  o << "    \"thread_env\": " << q(env.thread_env) << ",\n";
+  o << "    \"gpu\": " << q(env.gpu) << ",\n";
   o << "    \"driver\": " << q(env.driver) << ",\n    \"cuda_runtime\": " << q(env.cuda_runtime) << ",\n";
   o << "    \"cudnn\": " << q(env.cudnn) << ",\n    \"onednn\": " << q(env.onednn) << ",\n";
   o << "    \"convarith\": " << q(env.convarith) << ",\n    \"peak_flops\": " << num(env.peak_flops) << ",\n";
@@ -269,8 +284,8 @@ std::string results_table(const std::vector<Layer>& layers, const std::vector<Su
                 "network", "layer name", "GFLOP", "ours (best)", "ours us", (std::string(peer) + " us").c_str(),
                 "speedup", "% roof");
   o << buf;
-  o << "|----------|--------------------|-----------------------------|---------:|------------------------|-----------"
-       "--:|------------:|--------:|-------:|\n";
+  o << "|----------|--------------------|-----------------------------|---------:|------------------------|---------"
+       "----:|------------:|--------:|-------:|\n";
   std::vector<double> ratios;
   for (size_t i = 0; i < layers.size() && i < summary.size(); ++i) {
     const Layer& l = layers[i];

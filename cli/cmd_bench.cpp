@@ -1,11 +1,269 @@
-// cli/cmd_bench.cpp — placeholder until `convarith bench` lands (it is being written now).
+// cli/cmd_bench.cpp — `convarith bench`: time the real-layer suite (bench/layers.csv) or one layer
+// written as ONNX attributes, ours against the peer (cuDNN on the GPU, oneDNN on the CPU), and
+// print a table: layer, our best algorithm and its median time, the peer's, the speedup, % of the
+// device roofline, and the geometric mean of the speedups. Every case is checked against the fp64
+// reference before it is timed; a wrong result is printed loudly and makes the exit status 1.
+// The work is convarith_bench_lib's (bench/bench.hpp); this file only parses and prints.
 #include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
 
+#include "attributes.hpp"
+#include "bench.hpp"
 #include "commands.hpp"
+#include "subcommands.hpp"
+
+#if defined(CONVARITH_HAVE_CUDNN)
+#include "cudnn/cudnn_runner.hpp"
+#endif
 
 namespace convarith::cli {
-int cmd_bench(int, char**) {
-  std::fprintf(stderr, "convarith bench: not built yet\n");
-  return 1;
+namespace {
+
+const char kBenchHelp[] = R"(usage: convarith bench [--suite NAME | --layer OP ATTRIBUTES...] [options]
+
+Times every algorithm of the table that runs each layer, and the peer (cuDNN's fastest FMA
+algorithm on the GPU, oneDNN on the CPU), after checking each against the fp64 reference.
+
+  --suite NAME       a suite of bench/layers.csv: smoke, default (the CPU run), full (default: default)
+  --layer OP ...     one layer instead; the rest of the line is its ONNX attributes, e.g.
+                     --layer conv --x-shape 1,64,56,56 --w-shape 64,64,3,3 --pads 1,1,1,1
+  --device D         cpu, cuda or auto (default: auto = cuda when a GPU is usable)
+  --reps N           timed runs per case (default: adaptive, 10..1000, ~0.25 s of work)
+  --warmup N         untimed runs before timing (default: 10)
+  --json FILE        write the raw results and the environment block as JSON
+  --layers FILE      the layer file (default: $CONVARITH_BENCH_LAYERS or the source tree's)
+  --no-peer          time convarith only
+
+Exit status: 0 all checked cases correct, 1 a wrong result or a failed run, 2 bad arguments.
+)";
+
+struct BenchArgs {
+  std::string suite = "default";
+  std::string layers_path;
+  std::string device = "auto";
+  std::string json;
+  bool single = false;
+  std::vector<std::string> layer_spec;
+  bench::Options options;
+};
+
+bool parse_int_option(const std::string& name, const std::string& text, int min, int* out, std::ostream& err) {
+  Result<int64_t> v = parse_count(name, text);
+  if (!v || *v < min || *v > 1000000) {
+    err << "convarith bench: " << name << " wants an integer in [" << min << ", 1000000], got '" << text << "'\n";
+    return false;
+  }
+  *out = static_cast<int>(*v);
+  return true;
 }
-}  // namespace convarith::cli
+
+// Options before --layer are ours; after it, attribute options and ours mix (parse_layer sorts them).
+const std::vector<ExtraOption>& extras() {
+  static const std::vector<ExtraOption> e = {{"--suite", true},   {"--device", true}, {"--reps", true},
+                                             {"--warmup", true},  {"--json", true},   {"--layers", true},
+                                             {"--no-peer", false}};
+  return e;
+}
+
+bool apply_option(BenchArgs& b, const std::string& name, const std::string& value, std::ostream& err) {
+  if (name == "--suite") {
+    b.suite = value;
+  } else if (name == "--device") {
+    b.device = value;
+  } else if (name == "--reps") {
+    return parse_int_option(name, value, 1, &b.options.reps, err);
+  } else if (name == "--warmup") {
+    return parse_int_option(name, value, 0, &b.options.warmup, err);
+  } else if (name == "--json") {
+    b.json = value;
+  } else if (name == "--layers") {
+    b.layers_path = value;
+  } else if (name == "--no-peer") {
+    b.options.with_peer = false;
+  } else {
+    err << "convarith bench: unknown option '" << name << "' (see convarith bench --help)\n";
+    return false;
+  }
+  return true;
+}
+
+// Returns 0 and fills `b`, or the exit status for a bad command line.
+int parse_args(const std::vector<std::string>& args, BenchArgs& b, std::ostream& err) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string a = args[i], value;
+    if (a == "--layer") {
+      b.single = true;
+      // One quoted argument ("conv --x-shape ...") or the rest of the line.
+      for (size_t j = i + 1; j < args.size(); ++j) {
+        if (j == i + 1 && args[j].find(' ') != std::string::npos) {
+          std::istringstream words(args[j]);
+          for (std::string w; words >> w;)
+            b.layer_spec.push_back(w);
+        } else {
+          b.layer_spec.push_back(args[j]);
+        }
+      }
+      break;
+    }
+    const size_t eq = a.find('=');
+    if (a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = a.substr(eq + 1);
+      a = a.substr(0, eq);
+    } else {
+      bool takes_value = false;
+      for (const ExtraOption& e : extras())
+        if (e.name == a)
+          takes_value = e.takes_value;
+      if (takes_value) {
+        if (i + 1 >= args.size()) {
+          err << "convarith bench: " << a << " needs a value\n";
+          return 2;
+        }
+        value = args[++i];
+      }
+    }
+    if (!apply_option(b, a, value, err))
+      return 2;
+  }
+  return 0;
+}
+
+std::string command_line(const std::vector<std::string>& args) {
+  std::string s = "convarith bench";
+  for (const std::string& a : args)
+    s += " " + a;
+  return s;
+}
+
+} // namespace
+
+int bench_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  for (const std::string& a : args)
+    if (a == "--help" || a == "-h") {
+      out << kBenchHelp << "\nLayer attributes (after --layer OP):\n" << attribute_help();
+      return 0;
+    }
+#if defined(CONVARITH_HAVE_CUDNN)
+  cudnn::disable_tf32(); // before any cuDNN handle: fp32 stays fp32
+#endif
+  BenchArgs b;
+  if (int rc = parse_args(args, b, err); rc != 0)
+    return rc;
+  if (b.layers_path.empty())
+    b.layers_path = bench::default_layers_path();
+
+  std::vector<bench::Layer> layers;
+  if (b.single) {
+    Result<ParsedLayer> parsed = parse_layer(b.layer_spec, extras());
+    if (!parsed) {
+      err << "convarith bench: " << parsed.status().message() << "\n";
+      return 2;
+    }
+    for (const auto& [name, value] : parsed->args.extras)
+      if (!apply_option(b, name, value, err))
+        return 2;
+    Result<ConvProblem> p = ConvProblem::make(parsed->desc);
+    if (!p) {
+      err << "convarith bench: " << p.status().to_string() << "\n";
+      return 2;
+    }
+    bench::Layer l;
+    l.id = "layer";
+    l.network = "command line";
+    l.layer = p->name();
+    l.problem = *p;
+    layers.push_back(l);
+    b.suite = "(--layer)";
+  } else {
+    Result<std::vector<bench::Layer>> suite = bench::load_suite(b.layers_path, b.suite);
+    if (!suite) {
+      err << "convarith bench: " << suite.status().message() << "\n";
+      return 2;
+    }
+    layers = std::move(suite).value();
+  }
+
+  Device device = Device::kCpu;
+  if (b.device == "auto") {
+    device = cuda_device_count() > 0 ? Device::kCuda : Device::kCpu;
+  } else {
+    Result<Device> d = parse_device(b.device);
+    if (!d) {
+      err << "convarith bench: " << d.status().message() << "\n";
+      return 2;
+    }
+    device = *d;
+    if (device == Device::kCuda && cuda_device_count() == 0) {
+      err << "convarith bench: --device cuda: " << cuda_unavailable_reason() << "\n";
+      return 1;
+    }
+  }
+
+  const bench::Environment env = bench::environment(device);
+  std::vector<bench::CaseResult> results;
+  int failures = 0;
+  size_t case_count = 0;
+  for (const bench::Layer& l : layers)
+    case_count += bench::implementation_names(l.problem, device, b.options.with_peer).size();
+  size_t done = 0;
+  for (const bench::Layer& l : layers) {
+    Result<std::unique_ptr<bench::LayerBench>> lb = bench::LayerBench::create(l, device, b.options);
+    if (!lb) {
+      err << "convarith bench: " << l.id << ": " << lb.status().to_string() << "\n";
+      ++failures;
+      continue;
+    }
+    const std::vector<std::string> names = (*lb)->implementations();
+    for (size_t i = 0; i < names.size(); ++i) {
+      ++done;
+      err << "[" << done << "/" << case_count << "] " << l.id << " " << names[i] << " ... " << std::flush;
+      bench::CaseResult r = (*lb)->run(i);
+      if (r.timed()) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.1f us (%d reps)", r.median_s * 1e6, r.reps);
+        err << buf << "\n";
+      } else if (r.status.rfind("not_supported", 0) == 0) {
+        err << "not supported\n";
+      } else {
+        err << r.status << "\n";
+      }
+      if (r.checked && !r.correct) {
+        err << "WRONG RESULT: " << l.id << " " << r.algorithm << " on " << device_name(device) << ": " << r.status
+            << "\n";
+        ++failures;
+      } else if (r.status.rfind("error", 0) == 0) {
+        ++failures;
+      }
+      results.push_back(std::move(r));
+    }
+  }
+
+  const std::vector<bench::Summary> summary = bench::summarize(layers, results, env);
+  out << "convarith bench: suite " << b.suite << " on " << device_name(device)
+      << (env.gpu.empty() ? " (" + env.host + ")" : " (" + env.gpu + ")") << ", median of timed runs after "
+      << b.options.warmup << " warm-up runs";
+  if (device == Device::kCpu && !env.load_average.empty())
+    out << "; load average " << env.load_average;
+  out << "\n\n";
+  out << bench::results_table(layers, summary, env, device);
+  if (failures > 0)
+    out << "\n" << failures << " case(s) FAILED (wrong result or error): see stderr\n";
+
+  if (!b.json.empty()) {
+    std::ofstream f(b.json);
+    f << bench::results_json(env, layers, results, command_line(args), b.suite);
+    if (!f) {
+      err << "convarith bench: cannot write '" << b.json << "'\n";
+      return 1;
+    }
+  }
+  return failures > 0 ? 1 : 0;
+}
+
+int cmd_bench(int argc, char** argv) {
+  return bench_main(args_after_command(argc, argv), std::cout, std::cerr);
+}
+
+} // namespace convarith::cli
