@@ -128,8 +128,7 @@ constexpr int64_t kRowChunk = 256; // output columns accumulated at once in a st
 // GEMM's mr-row tiles would be mostly padding. One output plane, row by row: every tap is a unit-
 // or s-strided run over the output columns with its range precomputed, so the inner loop has no
 // bounds checks and vectorizes. Sums in the fixed order c, t, r, s: deterministic.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void direct_plane(const Geometry& g, const float* xg,
-                                                                               const float* wk, float bias, float* yk) {
+CONVARITH_CPU_CLONES void direct_plane(const Geometry& g, const float* xg, const float* wk, float bias, float* yk) {
   float acc[kRowChunk];
   for (int64_t od = 0; od < g.out[0]; ++od) {
     for (int64_t oh = 0; oh < g.out[1]; ++oh) {

@@ -7,6 +7,15 @@
 
 #include "convarith/plan.hpp"
 
+// Function multi-versioning for the plain-loop hot spots (the GEMM micro-kernels dispatch by
+// hand in gemm.cpp): one clone per instruction set, picked by the loader (ifunc), so the library
+// needs no -march flag. Elsewhere (no ifunc) the loops are compiled once for the baseline.
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && defined(__linux__)
+#define CONVARITH_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CONVARITH_CPU_CLONES
+#endif
+
 namespace convarith::detail {
 
 // "cpu_gemm": convolution as im2col panels (built per task, never the whole matrix) times a

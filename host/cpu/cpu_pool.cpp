@@ -38,8 +38,7 @@ struct PoolGeometry {
 // One N x C plane, row by row: the taps of a window are walked as (t, r) input rows times the
 // s taps, each a unit- or s-strided run over the output columns, so the inner loop has no
 // bounds checks and vectorizes. Cloned per instruction set.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void pool_plane(const PoolGeometry& g, const float* x,
-                                                                             float* y) {
+CONVARITH_CPU_CLONES void pool_plane(const PoolGeometry& g, const float* x, float* y) {
   const AxisParams &ad = g.ax[0], &ah = g.ax[1], &aw = g.ax[2];
   float acc[kRowChunk];
   for (int64_t od = 0; od < g.out[0]; ++od) {

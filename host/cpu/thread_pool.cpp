@@ -6,6 +6,10 @@
 #include <cstdlib>
 #include <system_error>
 
+#ifdef __linux__
+#include <sched.h>
+#endif
+
 namespace convarith::detail {
 
 struct ThreadPool::Job {
@@ -28,6 +32,15 @@ int configured_threads() {
     if (end != env && v >= 1 && v <= 1024)
       return static_cast<int>(v);
   }
+#ifdef __linux__
+  // The CPUs this process may run on (taskset, container cpusets), not every CPU of the host.
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int count = CPU_COUNT(&set);
+    if (count >= 1)
+      return std::min(count, 256);
+  }
+#endif
   unsigned hw = std::thread::hardware_concurrency();
   return hw == 0 ? 1 : static_cast<int>(std::min(hw, 256u));
 }
