@@ -62,10 +62,11 @@ inline Status internal_error(std::string m) {
 template <typename T> class [[nodiscard]] Result {
 public:
   Result(T value) : value_(std::move(value)), has_value_(true) {} // NOLINT(google-explicit-constructor)
-  Result(Status status) : status_(std::move(status)) {            // NOLINT(google-explicit-constructor)
-    if (status_.is_ok())
-      status_ = internal_error("Result constructed from an OK status without a value");
-  }
+  // An OK status without a value is a bug of the caller: it becomes kInternal. (Built in the
+  // initializer: assigning a Status would discard a [[nodiscard]] Status& that nvcc warns about.)
+  Result(Status status) // NOLINT(google-explicit-constructor)
+      : status_(status.is_ok() ? internal_error("Result constructed from an OK status without a value")
+                               : std::move(status)) {}
 
   bool is_ok() const { return has_value_; }
   explicit operator bool() const { return has_value_; }
