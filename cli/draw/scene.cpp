@@ -88,8 +88,8 @@ std::vector<std::string> caption(const ConvProblem& p, const DrawModel& m) {
                       std::to_string(ax->k_eff - a.p_hi - 1) + " after";
       if (a.a > 0)
         l += " + output padding a=" + std::to_string(a.a);
-      if (ax->lead < 0)
-        l += " (negative: that many cells cropped)";
+      if (ax->lead < 0 || ax->k_eff - a.p_hi - 1 < 0)
+        l += " (a negative padding crops that many cells off the zero-inserted input)";
       lines.push_back(l);
     }
   }
