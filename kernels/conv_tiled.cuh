@@ -13,10 +13,16 @@
 // Loop per block: for each chunk of ct input channels, for each depth tap r whose input plane
 //   id = od*sd - pd + r*dd is inside the input (uniform across the block, so the barriers are too):
 //   barrier (the previous step finished reading) -> stage -> barrier (the stage is complete) -> compute.
-// Shared memory (floats): ct * in_tile_h * in_tile_w   input tile with its halo, zeros for padding
-//                       + kt * ct * KH * KW            the filter slice of depth tap r
+// Shared memory (floats): round4(ct * in_tile_h * in_tile_w)   input tile [c][h][w] with its halo,
+//                                                              zeros for padding
+//                       + ct * KH * KW * kt                    filter slice of depth tap r, [c][s*KW+t][k]
 //   in_tile_h = (tile_h - 1) * sh + (KH - 1) * dh + 1, in_tile_w likewise; ct = min(C/g, 16), halved
 //   until the total fits kTiledMaxSmemBytes (48 KiB: no opt-in, several blocks per SM).
+//   The filter slice keeps a thread's cpt channels of one tap contiguous and 16-byte aligned (the
+//   input tile is padded to 4 floats; kt and the thread's first channel are multiples of 4 when
+//   cpt >= 4), so on the GPU they are read as float4: per tap a warp issues 1 + cpt/4 shared loads
+//   (x, then broadcast weights) for cpt FMAs per thread. The emulator reads them one by one and
+//   checks the alignment invariant instead (a violation poisons the result with NaN).
 // supports(): op == conv and the tile for ct = 1 fits in 48 KiB (large kernels, strides or dilations
 //   do not; the message gives the numbers) — `direct` takes those.
 // Determinism: bitwise deterministic; each output is one thread's sum in the fixed order
@@ -26,6 +32,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include "kernel_common.cuh"
@@ -61,8 +68,8 @@ struct TiledParams {
 inline size_t tiled_smem_bytes(int64_t ct, int64_t kt, int64_t in_tile_h, int64_t in_tile_w, int64_t taps_hw) {
   int64_t in_tile = 0, w_tile = 0, total = 0;
   if (!checked_mul(ct, in_tile_h, &in_tile) || !checked_mul(in_tile, in_tile_w, &in_tile) ||
-      !checked_mul(kt * ct, taps_hw, &w_tile) || !checked_add(in_tile, w_tile, &total) ||
-      !checked_mul(total, 4, &total))
+      !checked_add(in_tile, 3, &in_tile) || !checked_mul(kt * ct, taps_hw, &w_tile) ||
+      !checked_add(in_tile / 4 * 4, w_tile, &total) || !checked_mul(total, 4, &total))
     return SIZE_MAX;
   return static_cast<size_t>(total);
 }
@@ -157,6 +164,35 @@ Status tiled_run(const KernelArgs& args);
 #if defined(CONVARITH_KERNEL_BODIES)
 namespace convarith::kernels::CONVARITH_KNS {
 
+// Loads kCpt consecutive floats smem[index .. index + kCpt) (a thread's weights of one tap). On the GPU,
+// for kCpt a multiple of 4, as float4: index is then a multiple of 4 and the dynamic shared memory is
+// 16-byte aligned (see the shared-memory layout above).
+template <int kCpt> CONVARITH_DEVICE void tiled_load_weights(const float* smem, int index, float (&wv)[kCpt]) {
+#if CONVARITH_GPU_ONLY
+  if constexpr (kCpt % 4 == 0) {
+    const float4* w4 = reinterpret_cast<const float4*>(smem + index);
+    CONVARITH_UNROLL
+    for (int q = 0; q < kCpt / 4; ++q) {
+      const float4 v = w4[q];
+      wv[4 * q] = v.x;
+      wv[4 * q + 1] = v.y;
+      wv[4 * q + 2] = v.z;
+      wv[4 * q + 3] = v.w;
+    }
+  } else {
+    CONVARITH_UNROLL
+    for (int j = 0; j < kCpt; ++j)
+      wv[j] = smem[index + j];
+  }
+#else
+  // The GPU reads these as float4 when kCpt % 4 == 0, which needs index % 4 == 0: make a violation
+  // visible to the emulated tests.
+  const bool misaligned = kCpt % 4 == 0 && index % 4 != 0;
+  for (int j = 0; j < kCpt; ++j)
+    wv[j] = misaligned ? std::numeric_limits<float>::quiet_NaN() : smem[index + j];
+#endif
+}
+
 // kCpt output channels per thread; blockDim.x = kTiledPixels * kgroups. Global offsets are int64_t
 // (the per-block bases); everything inside the tile and shared memory is int.
 template <int kCpt> CONVARITH_GLOBAL void tiled_kernel(TiledParams p) {
@@ -169,8 +205,9 @@ template <int kCpt> CONVARITH_GLOBAL void tiled_kernel(TiledParams p) {
   const int dh = static_cast<int>(g.dil[1]), dw = static_cast<int>(g.dil[2]);
   const int in_tile_elems = ct * ith * itw;
   const int w_tile_elems = kt * ct * taps_hw;
-  float* xs = smem;                 // [ct][ith][itw]
-  float* ws = smem + in_tile_elems; // [kt][ct][KH*KW]
+  float* xs = smem;                                // [ct][ith][itw]
+  const int ws_base = (in_tile_elems + 3) / 4 * 4; // 16-byte aligned
+  float* ws = smem + ws_base;                      // [ct][KH*KW][kt]
 
   const int tid = static_cast<int>(threadIdx.x);
   const int nthreads = static_cast<int>(blockDim.x);
@@ -221,6 +258,8 @@ template <int kCpt> CONVARITH_GLOBAL void tiled_kernel(TiledParams p) {
             v = CONVARITH_LDG(x + x_plane + cc * g.in_spatial + ih * g.in[2] + iw);
           xs[e] = v;
         }
+        // Global reads in filter order (consecutive threads, consecutive taps), stored transposed
+        // so that a thread's channels of one tap are adjacent.
         for (int e = tid; e < w_tile_elems; e += nthreads) {
           const int j = e / (ct * taps_hw);
           const int cc = (e / taps_hw) % ct;
@@ -229,19 +268,21 @@ template <int kCpt> CONVARITH_GLOBAL void tiled_kernel(TiledParams p) {
           float v = 0.0f; // channels past K/g or C/g contribute zero
           if (kk < g.kg && cc < cn)
             v = CONVARITH_LDG(w + conv_w_offset<int64_t>(g, grp * g.kg + kk, c0 + cc, r, 0, 0) + tap);
-          ws[e] = v;
+          ws[(cc * taps_hw + tap) * kt + j] = v;
         }
         CONVARITH_SYNC(); // the stage is complete before anyone reads it
         if (pixel_valid) {
           for (int cc = 0; cc < cn; ++cc) {
             const float* xrow = xs + cc * ith * itw + ph * sh * itw + pw * sw;
-            const float* wrow = ws + (kgrp * kCpt * ct + cc) * taps_hw;
+            const int w_first = ws_base + cc * taps_hw * kt + kgrp * kCpt; // this thread's channels, tap 0
             for (int s = 0; s < ker_h; ++s) {
               for (int t = 0; t < ker_w; ++t) {
                 const float xv = xrow[s * dh * itw + t * dw];
+                float wv[kCpt];
+                tiled_load_weights<kCpt>(smem, w_first + (s * ker_w + t) * kt, wv);
                 CONVARITH_UNROLL
                 for (int j = 0; j < kCpt; ++j)
-                  acc[j] += xv * wrow[j * ct * taps_hw + s * ker_w + t];
+                  acc[j] += xv * wv[j];
               }
             }
           }
