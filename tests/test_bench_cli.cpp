@@ -1,0 +1,87 @@
+// tests/test_bench_cli.cpp — `convarith bench` in-process (cli/cmd_bench.cpp's bench_main): the
+// smoke suite runs, checks and prints a table with a geomean row, --json writes the raw results
+// with the environment block, --layer takes ONNX attributes, and bad command lines exit 2.
+// Linked with convarith_cli_lib by bench/CMakeLists.txt.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "convarith/plan.hpp"
+
+namespace convarith::cli {
+int bench_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+} // namespace convarith::cli
+
+namespace {
+
+struct CliRun {
+  int rc = -1;
+  std::string out, err;
+};
+
+CliRun bench(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  CliRun r;
+  r.rc = convarith::cli::bench_main(args, out, err);
+  r.out = out.str();
+  r.err = err.str();
+  return r;
+}
+
+TEST(BenchCli, SmokeSuitePrintsTheTableAndWritesJson) {
+  const std::string json = ::testing::TempDir() + "convarith_bench_cli.json";
+  std::remove(json.c_str());
+  CliRun r = bench({"--suite", "smoke", "--device", "cpu", "--reps", "2", "--warmup", "1", "--json", json});
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
+  for (const char* id : {"| S01 ", "| S02 ", "| S03 ", "| S04 ", "| geomean "})
+    EXPECT_NE(r.out.find(id), std::string::npos) << id << "\n" << r.out;
+  EXPECT_EQ(r.out.find("FAILED"), std::string::npos) << r.out;
+  // A progress line per case on stderr.
+  EXPECT_NE(r.err.find("] S04 convarith:"), std::string::npos) << r.err;
+  std::ifstream f(json);
+  ASSERT_TRUE(f.good()) << json;
+  std::stringstream text;
+  text << f.rdbuf();
+  const std::string j = text.str();
+  for (const char* key : {"\"schema\": \"convarith-bench-1\"", "\"git_sha\"", "\"load_average\"",
+                          "\"suite\": \"smoke\"", "\"layer\": \"S03\"", "\"correct\": true"})
+    EXPECT_NE(j.find(key), std::string::npos) << key;
+  EXPECT_EQ(j.find("\"correct\": false"), std::string::npos) << j;
+}
+
+TEST(BenchCli, OneLayerFromOnnxAttributes) {
+  CliRun r = bench({"--device", "cpu", "--reps", "2", "--warmup", "1", "--no-peer", "--layer", "conv", "--x-shape",
+                    "1,4,9,9", "--w-shape", "8,4,3,3", "--strides", "2,2", "--pads", "1,1,1,1"});
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
+  // Named by the library: 9x9, k3, s2, p1 -> 5x5 (never computed here).
+  EXPECT_NE(r.out.find("conv_n1_c4_k8_i9x9"), std::string::npos) << r.out;
+  // The same layer as one quoted argument, with a bench option after it.
+  CliRun q =
+      bench({"--layer", "conv --x-shape 1,4,9,9 --w-shape 8,4,3,3", "--device", "cpu", "--reps", "2", "--no-peer"});
+  EXPECT_EQ(q.rc, 0) << q.out << q.err;
+}
+
+TEST(BenchCli, BadCommandLinesExitTwo) {
+  EXPECT_EQ(bench({"--suite", "no-such-suite"}).rc, 2);
+  EXPECT_EQ(bench({"--device", "tpu"}).rc, 2);
+  EXPECT_EQ(bench({"--reps", "0"}).rc, 2);
+  EXPECT_EQ(bench({"--frobnicate"}).rc, 2);
+  CliRun bad = bench({"--layer", "conv", "--x-shape", "1,1,2,2", "--kernel-shape", "5,5"});
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_NE(bad.err.find("axis"), std::string::npos) << bad.err; // the arithmetic's own message
+  // No GPU is an error of the run (1), not of the command line, and says why.
+  if (convarith::cuda_device_count() == 0) {
+    CliRun gpu = bench({"--suite", "smoke", "--device", "cuda"});
+    EXPECT_EQ(gpu.rc, 1);
+    EXPECT_NE(gpu.err.find("--device cuda"), std::string::npos) << gpu.err;
+  }
+  CliRun help = bench({"--help"});
+  EXPECT_EQ(help.rc, 0);
+  EXPECT_NE(help.out.find("--suite NAME"), std::string::npos);
+}
+
+} // namespace
