@@ -11,7 +11,7 @@ namespace {
 constexpr int64_t kMaxAxisNumber = 4 * kMaxDrawnCells;
 
 Status too_large(int axis, const char* what, int64_t value) {
-  return invalid_argument("draw: axis " + std::to_string(axis) + ": " + what + " " + std::to_string(value) +
+  return invalid_argument("axis " + std::to_string(axis) + ": " + what + " " + std::to_string(value) +
                           " is too large to draw (at most " + std::to_string(kMaxDrawnCells) +
                           " drawn cells per axis)");
 }
@@ -43,9 +43,9 @@ Result<DrawAxis> make_axis(const ConvProblem& problem, int problem_axis, int sto
     length = ax.out + ax.k_eff - 1;
     const int64_t trail = ax.k_eff - p.p_hi - 1 + p.a; // padding after the last input element
     if (ax.lead + (p.i - 1) * p.s + 1 + trail != length) {
-      return internal_error("draw: axis " + std::to_string(shown) + ": the zero-inserted input (" +
-                            std::to_string(ax.lead) + " + " + std::to_string((p.i - 1) * p.s + 1) + " + " +
-                            std::to_string(trail) + " cells) disagrees with the output size " + std::to_string(ax.out) +
+      return internal_error("axis " + std::to_string(shown) + ": the zero-inserted input (" + std::to_string(ax.lead) +
+                            " + " + std::to_string((p.i - 1) * p.s + 1) + " + " + std::to_string(trail) +
+                            " cells) disagrees with the output size " + std::to_string(ax.out) +
                             " and effective kernel " + std::to_string(ax.k_eff));
     }
   } else {
@@ -128,7 +128,7 @@ Result<DrawModel> make_draw_model(const ConvProblem& problem) {
 Result<Frame> make_frame(const DrawModel& model, int64_t index) {
   const int64_t frames = model.frames();
   if (index < 0 || index >= frames) {
-    return invalid_argument("draw: frame " + std::to_string(index) + " is out of range: this layer has " +
+    return invalid_argument("frame " + std::to_string(index) + " is out of range: this layer has " +
                             std::to_string(frames) + " frames (one per output cell), numbered 0 to " +
                             std::to_string(frames - 1));
   }

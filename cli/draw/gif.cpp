@@ -103,7 +103,7 @@ int append_bytes(GifFileType* gif, const GifByteType* bytes, int count) {
 
 Status gif_error(const char* what, int code) {
   const char* text = GifErrorString(code);
-  return internal_error(std::string("draw: giflib ") + what + " failed: " + (text ? text : "unknown error"));
+  return internal_error(std::string("giflib ") + what + " failed: " + (text ? text : "unknown error"));
 }
 
 // Upper bound on pixels over all frames, so a huge layer fails fast instead of filling memory.
@@ -142,7 +142,7 @@ Result<std::string> render_gif(const ConvProblem& problem, const DrawOptions& op
   height += margin - dy;
   const int64_t images = options.frame ? 1 : model->frames() + 1;
   if (images * width * height > kMaxGifPixels) {
-    return invalid_argument("draw: the GIF of this layer would hold " + std::to_string(images) + " images of " +
+    return invalid_argument("the GIF of this layer would hold " + std::to_string(images) + " images of " +
                             std::to_string(width) + "x" + std::to_string(height) +
                             " pixels; too large: draw one frame with --frame N, or write an SVG");
   }
@@ -168,7 +168,7 @@ Result<std::string> render_gif(const ConvProblem& problem, const DrawOptions& op
       if (palette.count(c))
         continue;
       if (palette.size() == 256)
-        return internal_error("draw: more than 256 colours in a GIF frame");
+        return internal_error("more than 256 colours in a GIF frame");
       const int index = static_cast<int>(palette.size());
       palette.emplace(c, index);
     }
@@ -194,7 +194,7 @@ Result<std::string> render_gif(const ConvProblem& problem, const DrawOptions& op
   };
   EGifSetGifVersion(gif, true);
   if (!cmap)
-    status = internal_error("draw: giflib could not allocate a colour map");
+    status = internal_error("giflib could not allocate a colour map");
   if (status.is_ok() && check(EGifPutScreenDesc(gif, width, height, 8, 0, cmap), "EGifPutScreenDesc") && images > 1) {
     // NETSCAPE2.0 application extension: loop forever.
     static const GifByteType kApp[] = {'N', 'E', 'T', 'S', 'C', 'A', 'P', 'E', '2', '.', '0'};
@@ -247,7 +247,7 @@ bool gif_supported() {
 Result<std::string> render_gif(const ConvProblem&, const DrawOptions&) {
   // Keep the rasteriser referenced so the code stays compiled and warning-free in either build.
   (void)sizeof(Canvas);
-  return not_supported("draw: this build of convarith has no GIF support (giflib was not found at configure "
+  return not_supported("this build of convarith has no GIF support (giflib was not found at configure "
                        "time: install libgif-dev and reconfigure); write an .svg instead");
 }
 

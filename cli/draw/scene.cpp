@@ -162,7 +162,7 @@ Result<Scene> build_scene(const ConvProblem& problem, const DrawModel& model, co
     const int64_t taps = model.rows.params.k * model.cols.params.k;
     const int64_t shapes = frames * (taps + 3) + model.rows.length() * model.cols.length();
     if (shapes > kMaxAnimatedShapes) {
-      return invalid_argument("draw: the animation of this layer needs " + std::to_string(shapes) + " shapes (" +
+      return invalid_argument("the animation of this layer needs " + std::to_string(shapes) + " shapes (" +
                               std::to_string(frames) + " frames x " + std::to_string(taps) + " taps); at most " +
                               std::to_string(kMaxAnimatedShapes) + " are drawn: draw one frame with --frame N");
     }
