@@ -127,8 +127,10 @@ constexpr int64_t kRowChunk = 256; // output columns accumulated at once in a st
 // The direct path for one output channel per group (Kg = 1: depthwise and its kin), where the
 // GEMM's mr-row tiles would be mostly padding. One output plane, row by row: every tap is a unit-
 // or s-strided run over the output columns with its range precomputed, so the inner loop has no
-// bounds checks and vectorizes. Sums in the fixed order c, t, r, s: deterministic.
-CONVARITH_CPU_CLONES void direct_plane(const Geometry& g, const float* xg, const float* wk, float bias, float* yk) {
+// bounds checks and vectorizes (compiled per instruction set, CONVARITH_CPU_MULTIVERSION). Sums in
+// the fixed order c, t, r, s: deterministic.
+CONVARITH_CPU_INLINE void direct_plane_body(const Geometry& g, const float* xg, const float* wk, float bias,
+                                            float* yk) {
   float acc[kRowChunk];
   for (int64_t od = 0; od < g.out[0]; ++od) {
     for (int64_t oh = 0; oh < g.out[1]; ++oh) {
@@ -169,6 +171,8 @@ CONVARITH_CPU_CLONES void direct_plane(const Geometry& g, const float* xg, const
     }
   }
 }
+CONVARITH_CPU_MULTIVERSION(direct_plane, (const Geometry& g, const float* xg, const float* wk, float bias, float* yk),
+                           (g, xg, wk, bias, yk))
 
 } // namespace
 

@@ -7,14 +7,36 @@
 
 #include "convarith/plan.hpp"
 
-// Function multi-versioning for the plain-loop hot spots (the GEMM micro-kernels dispatch by
-// hand in gemm.cpp): one clone per instruction set, picked by the loader (ifunc), so the library
-// needs no -march flag. Elsewhere (no ifunc) the loops are compiled once for the baseline.
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && defined(__linux__)
-#define CONVARITH_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+// Function multi-versioning for the plain-loop hot spots, by hand rather than with
+// target_clones: ifunc resolvers run before the sanitizer runtimes start (a ThreadSanitizer build
+// crashed in one), while a function pointer chosen on first use works everywhere.
+// CONVARITH_CPU_MULTIVERSION(name, (params), (args)) defines `name` from an always-inline
+// `name_body` compiled for AVX-512, AVX2+FMA and the baseline, picked once from the CPU's features.
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define CONVARITH_CPU_MULTIVERSION(name, params, args)                                                                 \
+  __attribute__((target("avx2,fma,avx512f"))) void name##_avx512 params {                                              \
+    name##_body args;                                                                                                  \
+  }                                                                                                                    \
+  __attribute__((target("avx2,fma"))) void name##_avx2 params {                                                        \
+    name##_body args;                                                                                                  \
+  }                                                                                                                    \
+  void name##_baseline params {                                                                                        \
+    name##_body args;                                                                                                  \
+  }                                                                                                                    \
+  void name params {                                                                                                   \
+    using Fn = void(*) params;                                                                                         \
+    static const Fn fn = ::convarith::detail::cpu_isa() == ::convarith::detail::CpuIsa::kAvx512 ? name##_avx512        \
+                         : ::convarith::detail::cpu_isa() == ::convarith::detail::CpuIsa::kAvx2 ? name##_avx2          \
+                                                                                                : name##_baseline;     \
+    fn args;                                                                                                           \
+  }
 #else
-#define CONVARITH_CPU_CLONES
+#define CONVARITH_CPU_MULTIVERSION(name, params, args)                                                                 \
+  void name params {                                                                                                   \
+    name##_body args;                                                                                                  \
+  }
 #endif
+#define CONVARITH_CPU_INLINE inline __attribute__((always_inline))
 
 namespace convarith::detail {
 
@@ -34,6 +56,10 @@ Status cpu_conv_transpose_run(const KernelArgs& args);
 Status cpu_pool_supports(const ConvProblem& p);
 size_t cpu_pool_workspace(const ConvProblem& p);
 Status cpu_pool_run(const KernelArgs& args);
+
+// The widest instruction set the CPU fallback uses on this CPU (fixed for the process).
+enum class CpuIsa { kBaseline, kAvx2, kAvx512 };
+CpuIsa cpu_isa();
 
 // Checks what every CPU run() needs: a problem, x, w (unless pooling), y, and a workspace of at
 // least `workspace_needed` bytes. N = 0 is checked by the callers first (a no-op, pointers may be null).

@@ -37,8 +37,8 @@ struct PoolGeometry {
 
 // One N x C plane, row by row: the taps of a window are walked as (t, r) input rows times the
 // s taps, each a unit- or s-strided run over the output columns, so the inner loop has no
-// bounds checks and vectorizes. Cloned per instruction set.
-CONVARITH_CPU_CLONES void pool_plane(const PoolGeometry& g, const float* x, float* y) {
+// bounds checks and vectorizes. Compiled per instruction set (CONVARITH_CPU_MULTIVERSION).
+CONVARITH_CPU_INLINE void pool_plane_body(const PoolGeometry& g, const float* x, float* y) {
   const AxisParams &ad = g.ax[0], &ah = g.ax[1], &aw = g.ax[2];
   float acc[kRowChunk];
   for (int64_t od = 0; od < g.out[0]; ++od) {
@@ -98,6 +98,7 @@ CONVARITH_CPU_CLONES void pool_plane(const PoolGeometry& g, const float* x, floa
     }
   }
 }
+CONVARITH_CPU_MULTIVERSION(pool_plane, (const PoolGeometry& g, const float* x, float* y), (g, x, y))
 
 } // namespace
 

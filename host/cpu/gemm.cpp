@@ -6,6 +6,7 @@
 // cover the FMA latency on two pipes); AVX2: 6 x 16 (12 of the 16 ymm); baseline SSE: 4 x 8.
 // No fast-math: the compiler contracts a*b+c into FMA where the target has it, nothing else.
 #include "cpu/gemm.hpp"
+#include "cpu/cpu_ops.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -79,6 +80,20 @@ bool has_avx2() {
 #endif
 
 } // namespace
+
+CpuIsa cpu_isa() {
+  static const CpuIsa isa = [] {
+#ifdef CONVARITH_CPU_X86
+    __builtin_cpu_init();
+    if (has_avx512())
+      return CpuIsa::kAvx512;
+    if (has_avx2())
+      return CpuIsa::kAvx2;
+#endif
+    return CpuIsa::kBaseline;
+  }();
+  return isa;
+}
 
 std::vector<const GemmKernel*> available_gemm_kernels() {
   std::vector<const GemmKernel*> out;
