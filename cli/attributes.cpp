@@ -402,7 +402,7 @@ const char* attribute_help() {
   --w-shape K,C/g,k...     conv weight; conv-transpose: C,K/g,k... (sets K and the kernel;
                            its channel dims must match C and --group)                  e.g. 64,3,7,7
   --kernel-shape k...      kernel / pooling window, one per axis (must agree with --w-shape) e.g. 3,3
-  --out-channels K         conv/conv-transpose K when there is no --w-shape (default: K = C)
+  --out-channels K         conv/conv-transpose K when there is no --w-shape (default K = C) e.g. 64
   --strides s...           one per axis (default 1)                                    e.g. 2,2
   --pads b...,e...         all begins then all ends, as ONNX (default 0)               e.g. 1,0,2,1
   --dilations d...         one per axis (default 1)                                    e.g. 2,2
@@ -412,8 +412,8 @@ const char* attribute_help() {
   --output-padding a...    conv-transpose only, one per axis, 0 <= a < max(s, d)       e.g. 1,1
   --output-shape o...      conv-transpose only: the spatial output sizes (or N,K,o...);
                            the pads and output padding are computed from it            e.g. 10,10
-  --ceil-mode 0|1          pooling: round the window count up (default 0)
-  --count-include-pad 0|1  avg-pool: padding counts in the divisor (default 0)
+  --ceil-mode 0|1          pooling: round the window count up (default 0)              e.g. 1
+  --count-include-pad 0|1  avg-pool: padding counts in the divisor (default 0)         e.g. 1
 All sizes are checked by the library's arithmetic (ConvProblem::make); a bad layer exits 2.
 )";
 }
