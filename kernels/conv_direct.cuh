@@ -123,7 +123,7 @@ Status direct_run(const KernelArgs& args) {
   if (problem.y_elements() == 0)
     return Status::ok();
   const DirectParams params = direct_params(problem, args.x, args.w, args.bias, args.y);
-  const dim3 grid(grid_blocks(problem.y_elements(), kDirectThreads));
+  const dim3 grid(grid_blocks(problem.y_elements(), kDirectThreads, kMaxGridBlocks));
   const dim3 block(kDirectThreads);
   if (index_fits_int32(problem))
     return CONVARITH_LAUNCH(direct_kernel<int32_t>, grid, block, 0, args.stream, params);

@@ -130,13 +130,21 @@ template <typename I> CONVARITH_HOST_DEVICE I transpose_w_offset(const Geometry&
          t;
 }
 
-// Grid-stride kernels launch at most this many blocks; each thread then loops over the rest. It keeps
-// gridDim.x far below its 2^31-1 limit for any problem and is still many waves on any GPU.
+// Grid-stride kernels launch at most this many blocks; each thread then loops over the rest. On the
+// GPU it keeps gridDim.x far below its 2^31-1 limit for any problem and is still many waves on any
+// GPU. Under the executor the cap is tiny on purpose: every emulated test then walks the grid-stride
+// and block-stride loops (a kernel that only handles its first element or tile fails them).
+// (Internal linkage: each compilation sees its own value; grid_blocks takes it as an argument so the
+// inline function means the same in every translation unit.)
+#if CONVARITH_GPU_ONLY
 constexpr int64_t kMaxGridBlocks = 65536;
+#else
+constexpr int64_t kMaxGridBlocks = 3;
+#endif
 
-inline unsigned grid_blocks(int64_t work_items, int64_t items_per_block) {
+inline unsigned grid_blocks(int64_t work_items, int64_t items_per_block, int64_t max_blocks) {
   const int64_t blocks = (work_items + items_per_block - 1) / items_per_block;
-  return static_cast<unsigned>(std::max<int64_t>(1, std::min(blocks, kMaxGridBlocks)));
+  return static_cast<unsigned>(std::max<int64_t>(1, std::min(blocks, max_blocks)));
 }
 
 // The checks every run() makes before touching memory, in this order: a problem, one the algorithm

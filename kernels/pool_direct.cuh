@@ -150,7 +150,7 @@ Status pool_run(const KernelArgs& args) {
   if (problem.y_elements() == 0)
     return Status::ok();
   const PoolParams params = pool_params(problem, args.x, args.y);
-  const dim3 grid(grid_blocks(problem.y_elements(), kPoolThreads));
+  const dim3 grid(grid_blocks(problem.y_elements(), kPoolThreads, kMaxGridBlocks));
   const dim3 block(kPoolThreads);
   if (index_fits_int32(problem))
     return CONVARITH_LAUNCH(pool_kernel<int32_t>, grid, block, 0, args.stream, params);

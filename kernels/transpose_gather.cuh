@@ -181,7 +181,7 @@ Status gather_run(const KernelArgs& args) {
   if (problem.y_elements() == 0)
     return Status::ok();
   const GatherParams params = gather_params(problem, args.x, args.w, args.bias, args.y);
-  const dim3 grid(grid_blocks(problem.y_elements(), kGatherThreads));
+  const dim3 grid(grid_blocks(problem.y_elements(), kGatherThreads, kMaxGridBlocks));
   const dim3 block(kGatherThreads);
   if (index_fits_int32(problem))
     return CONVARITH_LAUNCH(gather_kernel<int32_t>, grid, block, 0, args.stream, params);

@@ -125,13 +125,13 @@ template <typename I> Status scatter_launch(const KernelArgs& args, const Scatte
   const ConvProblem& problem = *args.problem;
   const dim3 block(kScatterThreads);
   if (params.bias != nullptr) {
-    const dim3 fill_grid(grid_blocks(problem.y_elements(), kScatterThreads));
+    const dim3 fill_grid(grid_blocks(problem.y_elements(), kScatterThreads, kMaxGridBlocks));
     CONVARITH_RETURN_IF_ERROR(CONVARITH_LAUNCH(scatter_bias_fill_kernel<I>, fill_grid, block, 0, args.stream, params));
   } else {
     CONVARITH_RETURN_IF_ERROR(
         CONVARITH_MEMSET_ZERO(params.y, static_cast<size_t>(problem.y_elements()) * sizeof(float), args.stream));
   }
-  const dim3 grid(grid_blocks(problem.x_elements(), kScatterThreads));
+  const dim3 grid(grid_blocks(problem.x_elements(), kScatterThreads, kMaxGridBlocks));
   return CONVARITH_LAUNCH(scatter_kernel<I>, grid, block, 0, args.stream, params);
 }
 
