@@ -284,8 +284,10 @@ std::string results_table(const std::vector<Layer>& layers, const std::vector<Su
                 "network", "layer name", "GFLOP", "ours (best)", "ours us", (std::string(peer) + " us").c_str(),
                 "speedup", "% roof");
   o << buf;
-  o << "|----------|--------------------|-----------------------------|---------:|------------------------|---------"
-       "----:|------------:|--------:|-------:|\n";
+  // The separator follows the widths above: left-aligned text columns, right-aligned numbers.
+  o << "|" << std::string(10, '-') << "|" << std::string(20, '-') << "|" << std::string(29, '-') << "|"
+    << std::string(9, '-') << ":|" << std::string(24, '-') << "|" << std::string(12, '-') << ":|"
+    << std::string(12, '-') << ":|" << std::string(8, '-') << ":|" << std::string(7, '-') << ":|\n";
   std::vector<double> ratios;
   for (size_t i = 0; i < layers.size() && i < summary.size(); ++i) {
     const Layer& l = layers[i];
