@@ -453,5 +453,19 @@ TEST(CliRun, OutputReadableAndOverwritesOnSuccess) {
     EXPECT_FALSE(std::isnan(v));
 }
 
+TEST(CliRun, EmptyBatch) {
+  // N = 0 is a valid no-op: the output has N = 0 too and is written.
+  TempDir dir;
+  const std::vector<float> w(3 * 2 * 3, 1.0f);
+  ASSERT_TRUE(write_npy(dir.file("x.npy"), {0, 2, 5}, nullptr).is_ok());
+  ASSERT_TRUE(write_npy(dir.file("w.npy"), {3, 2, 3}, w.data()).is_ok());
+  const Outcome o = run({"conv", "--x", dir.file("x.npy"), "--w", dir.file("w.npy"), "--out", dir.file("y.npy"),
+                         "--device", "cpu", "--check"});
+  ASSERT_EQ(o.code, 0) << o.err;
+  Result<NpyArray> y = read_npy(dir.file("y.npy"));
+  ASSERT_TRUE(y.is_ok()) << y.status().message();
+  EXPECT_EQ(y->shape, (std::vector<int64_t>{0, 3, 3}));
+}
+
 } // namespace
 } // namespace convarith::cli
