@@ -66,7 +66,7 @@ def fmt_us(seconds):
     return f"{us:.1f}" if us < 1e4 else f"{us:.0f}"
 
 
-def markdown(data, rows, title):
+def markdown(data, rows, title, note=None):
     env = data["environment"]
     peer_name = "cuDNN" if env.get("gpu") else "oneDNN"
     out = [f"# {title}", ""]
@@ -77,6 +77,9 @@ def markdown(data, rows, title):
         if env.get(key):
             out.append(f"| {key} | {env[key]} |")
     out.append("")
+    if note:
+        out.append(f"**Note:** {note}")
+        out.append("")
     out.append(f"Median of the timed runs (after warm-up) per case; every case was checked against the fp64 "
                f"reference before it was timed. speedup = {peer_name} median / our best median (> 1: convarith "
                f"is faster). GFLOP and bytes are ConvProblem::flops() / min_bytes() (nominal counts).")
@@ -133,10 +136,15 @@ def plot(data, rows, prefix, title):
     ax = axes[0]
     for i, r in enumerate(rows):
         if r["speedup"]:
-            ax.bar(i, r["speedup"], color=colors.get(r["group"], "gray"))
+            # From 1.0 up (faster) or down (slower), so a bar's length is the log of the ratio.
+            ax.bar(i, r["speedup"] - 1.0, bottom=1.0, color=colors.get(r["group"], "gray"))
         else:
             ax.text(i, 1, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
     ax.set_yscale("log")
+    sp = [r["speedup"] for r in rows if r["speedup"]]
+    if sp:
+        # Head room above the tallest bar for the legend; always show 1.0.
+        ax.set_ylim(min(min(sp), 1.0) / 1.3, max(max(sp), 1.0) * 2.5)
     ax.axhline(1.0, color="black", linewidth=0.8)
     gm = geomean([r["speedup"] for r in rows])
     if gm:
@@ -177,6 +185,7 @@ def main(argv):
     ap.add_argument("results")
     ap.add_argument("--out", help="output prefix (default: results path without .json)")
     ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--note", help="a paragraph on how the numbers were taken (conditions, caveats)")
     args = ap.parse_args(argv)
     with open(args.results) as f:
         data = json.load(f)
@@ -188,7 +197,7 @@ def main(argv):
     title = f"convarith vs {'cuDNN' if env.get('gpu') else 'oneDNN'}: suite {env.get('suite')} on {device}, {env.get('date')}"
     rows = summarize(data)
     with open(prefix + ".md", "w") as f:
-        f.write(markdown(data, rows, title))
+        f.write(markdown(data, rows, title, args.note))
     if not args.no_plot:
         plot(data, rows, prefix, title)
     wrong = sum(len(r["wrong"]) for r in rows)
