@@ -86,7 +86,7 @@ constexpr size_t kSmemAlignment = 256; // CUDA guarantees at least 16; larger co
 enum class FiberState : uint8_t { kReady, kAtBarrier, kDone };
 
 struct Fiber {
-  ucontext_t context;
+  ucontext_t context{};
   uint3 thread_idx{0, 0, 0};
   FiberState state = FiberState::kReady;
   void* stack_bottom = nullptr; // kept here: swapcontext may rewrite context.uc_stack
@@ -113,7 +113,8 @@ thread_local Current t_current;
 thread_local Options t_options;
 thread_local Stats t_stats;
 
-// count stacks of `usable` bytes, each with one PROT_NONE page below it (stacks grow down).
+// Fiber stacks: one mapping of `count` stacks of `usable` bytes, each with a PROT_NONE page below it
+// (stacks grow down), so a fiber that overflows its stack faults instead of writing into its neighbour.
 class StackPool {
 public:
   StackPool() = default;
@@ -177,7 +178,7 @@ struct Engine {
 #endif
   }
 
-  ucontext_t scheduler;
+  ucontext_t scheduler{};
   // unique_ptr: a ucontext_t points into itself (its FP state) and must never move.
   std::vector<std::unique_ptr<Fiber>> fibers;
   StackPool stacks;

@@ -59,7 +59,8 @@ struct Options {
 void set_options(const Options& options); // for the calling OS thread
 Options options();
 
-// Per-fiber / per-block state of the block being run on the calling OS thread.
+// Per-fiber / per-block state of the block being run on the calling OS thread. Outside a launch:
+// zeros and nullptr, and sync_threads() does nothing (host code has nobody to wait for).
 const uint3& thread_idx();
 const uint3& block_idx();
 const dim3& block_dim();
