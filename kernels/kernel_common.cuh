@@ -146,6 +146,10 @@ inline unsigned grid_blocks(int64_t work_items, int64_t items_per_block, int64_t
   const int64_t blocks = (work_items + items_per_block - 1) / items_per_block;
   return static_cast<unsigned>(std::max<int64_t>(1, std::min(blocks, max_blocks)));
 }
+// With this compilation's cap (static: it means something different under nvcc and the executor).
+static inline unsigned grid_blocks(int64_t work_items, int64_t items_per_block) {
+  return grid_blocks(work_items, items_per_block, kMaxGridBlocks);
+}
 
 // The checks every run() makes before touching memory, in this order: a problem, one the algorithm
 // supports, then (unless N = 0, which reads and writes nothing) the pointers. `needs_w`: conv and
