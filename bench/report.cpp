@@ -280,14 +280,14 @@ std::string results_table(const std::vector<Layer>& layers, const std::vector<Su
   const char* peer = device == Device::kCuda ? "cuDNN" : "oneDNN";
   std::ostringstream o;
   char buf[512];
-  std::snprintf(buf, sizeof buf, "| %-8s | %-18s | %-27s | %8s | %-22s | %11s | %11s | %7s | %6s |\n", "layer",
-                "network", "layer name", "GFLOP", "ours (best)", "ours us", (std::string(peer) + " us").c_str(),
+  std::snprintf(buf, sizeof buf, "| %-8s | %-18s | %-27s | %4s | %8s | %-22s | %11s | %11s | %7s | %6s |\n", "layer",
+                "network", "layer name", "N", "GFLOP", "ours (best)", "ours us", (std::string(peer) + " us").c_str(),
                 "speedup", "% roof");
   o << buf;
   // The separator follows the widths above: left-aligned text columns, right-aligned numbers.
   o << "|" << std::string(10, '-') << "|" << std::string(20, '-') << "|" << std::string(29, '-') << "|"
-    << std::string(9, '-') << ":|" << std::string(24, '-') << "|" << std::string(12, '-') << ":|"
-    << std::string(12, '-') << ":|" << std::string(8, '-') << ":|" << std::string(7, '-') << ":|\n";
+    << std::string(5, '-') << ":|" << std::string(9, '-') << ":|" << std::string(24, '-') << "|" << std::string(12, '-')
+    << ":|" << std::string(12, '-') << ":|" << std::string(8, '-') << ":|" << std::string(7, '-') << ":|\n";
   std::vector<double> ratios;
   for (size_t i = 0; i < layers.size() && i < summary.size(); ++i) {
     const Layer& l = layers[i];
@@ -306,8 +306,9 @@ std::string results_table(const std::vector<Layer>& layers, const std::vector<Su
     }
     if (s.roofline_pct > 0)
       std::snprintf(roof, sizeof roof, "%.1f", s.roofline_pct);
-    std::snprintf(buf, sizeof buf, "| %-8s | %-18.18s | %-27.27s | %8.3f | %-22.22s | %11s | %11s | %7s | %6s |\n",
-                  l.id.c_str(), l.network.c_str(), l.layer.c_str(), l.problem.flops() * 1e-9,
+    std::snprintf(buf, sizeof buf,
+                  "| %-8s | %-18.18s | %-27.27s | %4lld | %8.3f | %-22.22s | %11s | %11s | %7s | %6s |\n", l.id.c_str(),
+                  l.network.c_str(), l.layer.c_str(), static_cast<long long>(l.problem.n()), l.problem.flops() * 1e-9,
                   s.best ? s.best->algorithm.c_str() : "(none correct)", us(s.best).c_str(), us(s.peer).c_str(), ratio,
                   roof);
     o << buf;
@@ -316,10 +317,11 @@ std::string results_table(const std::vector<Layer>& layers, const std::vector<Su
   char g[32] = "-";
   if (gm > 0)
     std::snprintf(g, sizeof g, "%.2fx", gm);
-  std::snprintf(buf, sizeof buf, "| %-8s | %-18s | %-27s | %8s | %-22s | %11s | %11s | %7s | %6s |\n", "geomean", "",
-                (std::to_string(ratios.size()) + " layers with both").c_str(), "", "", "", "", g, "");
+  std::snprintf(buf, sizeof buf, "| %-8s | %-18s | %-27s | %4s | %8s | %-22s | %11s | %11s | %7s | %6s |\n", "geomean",
+                "", (std::to_string(ratios.size()) + " layers with both").c_str(), "", "", "", "", "", g, "");
   o << buf;
-  o << "\nspeedup = " << peer << " median / our best median (> 1: convarith is faster). " << env.peak_note << ".\n";
+  o << "\nN = the batch each row ran at (\"/n1\": the batch-1 variant of a layer published at a larger batch). ";
+  o << "speedup = " << peer << " median / our best median (> 1: convarith is faster). " << env.peak_note << ".\n";
   return o.str();
 }
 
