@@ -37,39 +37,42 @@
 #define CONVARITH_SYNC() __syncthreads()
 #define CONVARITH_ATOMIC_ADD(ptr, value) atomicAdd((ptr), (value))
 #define CONVARITH_LDG(ptr) __ldg(ptr)
-#define CONVARITH_DYNAMIC_SHARED(T, name)                                                                             \
-  extern __shared__ __align__(16) unsigned char convarith_dynamic_smem_[];                                            \
+#define CONVARITH_DYNAMIC_SHARED(T, name)                                                                              \
+  extern __shared__ __align__(16) unsigned char convarith_dynamic_smem_[];                                             \
   T* name = reinterpret_cast<T*>(convarith_dynamic_smem_)
 
 namespace convarith::kernels {
 inline Status cuda_status(cudaError_t err, const char* what) {
-  if (err == cudaSuccess) return Status::ok();
+  if (err == cudaSuccess)
+    return Status::ok();
   return device_error(std::string(what) + ": " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
 }
 // Opt in to more than 48 KiB of dynamic shared memory when a launch needs it.
 template <typename Kernel> inline Status cuda_prepare_smem(Kernel kernel, size_t smem_bytes, const char* name) {
-  if (smem_bytes <= 48 * 1024) return Status::ok();
-  return cuda_status(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem_bytes)),
-                     name);
+  if (smem_bytes <= 48 * 1024)
+    return Status::ok();
+  return cuda_status(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem_bytes)), name);
 }
-}  // namespace convarith::kernels
+} // namespace convarith::kernels
 
 // Enqueues kernel<<<grid, block, smem, stream>>>(params) and evaluates to a Status (launch errors only:
 // the library never synchronizes behind the caller).
-#define CONVARITH_LAUNCH(kernel, grid, block, smem, stream, params)                                                   \
+#define CONVARITH_LAUNCH(kernel, grid, block, smem, stream, params)                                                    \
   [&]() -> ::convarith::Status {                                                                                       \
     ::convarith::Status prep_ = ::convarith::kernels::cuda_prepare_smem(kernel, (smem), #kernel);                      \
-    if (!prep_.is_ok()) return prep_;                                                                                  \
+    if (!prep_.is_ok())                                                                                                \
+      return prep_;                                                                                                    \
     kernel<<<(grid), (block), (smem), static_cast<cudaStream_t>(stream)>>>(params);                                    \
     return ::convarith::kernels::cuda_status(cudaGetLastError(), "launch of " #kernel);                                \
   }()
 
 // Zero `bytes` bytes at device pointer `ptr`, ordered on `stream`.
-#define CONVARITH_MEMSET_ZERO(ptr, bytes, stream)                                                                     \
+#define CONVARITH_MEMSET_ZERO(ptr, bytes, stream)                                                                      \
   ::convarith::kernels::cuda_status(cudaMemsetAsync((ptr), 0, (bytes), static_cast<cudaStream_t>(stream)),             \
                                     "cudaMemsetAsync")
 
-#else  // the CPU kernel executor
+#else // the CPU kernel executor
 
 #include <cstring>
 
@@ -91,7 +94,7 @@ template <typename Kernel> inline Status cuda_prepare_smem(Kernel kernel, size_t
 #define gridDim (::convarith::emu::grid_dim())
 
 // Runs every block of the grid (one block at a time, each thread a fiber) and evaluates to a Status.
-#define CONVARITH_LAUNCH(kernel, grid, block, smem, stream, params)                                                   \
+#define CONVARITH_LAUNCH(kernel, grid, block, smem, stream, params)                                                    \
   ::convarith::emu::launch((grid), (block), (smem), [&]() { kernel(params); }, #kernel)
 
 #define CONVARITH_MEMSET_ZERO(ptr, bytes, stream) (std::memset((ptr), 0, (bytes)), ::convarith::Status::ok())

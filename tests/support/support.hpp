@@ -25,7 +25,7 @@ std::vector<double> reference_magnitude(const ConvProblem& p, const float* x, co
 
 // ---- inputs -----------------------------------------------------------------------------------
 struct Inputs {
-  std::vector<float> x, w, bias;  // w empty for pooling; bias empty when not requested
+  std::vector<float> x, w, bias; // w empty for pooling; bias empty when not requested
 };
 // Small nonzero integers (|v| <= 3 for x and w, <= 8 for bias): every sum is exact in float32
 // for the problem sizes used in tests, so results compare exactly.
@@ -48,7 +48,7 @@ void poison(std::vector<float>& v);
 // Max abs error and max error relative to magnitude, for reports and the "at most twice cuDNN" rule.
 struct ErrorStats {
   double max_abs = 0;
-  double max_rel = 0;  // max |got-want| / max(magnitude, tiny)
+  double max_rel = 0; // max |got-want| / max(magnitude, tiny)
 };
 ErrorStats error_stats(const std::vector<float>& got, const std::vector<double>& want,
                        const std::vector<double>& magnitude);
@@ -75,4 +75,4 @@ ConvProblem must_make(const ProblemDesc& desc);
 // gtest parameter name: the problem name with non-identifier characters replaced.
 std::string param_name(const std::string& name);
 
-}  // namespace convarith::test
+} // namespace convarith::test
