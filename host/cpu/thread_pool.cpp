@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <system_error>
 
@@ -23,6 +24,14 @@ struct ThreadPool::Job {
 };
 
 namespace {
+
+constexpr std::chrono::microseconds kSpin{200};
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
 
 int configured_threads() {
   // An explicit override lets benchmarks and shared CI machines pin the pool size.
@@ -85,11 +94,25 @@ void ThreadPool::remove_locked(Job* job) {
   auto it = std::find(queue_.begin(), queue_.end(), job);
   if (it != queue_.end())
     queue_.erase(it);
+  queued_.store(static_cast<int>(queue_.size()), std::memory_order_release);
 }
 
 void ThreadPool::worker_loop() {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
+    if (queue_.empty() && !stop_) {
+      // Spin briefly before sleeping: a plan's run is often several jobs back to back (pack, then
+      // compute) and layers follow each other; a sleeping worker can take longer to be scheduled
+      // than a whole job on a busy machine. Bounded, so an idle pool costs nothing.
+      lock.unlock();
+      const auto until = std::chrono::steady_clock::now() + kSpin;
+      for (int i = 0; queued_.load(std::memory_order_acquire) == 0; ++i) {
+        cpu_relax();
+        if ((i & 63) == 63 && std::chrono::steady_clock::now() > until)
+          break;
+      }
+      lock.lock();
+    }
     wake_.wait(lock, [this] { return stop_ || !queue_.empty(); });
     if (queue_.empty())
       return; // stop_ and nothing left
@@ -118,6 +141,7 @@ void ThreadPool::parallel_for(int64_t count, TaskRef fn) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     queue_.push_back(&job);
+    queued_.store(static_cast<int>(queue_.size()), std::memory_order_release);
   }
   if (count - 1 >= static_cast<int64_t>(workers_.size())) {
     wake_.notify_all();

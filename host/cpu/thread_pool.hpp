@@ -10,6 +10,7 @@
 // ThreadSanitizer sees every happens-before edge.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -64,6 +65,7 @@ private:
   std::mutex mutex_;
   std::condition_variable wake_; // workers wait here for jobs
   std::deque<Job*> queue_;       // jobs with unclaimed tasks (front first)
+  std::atomic<int> queued_{0};   // queue_.size(), readable without the mutex (spinning workers)
   bool stop_ = false;
   std::vector<std::thread> workers_;
 };
