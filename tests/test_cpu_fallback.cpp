@@ -71,6 +71,15 @@ std::vector<NamedProblem> blocking_problems() {
   d.op = Op::kConvTranspose, d.stride = {2, 1, 3}, d.pad_lo = {0, 1, 1}, d.pad_hi = {1, 1, 0},
   d.output_padding = {1, 0, 2};
   out.push_back({"conv_transpose_rank3", must_make(d)});
+  // Inputs whose columns exceed cpu_gemm_col2im's budget go through in pixel blocks that end
+  // mid-row; every output element must still get every term.
+  d = conv_desc(1, 3, 2, {19, 20, 21}, {2, 2, 3});
+  d.op = Op::kConvTranspose, d.stride = {2, 1, 2}, d.pad_lo = {1, 0, 2}, d.pad_hi = {0, 1, 1},
+  d.output_padding = {1, 0, 1};
+  out.push_back({"conv_transpose_rank3_pixel_blocks", must_make(d)});
+  d = conv_desc(2, 4, 3, {150, 97}, {3, 3});
+  d.op = Op::kConvTranspose, d.groups = 1, d.stride = {2, 3}, d.dilation = {1, 2}, d.pad_lo = {1, 2}, d.pad_hi = {2, 0};
+  out.push_back({"conv_transpose_pixel_blocks", must_make(d)});
   // One output channel per group takes cpu_gemm's direct path; rows wider than its 256-column
   // chunk (here and for pooling below) cross a chunk boundary.
   d = conv_desc(2, 6, 3, {5, 601}, {2, 3});

@@ -26,6 +26,7 @@ namespace {
 constexpr int64_t kMaxPanelPixels = 384;     // nc: a kGemmKc x nc im2col panel is 384 KiB (L2)
 constexpr int64_t kTasksPerThread = 8;       // enough tasks to balance uneven finishing
 constexpr int64_t kColsBudgetFloats = 32768; // transposed: cols of one task, 128 KiB
+constexpr int64_t kMinColPixels = 64;        // transposed: fewest input pixels per GEMM step
 
 int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
@@ -275,6 +276,7 @@ namespace {
 struct TransposeBlocking {
   int64_t kchunk;      // output channels per task
   int64_t kblocks;     // chunks per group
+  int64_t pixels;      // input pixels per GEMM + col2im step (all of them unless the cols would be large)
   int64_t rows_pad;    // rows of a chunk's packed A, rounded up to mr
   int64_t a_floats;    // packed A of one (group, chunk)
   int64_t slot_floats; // cols of one task
@@ -291,29 +293,45 @@ TransposeBlocking transpose_blocking(const ConvProblem& p) {
   while (b.kchunk > 1 && g.n * g.groups * ceil_div(g.kg, b.kchunk) < kTasksPerThread * slots / 2)
     b.kchunk = ceil_div(b.kchunk, 2);
   b.kblocks = ceil_div(g.kg, b.kchunk);
+  // Large inputs go through in pixel blocks so the workspace stays bounded (a 3-D layer's cols
+  // for all pixels could be hundreds of MB per thread).
+  b.pixels = per_channel <= kColsBudgetFloats
+                 ? g.in_spatial
+                 : std::min(g.in_spatial, std::max<int64_t>(kMinColPixels, kColsBudgetFloats / g.ker_spatial));
   b.rows_pad = round_up(b.kchunk * g.ker_spatial, gk.mr);
   b.a_floats = b.rows_pad * g.cg;
-  b.slot_floats = b.kchunk * per_channel;
+  b.slot_floats = b.kchunk * g.ker_spatial * b.pixels;
   return b;
 }
 
-// Adds column row `col` (tap t, r, s of every input pixel) into output plane yk.
-void col2im_add(const Geometry& g, const float* col, int64_t t, int64_t r, int64_t s, float* yk) {
+// Adds column row `col` (tap t, r, s of input pixels [p0, p0 + count), flattened D x H x W) into
+// output plane yk, walking the pixels one input row segment at a time.
+void col2im_add(const Geometry& g, const float* col, int64_t t, int64_t r, int64_t s, int64_t p0, int64_t count,
+                float* yk) {
   const int64_t off_d = t * g.dil[0] - g.pad[0], off_h = r * g.dil[1] - g.pad[1], off_w = s * g.dil[2] - g.pad[2];
-  const TapRange vd = tap_range(g.in[0], g.str[0], off_d, g.out[0]);
-  const TapRange vh = tap_range(g.in[1], g.str[1], off_h, g.out[1]);
-  const TapRange vw = tap_range(g.in[2], g.str[2], off_w, g.out[2]);
-  for (int64_t id = vd.lo; id < vd.hi; ++id) {
-    for (int64_t ih = vh.lo; ih < vh.hi; ++ih) {
-      const float* src = col + (id * g.in[1] + ih) * g.in[2];
-      float* dst = yk + ((id * g.str[0] + off_d) * g.out[1] + ih * g.str[1] + off_h) * g.out[2];
+  const TapRange vw = tap_range(g.in[2], g.str[2], off_w, g.out[2]); // the iw that land inside the output
+  int64_t iw = p0 % g.in[2], ih = p0 / g.in[2] % g.in[1], id = p0 / (g.in[2] * g.in[1]);
+  int64_t done = 0;
+  while (done < count) {
+    const int64_t len = std::min(g.in[2] - iw, count - done);
+    const int64_t od = id * g.str[0] + off_d, oh = ih * g.str[1] + off_h;
+    if (od >= 0 && od < g.out[0] && oh >= 0 && oh < g.out[1]) {
+      const float* src = col + done; // src[q - iw] is input column q
+      float* dst = yk + (od * g.out[1] + oh) * g.out[2];
+      const int64_t lo = std::clamp(vw.lo, iw, iw + len), hi = std::clamp(vw.hi, lo, iw + len);
       if (g.str[2] == 1) {
-        for (int64_t iw = vw.lo; iw < vw.hi; ++iw)
-          dst[iw + off_w] += src[iw];
+        for (int64_t q = lo; q < hi; ++q)
+          dst[q + off_w] += src[q - iw];
       } else {
-        for (int64_t iw = vw.lo; iw < vw.hi; ++iw)
-          dst[iw * g.str[2] + off_w] += src[iw];
+        for (int64_t q = lo; q < hi; ++q)
+          dst[q * g.str[2] + off_w] += src[q - iw];
       }
+    }
+    done += len;
+    iw = 0;
+    if (++ih == g.in[1]) {
+      ih = 0;
+      ++id;
     }
   }
 }
@@ -376,18 +394,25 @@ Status cpu_conv_transpose_run(const KernelArgs& args) {
     float* cols = scratch + slot * blk.slot_floats;
     const float* a = a_packed + gk_task * blk.a_floats;
     const float* xg = args.x + (n * g.c + gi * g.cg) * g.in_spatial;
-    for (int64_t c0 = 0; c0 < g.cg; c0 += kGemmKc) {
-      const int64_t kc = std::min(kGemmKc, g.cg - c0);
-      gemm_block(gk, rows, g.in_spatial, kc, a + c0 * gk.mr, g.cg * gk.mr, xg + c0 * g.in_spatial, g.in_spatial,
-                 g.in_spatial, cols, g.in_spatial, c0 > 0, nullptr);
-    }
     for (int64_t kl = 0; kl < kcount; ++kl) {
       const int64_t kk = gi * g.kg + k0 + kl;
       float* yk = args.y + (n * g.k + kk) * g.out_spatial;
       std::fill(yk, yk + g.out_spatial, args.bias != nullptr ? args.bias[kk] : 0.0f);
-      for (int64_t tap = 0; tap < g.ker_spatial; ++tap) {
-        const int64_t t = tap / (g.ker[1] * g.ker[2]), r = tap / g.ker[2] % g.ker[1], s = tap % g.ker[2];
-        col2im_add(g, cols + (kl * g.ker_spatial + tap) * g.in_spatial, t, r, s, yk);
+    }
+    // Pixel blocks in a fixed order, so every output element sums its terms in the same order.
+    for (int64_t p0 = 0; p0 < g.in_spatial; p0 += blk.pixels) {
+      const int64_t pixels = std::min(blk.pixels, g.in_spatial - p0);
+      for (int64_t c0 = 0; c0 < g.cg; c0 += kGemmKc) {
+        const int64_t kc = std::min(kGemmKc, g.cg - c0);
+        gemm_block(gk, rows, pixels, kc, a + c0 * gk.mr, g.cg * gk.mr, xg + c0 * g.in_spatial + p0, g.in_spatial,
+                   g.in_spatial - p0, cols, pixels, c0 > 0, nullptr);
+      }
+      for (int64_t kl = 0; kl < kcount; ++kl) {
+        float* yk = args.y + (n * g.k + gi * g.kg + k0 + kl) * g.out_spatial;
+        for (int64_t tap = 0; tap < g.ker_spatial; ++tap) {
+          const int64_t t = tap / (g.ker[1] * g.ker[2]), r = tap / g.ker[2] % g.ker[1], s = tap % g.ker[2];
+          col2im_add(g, cols + (kl * g.ker_spatial + tap) * pixels, t, r, s, p0, pixels, yk);
+        }
       }
     }
   };
