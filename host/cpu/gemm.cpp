@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 
 namespace convarith::detail {
 namespace {
@@ -121,14 +122,16 @@ void gemm_block(const GemmKernel& g, int64_t m, int64_t n, int64_t kc, const flo
   float c_tile[kMaxMr * kMaxNr];
   // A zero-padded copy of a B sliver that would read past b_readable (the last columns).
   float b_edge[kGemmKc * kMaxNr];
+  // Rows whose stride is a multiple of 4+ cache lines (64 B) reach at most a quarter of a 64-set L1.
+  const bool crowded = ldb % 64 == 0 || (ldb % 16 == 0 && std::gcd<int64_t>(ldb / 16, 64) >= 4);
   for (int64_t j0 = 0; j0 < n; j0 += nr) {
     const int64_t nv = std::min<int64_t>(nr, n - j0);
     const float* bj = b + j0;
     int64_t ldbj = ldb;
     // Copy the sliver into a contiguous buffer when it is past b_readable (zero-padded) and when
-    // several A panels reuse it: rows ldb apart can map to few L1 sets (ldb = 64 floats puts a
-    // 256 x 32 sliver in a quarter of the sets), a contiguous kc x nr block cannot.
-    if (j0 + nr > b_readable || m > 2 * mr) {
+    // several A panels reuse it while its rows crowd into few L1 sets (rows ldb apart; ldb = 64
+    // floats puts a 256 x 32 sliver in a quarter of the sets); a contiguous kc x nr block cannot.
+    if (j0 + nr > b_readable || (m > 2 * mr && crowded)) {
       for (int64_t p = 0; p < kc; ++p) {
         float* dst = b_edge + p * nr;
         std::memcpy(dst, b + p * ldb + j0, static_cast<size_t>(nv) * sizeof(float));
