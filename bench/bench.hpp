@@ -134,6 +134,10 @@ public:
   std::vector<std::string> implementations() const;
   // Checks implementation `index` and, when correct, times it. Never throws.
   CaseResult run(size_t index);
+  // Every implementation: check each, warm each, then time them in turns (A B C, B C A, ...) so a
+  // busy machine's interference lands on all of them alike (LAYERS.md §4.5). Reps: adaptive on the
+  // slowest implementation unless Options::reps. Results in implementations() order.
+  std::vector<CaseResult> run_interleaved();
   // The pieces, for Google Benchmark's own loop: check once, then time single runs.
   CaseResult check(size_t index);
   // One timed run of a checked implementation (seconds; GPU: event time). Errors come back as < 0.

@@ -102,6 +102,7 @@ struct LayerBench::Impl {
     size_t workspace = 0;
     std::vector<unsigned char> host_ws;
     void* dev_ws = nullptr;
+    int batch = 1;      // GPU: runs per timed sample
     CaseResult checked; // the result of check(); valid when has_check
     bool has_check = false;
 #if defined(CONVARITH_HAVE_ONEDNN)
@@ -120,7 +121,6 @@ struct LayerBench::Impl {
   bool have_reference = false;
   std::vector<Entry> entries;
   int rotation = 1;
-  int batch = 1; // GPU: runs per timed sample
   int next_set = 0;
 #if defined(CONVARITH_HAVE_CUDA)
   std::vector<float*> dx, dw, dy;
@@ -324,7 +324,7 @@ struct LayerBench::Impl {
 #if defined(CONVARITH_HAVE_CUDA)
     if (cudaEventRecord(start, stream) != cudaSuccess)
       return -1;
-    for (int b = 0; b < batch; ++b) {
+    for (int b = 0; b < e.batch; ++b) {
       if (!run_one(e, next_set))
         return -1;
       next_set = (next_set + 1) % rotation;
@@ -336,7 +336,7 @@ struct LayerBench::Impl {
     float ms = 0;
     if (cudaEventElapsedTime(&ms, start, stop) != cudaSuccess)
       return -1;
-    return ms * 1e-3 / batch;
+    return ms * 1e-3 / e.batch;
 #else
     return -1;
 #endif
@@ -436,7 +436,7 @@ CaseResult LayerBench::check(size_t index) {
   // The GPU batches short runs so event resolution does not dominate (same batch for every entry
   // would be fairer, but runs differ by 100x between algorithms; each gets ~20 us per sample).
   if (impl_->device == Device::kCuda && r.correct && r.min_s > 0)
-    impl_->batch = static_cast<int>(std::clamp(std::ceil(20e-6 / r.min_s), 1.0, 64.0));
+    impl_->entries[index].batch = static_cast<int>(std::clamp(std::ceil(20e-6 / r.min_s), 1.0, 64.0));
   return r;
 }
 
@@ -481,6 +481,53 @@ CaseResult LayerBench::run(size_t index) {
   r.min_s = *std::min_element(times.begin(), times.end());
   r.rotation = impl_->rotation;
   return r;
+}
+
+std::vector<CaseResult> LayerBench::run_interleaved() {
+  const size_t count = impl_->entries.size();
+  std::vector<CaseResult> results(count);
+  std::vector<size_t> live;
+  double slowest = 0;
+  for (size_t i = 0; i < count; ++i) {
+    results[i] = check(i);
+    if (!results[i].correct)
+      continue;
+    std::vector<double> warmup;
+    for (int w = 0; w < std::max(impl_->options.warmup, 1); ++w)
+      warmup.push_back(impl_->time_once(impl_->entries[i]));
+    slowest = std::max(slowest, median(warmup));
+    live.push_back(i);
+  }
+  // The slowest implementation sets the reps, so the whole layer costs about target_seconds per implementation.
+  const int reps = choose_reps(impl_->options, slowest);
+  std::vector<std::vector<double>> times(count);
+  for (int rep = 0; rep < reps; ++rep) {
+    for (size_t j = 0; j < live.size(); ++j) {
+      // Rotate who goes first, so no implementation always runs right after the same other one.
+      const size_t i = live[(j + static_cast<size_t>(rep)) % live.size()];
+      if (!results[i].correct)
+        continue;
+      const double t = impl_->time_once(impl_->entries[i]);
+      if (t < 0) {
+        results[i].status = "error: a timed run failed";
+        results[i].correct = false;
+        continue;
+      }
+      times[i].push_back(t);
+    }
+  }
+  for (size_t i : live) {
+    CaseResult& r = results[i];
+    if (!r.correct || times[i].empty())
+      continue;
+    r.reps = static_cast<int>(times[i].size());
+    r.median_s = median(times[i]);
+    r.p10_s = percentile(times[i], 0.1);
+    r.p90_s = percentile(times[i], 0.9);
+    r.min_s = *std::min_element(times[i].begin(), times[i].end());
+    r.rotation = impl_->rotation;
+  }
+  return results;
 }
 
 } // namespace convarith::bench

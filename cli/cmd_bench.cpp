@@ -204,36 +204,35 @@ int bench_main(const std::vector<std::string>& args, std::ostream& out, std::ost
   const bench::Environment env = bench::environment(device);
   std::vector<bench::CaseResult> results;
   int failures = 0;
-  size_t case_count = 0;
-  for (const bench::Layer& l : layers)
-    case_count += bench::implementation_names(l.problem, device, b.options.with_peer).size();
-  size_t done = 0;
-  for (const bench::Layer& l : layers) {
+  for (size_t li = 0; li < layers.size(); ++li) {
+    const bench::Layer& l = layers[li];
+    err << "[" << li + 1 << "/" << layers.size() << "] " << l.id << " (" << l.network << ", " << l.layer << ") ..."
+        << std::flush;
     Result<std::unique_ptr<bench::LayerBench>> lb = bench::LayerBench::create(l, device, b.options);
     if (!lb) {
-      err << "convarith bench: " << l.id << ": " << lb.status().to_string() << "\n";
+      err << " " << lb.status().to_string() << "\n";
       ++failures;
       continue;
     }
-    const std::vector<std::string> names = (*lb)->implementations();
-    for (size_t i = 0; i < names.size(); ++i) {
-      ++done;
-      err << "[" << done << "/" << case_count << "] " << l.id << " " << names[i] << " ... " << std::flush;
-      bench::CaseResult r = (*lb)->run(i);
+    // Ours and the peer timed in turns, so a busy machine's interference lands on both alike.
+    std::vector<bench::CaseResult> layer_results = (*lb)->run_interleaved();
+    for (bench::CaseResult& r : layer_results) {
       if (r.timed()) {
-        char buf[64];
-        std::snprintf(buf, sizeof buf, "%.1f us (%d reps)", r.median_s * 1e6, r.reps);
-        err << buf << "\n";
+        char buf[96];
+        std::snprintf(buf, sizeof buf, " %s %.1f us", r.algorithm.c_str(), r.median_s * 1e6);
+        err << buf;
       } else if (r.status.rfind("not_supported", 0) == 0) {
-        err << "not supported\n";
-      } else {
-        err << r.status << "\n";
+        err << " " << r.algorithm << " n/a";
       }
+    }
+    err << "\n";
+    for (bench::CaseResult& r : layer_results) {
       if (r.checked && !r.correct) {
         err << "WRONG RESULT: " << l.id << " " << r.algorithm << " on " << device_name(device) << ": " << r.status
             << "\n";
         ++failures;
       } else if (r.status.rfind("error", 0) == 0) {
+        err << "FAILED: " << l.id << " " << r.algorithm << ": " << r.status << "\n";
         ++failures;
       }
       results.push_back(std::move(r));
@@ -243,7 +242,7 @@ int bench_main(const std::vector<std::string>& args, std::ostream& out, std::ost
   const std::vector<bench::Summary> summary = bench::summarize(layers, results, env);
   out << "convarith bench: suite " << b.suite << " on " << device_name(device)
       << (env.gpu.empty() ? " (" + env.host + ")" : " (" + env.gpu + ")") << ", median of timed runs after "
-      << b.options.warmup << " warm-up runs";
+      << b.options.warmup << " warm-up runs, implementations timed in turns";
   if (device == Device::kCpu && !env.load_average.empty())
     out << "; load average " << env.load_average;
   out << "\n\n";
