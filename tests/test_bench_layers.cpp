@@ -253,6 +253,28 @@ TEST(BenchHarness, SmokeSuiteChecksThenTimesOnTheCpu) {
   EXPECT_NE(table.find("geomean"), std::string::npos) << table;
 }
 
+TEST(BenchHarness, InterleavedTimingChecksEveryImplementationAndTimesThemAlike) {
+  const Layer* l = find_layer("S03"); // transposed: the CPU row and oneDNN's deconvolution
+  ASSERT_NE(l, nullptr);
+  Options o;
+  o.warmup = 1;
+  o.reps = 4;
+  Result<std::unique_ptr<LayerBench>> lb = LayerBench::create(*l, Device::kCpu, o);
+  ASSERT_TRUE(lb.is_ok()) << lb.status().to_string();
+  const std::vector<CaseResult> results = (*lb)->run_interleaved();
+  ASSERT_EQ(results.size(), (*lb)->implementations().size());
+  int timed = 0;
+  for (const CaseResult& r : results) {
+    if (r.status.rfind("not_supported", 0) == 0)
+      continue;
+    EXPECT_TRUE(r.correct) << r.algorithm << ": " << r.status;
+    EXPECT_EQ(r.reps, 4) << r.algorithm; // every implementation got the same number of turns
+    EXPECT_GT(r.median_s, 0) << r.algorithm;
+    ++timed;
+  }
+  EXPECT_GE(timed, 1);
+}
+
 TEST(BenchHarness, StatisticsAndAdaptiveReps) {
   EXPECT_DOUBLE_EQ(median({5, 1, 3}), 3);
   EXPECT_DOUBLE_EQ(median({4, 1, 3, 2}), 2.5);
