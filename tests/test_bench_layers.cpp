@@ -72,6 +72,10 @@ TEST(BenchLayers, SuitesHaveTheirPromisedShape) {
   for (const Layer& l : *def)
     ops.insert(l.problem.op());
   EXPECT_EQ(ops.size(), 4u);
+  // LAYERS.md §2's core suite for the headline geomean: 30 rows.
+  Result<std::vector<Layer>> core = load_suite(default_layers_path(), "core");
+  ASSERT_TRUE(core.is_ok()) << core.status().to_string();
+  EXPECT_EQ(core->size(), 30u);
   Result<std::vector<Layer>> none = load_suite(default_layers_path(), "nope");
   ASSERT_FALSE(none.is_ok());
   EXPECT_NE(none.status().message().find("suites: smoke"), std::string::npos) << none.status().message();
@@ -112,6 +116,8 @@ TEST(BenchLayers, FlopsAndBytesAgreeWithLayersMd) {
       {"W1", 0.262, 52.94, {3199}},        {"W2", 20.120, 81.76, {1599}},       {"C1", 177.570, 309.17, {16, 56, 56}},
       {"T2", 8.590, 20.97, {8, 8}},        {"T5", 0.805, 39.86, {64, 64}},      {"U2", 8.590, 201.46, {256, 256}},
       {"G1", 2.416, 25.46, {256, 256}},    {"S1", 4.703, 124.43, {1080, 1920}}, {"S2", 2.090, 59.92, {1080, 1920}},
+      {"T1", 0.210, 7.52, {4, 4}},         {"G2", 38.655, 105.38, {256, 256}},  {"E1", 1.194, 37.80, {360, 640}},
+      {"W3", 18.874, 76.87, {1500}},
   };
   for (const Published& r : rows) {
     const Layer* l = find_layer(r.id);
