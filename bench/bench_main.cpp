@@ -167,6 +167,8 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("convarith_date", g_env.date_utc);
   benchmark::AddCustomContext("convarith_git_sha", g_env.git_sha);
   benchmark::AddCustomContext("convarith_host", g_env.host);
+  benchmark::AddCustomContext("convarith_load_average", g_env.load_average.empty() ? "unknown" : g_env.load_average);
+  benchmark::AddCustomContext("convarith_thread_env", g_env.thread_env.empty() ? "none" : g_env.thread_env);
   benchmark::AddCustomContext("convarith_gpu", g_env.gpu.empty() ? "none" : g_env.gpu);
   benchmark::AddCustomContext("convarith_driver", g_env.driver.empty() ? "none" : g_env.driver);
   benchmark::AddCustomContext("convarith_cuda_runtime", g_env.cuda_runtime.empty() ? "none" : g_env.cuda_runtime);
