@@ -229,14 +229,14 @@ inline std::string check_npy_file(const std::string& file) {
       return "parse_npy's error does not name the file: " + arr.status().message();
     return "";
   }
-  Wide count = 1;
+  Wide count = 1; // saturates: a shape like (2^40, 2^40, 0) is empty, and its partial products are huge
   for (int64_t dim : arr->shape) {
     if (dim < 0)
       return "parse_npy accepted a negative dimension";
-    count *= dim;
-    if (count > static_cast<Wide>(file.size()))
-      return "parse_npy accepted more elements than the file holds";
+    count = count > (Wide{1} << 64) ? (dim == 0 ? 0 : count) : count * dim;
   }
+  if (count > static_cast<Wide>(file.size()))
+    return "parse_npy accepted more elements than the file holds";
   if (count != static_cast<Wide>(arr->data.size()))
     return "parse_npy: data size differs from the shape's product";
   const Result<std::string> enc = cli::encode_npy(arr->shape, arr->data.data());
