@@ -238,6 +238,28 @@ TEST(CpuFallback, EmptyBatchIsANoOp) {
   }
 }
 
+// workspace() runs for every valid problem at Plan::create, N = 0 included, where products of
+// sizes can pass 2^63: it must saturate (UBSan flags signed overflow) and the run stays a no-op.
+TEST(CpuFallback, HugeEmptyProblemsPlanAndRun) {
+  int planned = 0;
+  for (Op op : {Op::kConv, Op::kConvTranspose, Op::kMaxPool, Op::kAvgPool}) {
+    for (int64_t groups : {int64_t{1}, int64_t{2}}) {
+      ProblemDesc d = conv_desc(0, 2, 2, {1 << 20, 1 << 20, 1 << 20}, {1 << 10, 1 << 10, 1 << 10});
+      d.op = op, d.groups = is_pool(op) ? 1 : groups;
+      if (op == Op::kConv || is_pool(op))
+        d.pad_lo = d.pad_hi = {1 << 9, 1 << 9, 1 << 9};
+      Result<ConvProblem> p = ConvProblem::make(d);
+      if (!p)
+        continue; // the factory may refuse sizes this large; then there is nothing to plan
+      Result<Plan> plan = Plan::create(*p, Device::kCpu);
+      ASSERT_TRUE(plan.is_ok()) << p->name() << ": " << plan.status().to_string();
+      EXPECT_TRUE(plan->run(nullptr, nullptr, nullptr, nullptr).is_ok()) << p->name();
+      ++planned;
+    }
+  }
+  std::cout << "planned " << planned << " huge empty problems\n";
+}
+
 TEST(CpuFallback, WrongOpIsNotSupported) {
   ProblemDesc d = conv_desc(1, 2, 2, {5, 5}, {2, 2});
   for (Op op : {Op::kConv, Op::kConvTranspose, Op::kMaxPool, Op::kAvgPool}) {

@@ -4,17 +4,23 @@
 // A task is (n, g, a block of nc output pixels); it builds the im2col panel of its pixels one
 // depth block (kGemmKc rows) at a time in its slot of the workspace, so the whole column matrix
 // never exists, and multiplies it with the weights packed once per run. 1x1 unit-stride unpadded
-// layers use x as the panel directly. Each output element is written by one task, in a fixed
-// order: deterministic.
+// layers use x as the panel directly. Layers with one output channel per group (Kg = 1, e.g.
+// depthwise) take a direct row-wise loop instead (direct_plane). Each output element is written
+// by one task, in a fixed order: deterministic.
 //
 // Transposed convolution (weights C x Kg x T x R x S), per image n and group g:
 // cols[Kg*T*R*S x Pin] = W_g^T * x_g (x read in place as B), then every column tap is added into
 // the output pixel it lands on (col2im). A task is (n, g, a chunk of output channels), so each
-// output plane is accumulated by one task in a fixed order: deterministic, no atomics.
+// output plane is accumulated by one task in a fixed order: deterministic, no atomics. Large
+// inputs go through in blocks of input pixels so a task's columns stay ~128 KiB.
+//
+// Workspace (workspace()): the packed weights plus one scratch slot (im2col panel or columns) per
+// thread of the pool; run() aligns the caller's pointer to 64 bytes itself.
 //
 // Sizes come from the problem (ConvProblem::axis3/out3); nothing here re-derives an output size.
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "cpu/cpu_ops.hpp"
 #include "cpu/gemm.hpp"
@@ -27,13 +33,6 @@ constexpr int64_t kMaxPanelPixels = 384;     // nc: a kGemmKc x nc im2col panel 
 constexpr int64_t kTasksPerThread = 8;       // enough tasks to balance uneven finishing
 constexpr int64_t kColsBudgetFloats = 32768; // transposed: cols of one task, 128 KiB
 constexpr int64_t kMinColPixels = 64;        // transposed: fewest input pixels per GEMM step
-
-int64_t ceil_div(int64_t a, int64_t b) {
-  return (a + b - 1) / b;
-}
-int64_t round_up(int64_t a, int64_t b) {
-  return ceil_div(a, b) * b;
-}
 
 // The rank-3 view of a problem, in the loop letters of the house style.
 struct Geometry {
@@ -82,8 +81,8 @@ ConvBlocking conv_blocking(const ConvProblem& p) {
   b.nc = round_up(ceil_div(pixels, blocks), gk.nr);
   b.blocks = ceil_div(pixels, b.nc);
   b.nc_pad = b.nc;
-  b.a_floats = packed_a_floats(gk, geo.kg, geo.cg * geo.ker_spatial);
-  b.slot_floats = b.direct_b ? 0 : std::min(kGemmKc, geo.cg * geo.ker_spatial) * b.nc_pad;
+  b.a_floats = packed_a_floats(gk, geo.kg, sat_mul(geo.cg, geo.ker_spatial));
+  b.slot_floats = b.direct_b ? 0 : sat_mul(std::min(kGemmKc, sat_mul(geo.cg, geo.ker_spatial)), b.nc_pad);
   return b;
 }
 
@@ -187,8 +186,8 @@ size_t cpu_conv_workspace(const ConvProblem& p) {
   if (p.k() == p.groups())
     return 0; // the direct path (Kg = 1) needs none
   const ConvBlocking b = conv_blocking(p);
-  const int64_t floats = p.groups() * b.a_floats + ThreadPool::instance().max_slots() * b.slot_floats;
-  return kWorkspaceSlack + static_cast<size_t>(floats) * sizeof(float);
+  return workspace_bytes_for_floats(
+      sat_add(sat_mul(p.groups(), b.a_floats), sat_mul(ThreadPool::instance().max_slots(), b.slot_floats)));
 }
 
 Status cpu_conv_run(const KernelArgs& args) {
@@ -202,7 +201,7 @@ Status cpu_conv_run(const KernelArgs& args) {
   const Geometry g(p);
   ThreadPool& pool = ThreadPool::instance();
   if (g.kg == 1) {
-    const int64_t plane_work = std::max<int64_t>(1, g.out_spatial * g.cg * g.ker_spatial);
+    const int64_t plane_work = std::max<int64_t>(1, sat_mul(sat_mul(g.out_spatial, g.cg), g.ker_spatial));
     const int64_t planes = g.n * g.k, per_task = std::max<int64_t>(1, 65536 / plane_work);
     auto direct = [&](int64_t task, int) {
       for (int64_t plane = task * per_task; plane < std::min(planes, (task + 1) * per_task); ++plane) {
@@ -286,7 +285,11 @@ TransposeBlocking transpose_blocking(const ConvProblem& p) {
   const Geometry g(p);
   const GemmKernel& gk = gemm_kernel();
   const int64_t slots = ThreadPool::instance().max_slots();
-  const int64_t per_channel = g.ker_spatial * g.in_spatial; // cols floats per output channel
+  // cols floats per output channel; the product can pass 2^63 (N = 0 with a huge input, or a huge
+  // kernel times a huge input: found by fuzz/fuzz_problem), and then only "over budget" matters.
+  int64_t per_channel = 0;
+  if (!checked_mul(g.ker_spatial, g.in_spatial, &per_channel))
+    per_channel = std::numeric_limits<int64_t>::max();
   TransposeBlocking b{};
   b.kchunk = std::clamp<int64_t>(kColsBudgetFloats / per_channel, 1, g.kg);
   // Split further while there are too few tasks to keep every thread busy.
@@ -298,9 +301,9 @@ TransposeBlocking transpose_blocking(const ConvProblem& p) {
   b.pixels = per_channel <= kColsBudgetFloats
                  ? g.in_spatial
                  : std::min(g.in_spatial, std::max<int64_t>(kMinColPixels, kColsBudgetFloats / g.ker_spatial));
-  b.rows_pad = round_up(b.kchunk * g.ker_spatial, gk.mr);
-  b.a_floats = b.rows_pad * g.cg;
-  b.slot_floats = b.kchunk * g.ker_spatial * b.pixels;
+  b.rows_pad = round_up(sat_mul(b.kchunk, g.ker_spatial), gk.mr);
+  b.a_floats = sat_mul(b.rows_pad, g.cg);
+  b.slot_floats = sat_mul(sat_mul(b.kchunk, g.ker_spatial), b.pixels);
   return b;
 }
 
@@ -346,8 +349,8 @@ Status cpu_conv_transpose_supports(const ConvProblem& p) {
 
 size_t cpu_conv_transpose_workspace(const ConvProblem& p) {
   const TransposeBlocking b = transpose_blocking(p);
-  const int64_t floats = p.groups() * b.kblocks * b.a_floats + ThreadPool::instance().max_slots() * b.slot_floats;
-  return kWorkspaceSlack + static_cast<size_t>(floats) * sizeof(float);
+  return workspace_bytes_for_floats(sat_add(sat_mul(sat_mul(p.groups(), b.kblocks), b.a_floats),
+                                            sat_mul(ThreadPool::instance().max_slots(), b.slot_floats)));
 }
 
 Status cpu_conv_transpose_run(const KernelArgs& args) {

@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "convarith/arithmetic.hpp"
+
 #include "convarith/plan.hpp"
 
 // Function multi-versioning for the plain-loop hot spots, by hand rather than with
@@ -68,14 +70,47 @@ Status check_cpu_args(const KernelArgs& args, const char* algorithm, size_t work
 constexpr size_t kWorkspaceSlack = 64;
 float* aligned_workspace(void* workspace);
 
+// Saturating sizes for blocking decisions and workspace sizes: workspace() is called for every
+// valid problem (N = 0 too), whose products can pass 2^63 (found by fuzz/fuzz_problem). A size
+// that saturates only ever reaches memory after the caller supplied that many bytes, so never.
+inline int64_t sat_mul(int64_t a, int64_t b) {
+  int64_t r = 0;
+  return checked_mul(a, b, &r) ? r : INT64_MAX;
+}
+inline int64_t sat_add(int64_t a, int64_t b) {
+  int64_t r = 0;
+  return checked_add(a, b, &r) ? r : INT64_MAX;
+}
+inline int64_t ceil_div(int64_t a, int64_t b) {
+  return a / b + (a % b != 0 ? 1 : 0);
+} // a >= 0, b >= 1
+inline int64_t round_up(int64_t a, int64_t b) {
+  return sat_mul(ceil_div(a, b), b);
+}
+// kWorkspaceSlack + 4 * floats bytes, or SIZE_MAX when that does not fit.
+inline size_t workspace_bytes_for_floats(int64_t floats) {
+  const int64_t bytes =
+      sat_add(sat_mul(floats, static_cast<int64_t>(sizeof(float))), static_cast<int64_t>(kWorkspaceSlack));
+  return bytes == INT64_MAX ? SIZE_MAX : static_cast<size_t>(bytes);
+}
+
 // Taps i in [0, count) with 0 <= i * stride + offset < limit form one range [lo, hi) (stride >= 1).
 struct TapRange {
   int64_t lo;
   int64_t hi;
 };
+// Overflow-free for any stride and offset a valid problem can have (found by fuzz/fuzz_problem: a
+// stride near 2^63 overflowed -offset + stride - 1): lo = ceil(-offset / stride) is formed as
+// (-offset - 1) / stride + 1, and a span limit - 1 - offset past 2^63 simply covers every tap.
 inline TapRange tap_range(int64_t count, int64_t stride, int64_t offset, int64_t limit) {
-  int64_t lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
-  int64_t hi = limit - 1 - offset < 0 ? 0 : (limit - 1 - offset) / stride + 1;
+  int64_t lo = offset >= 0 ? 0 : -(offset + 1) / stride + 1;
+  int64_t span = 0; // limit - 1 - offset
+  int64_t hi = count;
+  if (offset >= 0 || (checked_add(limit - 1, -(offset + 1), &span) && checked_add(span, 1, &span))) {
+    if (offset >= 0)
+      span = limit - 1 - offset;
+    hi = span < 0 ? 0 : span / stride + 1;
+  }
   if (lo > count)
     lo = count;
   if (hi > count)

@@ -60,24 +60,25 @@ CONVARITH_CPU_INLINE void pool_plane_body(const PoolGeometry& g, const float* x,
               const int64_t off = s * aw.d - aw.p_lo; // input column of output column ow: ow*stride + off
               const TapRange v = tap_range(g.out[2], aw.s, off, aw.i);
               const int64_t lo = std::clamp(v.lo, ow0, ow0 + len), hi = std::clamp(v.hi, lo, ow0 + len);
-              float* a = acc - ow0;
+              // acc holds columns [ow0, ow0 + len): index it as acc[ow - ow0]; forming acc - ow0 would point
+              // before the array, which is undefined (UBSan, found by fuzz/fuzz_problem).
               if (g.is_max) {
                 if (aw.s == 1) {
                   for (int64_t ow = lo; ow < hi; ++ow)
-                    a[ow] = a[ow] > xrow[ow + off] ? a[ow] : xrow[ow + off];
+                    acc[ow - ow0] = acc[ow - ow0] > xrow[ow + off] ? acc[ow - ow0] : xrow[ow + off];
                 } else {
                   for (int64_t ow = lo; ow < hi; ++ow) {
                     const float val = xrow[ow * aw.s + off];
-                    a[ow] = a[ow] > val ? a[ow] : val;
+                    acc[ow - ow0] = acc[ow - ow0] > val ? acc[ow - ow0] : val;
                   }
                 }
               } else {
                 if (aw.s == 1) {
                   for (int64_t ow = lo; ow < hi; ++ow)
-                    a[ow] += xrow[ow + off];
+                    acc[ow - ow0] += xrow[ow + off];
                 } else {
                   for (int64_t ow = lo; ow < hi; ++ow)
-                    a[ow] += xrow[ow * aw.s + off];
+                    acc[ow - ow0] += xrow[ow * aw.s + off];
                 }
               }
             }
@@ -118,7 +119,8 @@ Status cpu_pool_run(const KernelArgs& args) {
   g.is_max = p.op() == Op::kMaxPool;
   g.include_pad = p.count_include_pad();
   const int64_t planes = p.n() * p.c(), in_plane = p.in_spatial(), out_plane = p.out_spatial();
-  const int64_t planes_per_task = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, out_plane * p.kernel_spatial()));
+  const int64_t planes_per_task =
+      std::max<int64_t>(1, 16384 / std::max<int64_t>(1, sat_mul(out_plane, p.kernel_spatial())));
   const int64_t tasks = (planes + planes_per_task - 1) / planes_per_task;
   auto run = [&](int64_t task, int) {
     const int64_t first = task * planes_per_task, last = std::min(planes, first + planes_per_task);

@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "convarith/arithmetic.hpp"
+
 namespace convarith::detail {
 
 constexpr int kMaxMr = 8;
@@ -34,7 +36,10 @@ std::vector<const GemmKernel*> available_gemm_kernels();
 
 // Size of a packed A for m rows and kdim depth.
 inline int64_t packed_a_floats(const GemmKernel& g, int64_t m, int64_t kdim) {
-  return (m + g.mr - 1) / g.mr * g.mr * kdim;
+  int64_t rows = 0, floats = 0; // saturates at INT64_MAX (see sat_mul in cpu_ops.hpp)
+  if (!checked_mul(m / g.mr + (m % g.mr != 0 ? 1 : 0), g.mr, &rows) || !checked_mul(rows, kdim, &floats))
+    return INT64_MAX;
+  return floats;
 }
 
 // One depth block of C (m x n) op= A_packed (panels of g.mr rows, consecutive panels
