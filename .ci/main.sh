@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/deps.sh
 if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH=/usr/local/cuda/bin:$PATH; fi
+# oneDNN (the CPU peer) uses OpenMP; spinning idle threads would steal the 2 cores from whichever side is timed.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 cmake --preset default >/dev/null
 cmake --build build/default -j"$(nproc)" --target convarith_cli
 mkdir -p build/results
