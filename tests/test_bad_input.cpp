@@ -473,8 +473,9 @@ TEST(BadInput, HostDevicePointerMixUps) {
   ASSERT_EQ(cudaMalloc(&dw, hb.w.size() * sizeof(float)), cudaSuccess);
   ASSERT_EQ(cudaMalloc(&dy, hb.y.size() * sizeof(float)), cudaSuccess);
   void* dws = nullptr;
-  if (gpu->workspace_bytes() > 0)
+  if (gpu->workspace_bytes() > 0) {
     ASSERT_EQ(cudaMalloc(&dws, gpu->workspace_bytes()), cudaSuccess);
+  }
   ASSERT_EQ(cudaMemcpy(dy, hb.y.data(), hb.y.size() * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
   Status st = gpu->run(hb.x.data(), dw, nullptr, dy, dws, gpu->workspace_bytes());
   ASSERT_FALSE(st.is_ok());
