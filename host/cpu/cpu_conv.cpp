@@ -222,13 +222,18 @@ Status cpu_conv_run(const KernelArgs& args) {
 
   // Pack the weights once per run: panel (gi, i) holds rows i*mr.. of group gi as [depth][mr].
   auto pack = [&](int64_t task, int) {
+    // Depth block by depth block, the block's panels are adjacent ([k0 block][panel][kc][mr]), so
+    // a gemm_block call streams one contiguous range of A.
     const int64_t gi = task / panels, i0 = task % panels * gk.mr;
-    float* dst = a_packed + gi * blk.a_floats + i0 * depth;
-    for (int64_t q = 0; q < depth; ++q)
-      for (int i = 0; i < gk.mr; ++i) {
-        const int64_t row = i0 + i;
-        dst[q * gk.mr + i] = row < g.kg ? args.w[(gi * g.kg + row) * depth + q] : 0.0f;
-      }
+    for (int64_t k0 = 0; k0 < depth; k0 += kGemmKc) {
+      const int64_t kc = std::min(kGemmKc, depth - k0);
+      float* dst = a_packed + gi * blk.a_floats + k0 * panels * gk.mr + i0 * kc;
+      for (int64_t q = 0; q < kc; ++q)
+        for (int i = 0; i < gk.mr; ++i) {
+          const int64_t row = i0 + i;
+          dst[q * gk.mr + i] = row < g.kg ? args.w[(gi * g.kg + row) * depth + k0 + q] : 0.0f;
+        }
+    }
   };
   pool.parallel_for(g.groups * panels, pack);
 
@@ -260,7 +265,7 @@ Status cpu_conv_run(const KernelArgs& args) {
         ldb = blk.nc_pad;
         readable = blk.nc_pad;
       }
-      gemm_block(gk, g.kg, nc, kc, a_packed + gi * blk.a_floats + k0 * gk.mr, depth * gk.mr, b, ldb, readable, yg,
+      gemm_block(gk, g.kg, nc, kc, a_packed + gi * blk.a_floats + k0 * panels * gk.mr, kc * gk.mr, b, ldb, readable, yg,
                  g.out_spatial, k0 > 0, bias);
     }
   };
@@ -375,14 +380,15 @@ Status cpu_conv_transpose_run(const KernelArgs& args) {
     const int64_t gi = task / blk.kblocks, kb = task % blk.kblocks;
     const int64_t m0 = kb * blk.kchunk * g.ker_spatial;
     const int64_t m1 = std::min(rows_per_group, m0 + blk.kchunk * g.ker_spatial);
-    float* dst = a_packed + task * blk.a_floats;
+    float* dst = a_packed + task * blk.a_floats; // [c0 block][panel][kc][mr], as in cpu_conv_run
     for (int64_t i0 = 0; i0 < blk.rows_pad; i0 += gk.mr) {
-      float* panel = dst + i0 * g.cg;
       for (int64_t ci = 0; ci < g.cg; ++ci) {
+        const int64_t c0 = ci / kGemmKc * kGemmKc, kc = std::min(kGemmKc, g.cg - c0);
+        float* panel = dst + c0 * blk.rows_pad + i0 * kc;
         const float* src = args.w + (gi * g.cg + ci) * rows_per_group;
         for (int i = 0; i < gk.mr; ++i) {
           const int64_t m = m0 + i0 + i;
-          panel[ci * gk.mr + i] = m < m1 ? src[m] : 0.0f;
+          panel[(ci - c0) * gk.mr + i] = m < m1 ? src[m] : 0.0f;
         }
       }
     }
@@ -407,7 +413,7 @@ Status cpu_conv_transpose_run(const KernelArgs& args) {
       const int64_t pixels = std::min(blk.pixels, g.in_spatial - p0);
       for (int64_t c0 = 0; c0 < g.cg; c0 += kGemmKc) {
         const int64_t kc = std::min(kGemmKc, g.cg - c0);
-        gemm_block(gk, rows, pixels, kc, a + c0 * gk.mr, g.cg * gk.mr, xg + c0 * g.in_spatial + p0, g.in_spatial,
+        gemm_block(gk, rows, pixels, kc, a + c0 * blk.rows_pad, kc * gk.mr, xg + c0 * g.in_spatial + p0, g.in_spatial,
                    g.in_spatial - p0, cols, pixels, c0 > 0, nullptr);
       }
       for (int64_t kl = 0; kl < kcount; ++kl) {
