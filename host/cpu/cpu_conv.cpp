@@ -31,6 +31,7 @@ namespace {
 
 constexpr int64_t kMaxPanelPixels = 384;     // nc: a kGemmKc x nc im2col panel is 384 KiB (L2)
 constexpr int64_t kTasksPerThread = 8;       // enough tasks to balance uneven finishing
+constexpr int64_t kMinPanelSlivers = 4;      // nr-wide slivers per im2col panel, when there are tasks to spare
 constexpr int64_t kColsBudgetFloats = 32768; // transposed: cols of one task, 128 KiB
 constexpr int64_t kMinColPixels = 64;        // transposed: fewest input pixels per GEMM step
 
@@ -77,6 +78,9 @@ ConvBlocking conv_blocking(const ConvProblem& p) {
   int64_t blocks = ceil_div(pixels, kMaxPanelPixels);
   const int64_t outer = std::max<int64_t>(1, geo.n * geo.groups);
   blocks = std::max(blocks, ceil_div(kTasksPerThread * slots, outer));
+  // ... but keep at least kMinPanelSlivers slivers per block (each pass over the packed weights
+  // should serve several) unless that leaves a thread without a task.
+  blocks = std::min(blocks, std::max(ceil_div(pixels, kMinPanelSlivers * gk.nr), ceil_div(slots, outer)));
   blocks = std::min(blocks, ceil_div(pixels, gk.nr));
   b.nc = round_up(ceil_div(pixels, blocks), gk.nr);
   b.blocks = ceil_div(pixels, b.nc);
