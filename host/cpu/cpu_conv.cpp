@@ -111,6 +111,9 @@ void im2col_row(const Geometry& g, const float* xc, int64_t t, int64_t r, int64_
       std::fill(out, out + (lo - ow), 0.0f);
       if (g.str[2] == 1) {
         std::memcpy(out + (lo - ow), row + (lo + off_w), static_cast<size_t>(hi - lo) * sizeof(float));
+      } else if (g.str[2] == 2) { // a literal stride lets the vectorizer use even/odd shuffles
+        for (int64_t q = lo; q < hi; ++q)
+          out[q - ow] = row[q * 2 + off_w];
       } else {
         for (int64_t q = lo; q < hi; ++q)
           out[q - ow] = row[q * g.str[2] + off_w];
@@ -162,6 +165,9 @@ CONVARITH_CPU_INLINE void direct_plane_body(const Geometry& g, const float* xg, 
                 if (g.str[2] == 1) {
                   for (int64_t ow = lo; ow < hi; ++ow)
                     acc[ow - ow0] += wv * xrow[ow + off];
+                } else if (g.str[2] == 2) {
+                  for (int64_t ow = lo; ow < hi; ++ow)
+                    acc[ow - ow0] += wv * xrow[ow * 2 + off];
                 } else {
                   for (int64_t ow = lo; ow < hi; ++ow)
                     acc[ow - ow0] += wv * xrow[ow * g.str[2] + off];

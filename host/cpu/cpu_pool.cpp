@@ -66,6 +66,11 @@ CONVARITH_CPU_INLINE void pool_plane_body(const PoolGeometry& g, const float* x,
                 if (aw.s == 1) {
                   for (int64_t ow = lo; ow < hi; ++ow)
                     acc[ow - ow0] = acc[ow - ow0] > xrow[ow + off] ? acc[ow - ow0] : xrow[ow + off];
+                } else if (aw.s == 2) { // a literal stride lets the vectorizer use even/odd shuffles
+                  for (int64_t ow = lo; ow < hi; ++ow) {
+                    const float val = xrow[ow * 2 + off];
+                    acc[ow - ow0] = acc[ow - ow0] > val ? acc[ow - ow0] : val;
+                  }
                 } else {
                   for (int64_t ow = lo; ow < hi; ++ow) {
                     const float val = xrow[ow * aw.s + off];
@@ -76,6 +81,9 @@ CONVARITH_CPU_INLINE void pool_plane_body(const PoolGeometry& g, const float* x,
                 if (aw.s == 1) {
                   for (int64_t ow = lo; ow < hi; ++ow)
                     acc[ow - ow0] += xrow[ow + off];
+                } else if (aw.s == 2) {
+                  for (int64_t ow = lo; ow < hi; ++ow)
+                    acc[ow - ow0] += xrow[ow * 2 + off];
                 } else {
                   for (int64_t ow = lo; ow < hi; ++ow)
                     acc[ow - ow0] += xrow[ow * aw.s + off];
