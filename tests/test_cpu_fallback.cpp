@@ -430,9 +430,10 @@ TEST(CpuGemm, EveryAvailableKernelMatchesAPlainLoop) {
 
 #ifdef CONVARITH_HAVE_ONEDNN
 // oneDNN as an independent oracle: ours and oneDNN's agree within the float bound of sum |x*w|.
-void check_against_onednn(const NamedProblem& np, bool must_be_supported, int* compared) {
+void check_against_onednn(const NamedProblem& np, bool must_be_supported, int* compared,
+                          onednn::RunnerOptions options = {}) {
   const ConvProblem& p = np.problem;
-  Result<onednn::Runner> runner = onednn::Runner::create(p);
+  Result<onednn::Runner> runner = onednn::Runner::create(p, options);
   if (!runner) {
     EXPECT_FALSE(must_be_supported) << np.name << ": " << runner.status().to_string();
     EXPECT_EQ(runner.status().code(), StatusCode::kNotSupported) << runner.status().to_string();
@@ -497,6 +498,16 @@ TEST(CpuFallbackVsOneDnn, ChosenProblems) {
   int compared = 0;
   for (const NamedProblem& np : onednn_problems())
     check_against_onednn(np, true, &compared);
+  EXPECT_EQ(compared, static_cast<int>(onednn_problems().size()));
+}
+
+// The bench's configuration: oneDNN's own layouts with reorders inside run().
+TEST(CpuFallbackVsOneDnn, ChosenProblemsBlockedLayouts) {
+  int compared = 0;
+  onednn::RunnerOptions options;
+  options.blocked_layouts = true;
+  for (const NamedProblem& np : onednn_problems())
+    check_against_onednn(np, true, &compared, options);
   EXPECT_EQ(compared, static_cast<int>(onednn_problems().size()));
 }
 
