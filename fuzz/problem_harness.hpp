@@ -296,7 +296,7 @@ inline std::string check_problem(const ProblemDesc& d, bool run_algorithms) {
     if (p.op() == Op::kConvTranspose && d.has_output_shape && o != d.output_shape[u])
       return "output_shape " + std::to_string(d.output_shape[u]) + " not honoured: " + std::to_string(o) + ax;
     const bool same = d.pad_mode == PadMode::kSameUpper || d.pad_mode == PadMode::kSameLower;
-    if (same && p.op() != Op::kConvTranspose && !p.ceil_mode() && o != (a.i + a.s - 1) / a.s)
+    if (same && p.op() != Op::kConvTranspose && !p.ceil_mode() && o != (static_cast<Wide>(a.i) + a.s - 1) / a.s)
       return "SAME padding does not give ceil(i/s)" + ax;
     if (same && p.op() == Op::kConvTranspose && !d.has_output_shape && static_cast<Wide>(a.i) * a.s != o)
       return "SAME padding on a transposed conv does not give i*s" + ax;
