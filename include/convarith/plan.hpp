@@ -90,7 +90,8 @@ public:
   //  pointer on kCuda or a device pointer on kCpu is kInvalidArgument). On kCuda the work is
   //  enqueued on `stream` and run() returns without synchronizing; on kCpu it runs on the
   //  calling thread plus the library's worker pool and returns when done. Safe to call from
-  //  several threads at once with different output buffers. On error nothing is written.
+  //  several threads at once with different output and workspace buffers (the CPU rows use the
+  //  workspace as per-thread scratch). On error nothing is written.
   Status run(const float* x, const float* w, const float* bias, float* y, void* workspace = nullptr,
              size_t workspace_bytes = 0, void* stream = nullptr) const;
 
