@@ -242,7 +242,10 @@ Result<Padding> resolve_padding(Op op, int axis, PadMode mode, const AxisParams&
       int64_t o = 0;
       if (!checked_mul(p.i, p.s, &o))
         return out_of_range(pre + "SAME output size i*s overflows 64 bits (i=" + num(p.i) + ", s=" + num(p.s) + ")");
-      total = p.a + k_eff - p.s;
+      // a is not validated yet (the output size check does that): a + k' can overflow (found by fuzz_problem).
+      if (!checked_add(p.a, k_eff, &total) || !checked_add(total, -p.s, &total))
+        return out_of_range(pre + "SAME total padding a+k'-s overflows 64 bits (a=" + num(p.a) + ", k'=" + num(k_eff) +
+                            ", s=" + num(p.s) + ")");
       if (total < 0)
         return invalid_argument(pre + std::string(pad_mode_name(mode)) + " needs total padding a+k'-s = " + num(p.a) +
                                 "+" + num(k_eff) + "-" + num(p.s) + " = " + num(total) +

@@ -256,6 +256,9 @@ TEST(ArithmeticErrors, OverflowIsAnErrorNotWrapAround) {
                {"effective kernel", "overflows"});
   expect_error(conv_transpose_output_size(0, ax(big / 2, 3, 4)).status(), StatusCode::kOutOfRange, {"overflows"});
   EXPECT_EQ(*conv_output_size(0, ax(big - 2, 3)), big - 4); // large but representable
+  // ConvTranspose SAME with an unvalidated huge output padding (fuzz_problem found a + k' overflowing).
+  expect_error(resolve_padding(Op::kConvTranspose, 0, PadMode::kSameUpper, ax(2, 3, 1, 0, 0, 1, big - 1)).status(),
+               StatusCode::kOutOfRange, {"SAME total padding a+k'-s overflows"});
 }
 
 } // namespace
