@@ -3,7 +3,8 @@
 # -fsanitize=fuzzer,address,undefined) and, for each target, first replays its regression inputs
 # (tests/regressions/<dir>/) and then fuzzes from its committed seed corpus (fuzz/corpus/<target>/)
 # for a fixed budget:
-#   FUZZ_SECONDS=30 (default) seconds per target, FUZZ_RUNS=500000 (default; -1: no cap) inputs at most.
+#   FUZZ_SECONDS=30 (default) seconds per target, FUZZ_RUNS=500000 (default; -1: no cap) inputs at most,
+#   FUZZ_SEED=1 (default: CI's runs repeat; FUZZ_SEED=0 lets libFuzzer pick one).
 #   FUZZ_SECONDS=600 FUZZ_RUNS=-1 bash .ci/fuzz.sh     a longer run on demand
 #   bash .ci/fuzz.sh fuzz_npy                          one target
 # New corpus entries go to build/fuzz/corpus/<target>/ (the committed seeds are never modified). A
@@ -50,7 +51,7 @@ for target in "${targets[@]}"; do
   t1=$SECONDS
   echo "fuzz: $target: ${seconds} s, at most $runs inputs, seeds fuzz/corpus/$target"
   # -timeout: a single input slower than 10 s is a hang; -rss_limit_mb: the default 2 GB cap.
-  if "$bin" "$work" "fuzz/corpus/$target" -max_total_time="$seconds" -runs="$runs" -timeout=10 \
+  if "$bin" "$work" "fuzz/corpus/$target" -max_total_time="$seconds" -runs="$runs" -timeout=10 -seed="${FUZZ_SEED:-1}" \
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="build/fuzz/artifacts/$target-" \
     >"build/fuzz/$target.log" 2>&1; then
     grep -E '^stat::number_of_executed_units|^Done' "build/fuzz/$target.log" | tr '\n' ' '

@@ -393,6 +393,11 @@ TEST(PlanRun, EmptyPlanIsAnError) {
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(contains(s.message(), "Plan::create"));
   EXPECT_TRUE(untouched(y));
+  // Its accessors answer without dereferencing the missing algorithm.
+  EXPECT_EQ(plan.device(), Device::kCpu);
+  EXPECT_STREQ(plan.algorithm(), "");
+  EXPECT_FALSE(plan.deterministic());
+  EXPECT_EQ(plan.workspace_bytes(), 0u);
 }
 
 TEST(PlanRun, BatchZeroRunsWithoutTouchingAnything) {

@@ -78,9 +78,10 @@ public:
 
   Plan() = default;
   const ConvProblem& problem() const { return problem_; }
-  Device device() const { return algorithm_->device; }
-  const char* algorithm() const { return algorithm_->name; }
-  bool deterministic() const { return algorithm_->deterministic; }
+  // A default-constructed (empty) Plan reports kCpu, "" and not deterministic; its run() is an error.
+  Device device() const { return algorithm_ ? algorithm_->device : Device::kCpu; }
+  const char* algorithm() const { return algorithm_ ? algorithm_->name : ""; }
+  bool deterministic() const { return algorithm_ ? algorithm_->deterministic : false; }
   size_t workspace_bytes() const { return workspace_bytes_; }
 
   // Runs the problem: y = op(x, w) + bias.
