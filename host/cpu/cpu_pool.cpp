@@ -1,13 +1,20 @@
-// host/cpu/cpu_pool.cpp — "cpu_pool": max and average pooling, direct loops.
+// host/cpu/cpu_pool.cpp — "cpu_pool": max and average pooling, separable passes over direct loops.
 //
 // Per output element and axis, the window starts at o*s - p_lo and its taps are start + r*d.
 // Taps inside the input form one range of r (tap_range); max takes the maximum over them
 // (padding never wins). Average divides by the number of in-input taps, or with
 // count_include_pad by the taps inside the padded extent [-p_lo, i + p_hi): in ceil_mode the
 // last window can reach past that extent and those taps do not count (PyTorch's rule).
-// A task is a run of whole N x C planes: deterministic.
+// Where its buffers fit, a plane is pooled separably (pool_band_body): along W into a buffer of
+// rows, then over the (t, r) rows of each window; else, and for max-pool input with a NaN, by
+// the direct loops (pool_direct_body). A task is a run of whole N x C planes, or (large planes,
+// or few) one band of output rows of one plane; every output element is computed the same
+// way whatever the split, so results are deterministic and independent of the thread count.
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <limits>
+#include <vector>
 
 #include "cpu/cpu_ops.hpp"
 #include "cpu/thread_pool.hpp"
@@ -26,26 +33,36 @@ size_t cpu_pool_workspace(const ConvProblem&) {
 
 namespace {
 
-constexpr int64_t kRowChunk = 256; // output columns accumulated at once in a stack buffer
+constexpr int64_t kRowChunk = 256;       // output columns accumulated at once in a stack buffer (direct path)
+constexpr int64_t kBandFloats = 1 << 15; // separable path: W-pass buffer per task (128 KiB, stays in L2)
+constexpr int64_t kExactCount = 1 << 24; // window counts below this are exact as float products
+constexpr int64_t kTaskWork = 16384;     // outputs x taps per task before planes are grouped
+constexpr int64_t kMinTasks = 16;        // fewer planes than this: split planes into bands of output rows
+constexpr int64_t kDivPlane = 1 << 18;   // average: divisors kept per output element up to this plane size
 
 struct PoolGeometry {
   AxisParams ax[3];
   int64_t out[3];
   bool is_max;
   bool include_pad;
+  // Separable path: padded D rows the windows reach; the W-pass buffer's row pitch.
+  int64_t nd = 0;
+  int64_t bp = 0;
+  int64_t wp = 0; // padded row length of a strided W pass
 };
 
-// One N x C plane, row by row: the taps of a window are walked as (t, r) input rows times the
-// s taps, each a unit- or s-strided run over the output columns, so the inner loop has no
-// bounds checks and vectorizes. Compiled per instruction set (CONVARITH_CPU_MULTIVERSION).
-CONVARITH_CPU_INLINE void pool_plane_body(const PoolGeometry& g, const float* x, float* y) {
+// One N x C plane's output rows [oh0, oh1) (every od), directly: the taps of a window are walked as
+// (t, r) input rows times the s taps, each a unit- or s-strided run over the output columns, so the
+// inner loop has no bounds checks and vectorizes. This is the exact definition the separable path
+// must reproduce; it also runs every max-pool band whose input holds a NaN (see pool_band_body).
+CONVARITH_CPU_INLINE void pool_direct_body(const PoolGeometry& g, const float* x, float* y, int64_t oh0, int64_t oh1) {
   const AxisParams &ad = g.ax[0], &ah = g.ax[1], &aw = g.ax[2];
   float acc[kRowChunk];
   for (int64_t od = 0; od < g.out[0]; ++od) {
     const int64_t sd = od * ad.s - ad.p_lo;
     const TapRange td = tap_range(ad.k, ad.d, sd, ad.i);
     const TapRange pd = tap_range(ad.k, ad.d, sd + ad.p_lo, ad.i + ad.p_lo + ad.p_hi);
-    for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+    for (int64_t oh = oh0; oh < oh1; ++oh) {
       const int64_t sh = oh * ah.s - ah.p_lo;
       const TapRange th = tap_range(ah.k, ah.d, sh, ah.i);
       const TapRange ph = tap_range(ah.k, ah.d, sh + ah.p_lo, ah.i + ah.p_lo + ah.p_hi);
@@ -107,7 +124,219 @@ CONVARITH_CPU_INLINE void pool_plane_body(const PoolGeometry& g, const float* x,
     }
   }
 }
-CONVARITH_CPU_MULTIVERSION(pool_plane, (const PoolGeometry& g, const float* x, float* y), (g, x, y))
+CONVARITH_CPU_MULTIVERSION(pool_direct, (const PoolGeometry& g, const float* x, float* y, int64_t oh0, int64_t oh1),
+                           (g, x, y, oh0, oh1))
+
+// a > b ? a : b is the direct path's step (and x86's maxps): ties and a NaN accumulator take b.
+inline float max_step(float a, float b) {
+  return a > b ? a : b;
+}
+
+// dr[ow] for ow in [lo, hi): the fold over s, in order, of xr[ow * stride + s * dilation + base].
+CONVARITH_CPU_INLINE void pool_fold_row(const PoolGeometry& g, const float* __restrict xr, float* __restrict dr,
+                                        int64_t lo, int64_t hi, int64_t base) {
+  const AxisParams& aw = g.ax[2];
+  if (hi <= lo)
+    return;
+  for (int64_t s = 0; s < aw.k; ++s) {
+    const int64_t off = s * aw.d + base;
+    if (s == 0) {
+      if (aw.s == 1) {
+        for (int64_t ow = lo; ow < hi; ++ow)
+          dr[ow] = xr[ow + off];
+      } else if (aw.s == 2) {
+        for (int64_t ow = lo; ow < hi; ++ow)
+          dr[ow] = xr[ow * 2 + off];
+      } else {
+        for (int64_t ow = lo; ow < hi; ++ow)
+          dr[ow] = xr[ow * aw.s + off];
+      }
+    } else if (g.is_max) {
+      if (aw.s == 1) {
+        for (int64_t ow = lo; ow < hi; ++ow)
+          dr[ow] = max_step(dr[ow], xr[ow + off]);
+      } else if (aw.s == 2) { // a literal stride lets the vectorizer use even/odd shuffles
+        for (int64_t ow = lo; ow < hi; ++ow)
+          dr[ow] = max_step(dr[ow], xr[ow * 2 + off]);
+      } else {
+        for (int64_t ow = lo; ow < hi; ++ow)
+          dr[ow] = max_step(dr[ow], xr[ow * aw.s + off]);
+      }
+    } else {
+      if (aw.s == 1) {
+        for (int64_t ow = lo; ow < hi; ++ow)
+          dr[ow] += xr[ow + off];
+      } else if (aw.s == 2) {
+        for (int64_t ow = lo; ow < hi; ++ow)
+          dr[ow] += xr[ow * 2 + off];
+      } else {
+        for (int64_t ow = lo; ow < hi; ++ow)
+          dr[ow] += xr[ow * aw.s + off];
+      }
+    }
+  }
+}
+
+// W pass of `rows` input rows (pitch W) into dst (pitch g.bp): dst[ow] = the fold over s, in order,
+// of the taps x[ow * stride + s * dilation - p_lo], padding taps being the identity. Columns whose
+// taps all lie inside the row ([owa, owb)) run as unit- or literal-stride loops; with stride 1 and
+// pitch W they run as one flat loop over all rows (its row-crossing columns are outside [owa, owb)
+// and rewritten below). The border columns fold their in-row taps one by one: skipping an identity
+// tap changes no value (max: -inf never wins; avg: a -0 partial sum only ever meets the +0 start of
+// the second pass). Max returns the largest |x| bit pattern of the rows (for the NaN check).
+CONVARITH_CPU_INLINE uint32_t pool_w_rows(const PoolGeometry& g, const float* x, float* dst, int64_t rows, float* xp) {
+  const AxisParams& aw = g.ax[2];
+  const int64_t w_n = aw.i, ow_n = g.out[2], bp = g.bp;
+  // Interior columns [owa, owb): every tap inside the row. Without any, all columns are border.
+  const int64_t last = w_n - 1 - (aw.k - 1) * aw.d + aw.p_lo; // largest in-row start of a window
+  int64_t owa = ceil_div(aw.p_lo, aw.s), owb = last < 0 ? 0 : std::min(ow_n, last / aw.s + 1);
+  if (owa >= owb)
+    owa = owb = ow_n;
+  const bool flat = aw.s == 1 && bp == w_n;
+  const float identity = g.is_max ? -std::numeric_limits<float>::infinity() : 0.0f;
+  uint32_t bits_max = 0;
+  for (int64_t q = 0; q < (flat ? 1 : rows); ++q) {
+    const float* __restrict xr = x + q * w_n;
+    float* __restrict dr = dst + q * bp;
+    if (!flat) {
+      // Strided rows fold from a copy between identities (padding, ceil-mode overhang): no border
+      // columns, and the strided loads hit L1. The copy also takes the NaN check's maximum.
+      std::fill(xp, xp + aw.p_lo, identity);
+      float* __restrict xi = xp + aw.p_lo;
+      for (int64_t e = 0; e < w_n; ++e) {
+        uint32_t b;
+        std::memcpy(&b, &xr[e], sizeof b);
+        b &= 0x7fffffffu; // |x|: a NaN is above +inf's pattern
+        bits_max = bits_max > b ? bits_max : b;
+        xi[e] = xr[e];
+      }
+      std::fill(xp + aw.p_lo + w_n, xp + g.wp, identity);
+      pool_fold_row(g, xp, dr, 0, ow_n, 0);
+      continue;
+    }
+    if (g.is_max) { // the NaN check (see pool_band_body)
+      for (int64_t e = 0; e < rows * w_n; ++e) {
+        uint32_t b;
+        std::memcpy(&b, &xr[e], sizeof b);
+        b &= 0x7fffffffu; // |x|: a NaN is above +inf's pattern
+        bits_max = bits_max > b ? bits_max : b;
+      }
+    }
+    // Flat: j = row * W + ow over [owa, (rows - 1) * W + owb); every tap index stays inside the rows
+    // (found by ASan: without interior columns that range must be empty, not [OW, ...)).
+    if (owa < owb)
+      pool_fold_row(g, xr, dr, owa, (rows - 1) * w_n + owb, -aw.p_lo);
+  }
+  if (!flat)
+    return bits_max;
+  // Border columns, column by column: their tap ranges are the same in every row.
+  for (int64_t e = 0; e < owa + (ow_n - owb); ++e) {
+    const int64_t ow = e < owa ? e : owb + (e - owa);
+    const int64_t sw = ow * aw.s - aw.p_lo;
+    const TapRange tw = tap_range(aw.k, aw.d, sw, w_n);
+    for (int64_t q = 0; q < rows; ++q) {
+      const float* xr = x + q * w_n + sw;
+      float acc = identity;
+      for (int64_t s = tw.lo; s < tw.hi; ++s)
+        acc = s == tw.lo ? xr[s * aw.d] : g.is_max ? max_step(acc, xr[s * aw.d]) : acc + xr[s * aw.d];
+      dst[q * bp + ow] = acc;
+    }
+  }
+  return bits_max;
+}
+
+// Output rows [oh0, oh1) of one plane, separably: the W pass folds every input row the band's
+// windows reach into buf (padded D rows x padded H rows x pitch g.bp; padding rows hold the
+// identity), then each output row folds its (t, r) rows of buf in order. Max folds with max_step,
+// so the grouping (s within a row, then rows) returns what the flat (t, r, s) fold returns: the
+// maximum, and of equal maxima (+0, -0) the last. A NaN breaks that (the flat fold restarts after
+// it), so a band whose input rows hold one runs the direct path instead. Padding taps are -inf
+// (max: never wins) or 0 (avg: adds nothing), and the divisor is the direct path's. Sums are
+// regrouped, so random-float averages may differ in the last bits; sums of small integers are
+// exact in any order.
+CONVARITH_CPU_INLINE void pool_band_body(const PoolGeometry& g, const float* x, float* y, int64_t oh0, int64_t oh1,
+                                         float* buf, float* xp, const float* divp, const float* cwf) {
+  const AxisParams &ad = g.ax[0], &ah = g.ax[1], &aw = g.ax[2];
+  const int64_t ow_n = g.out[2], nb = oh1 - oh0, bp = g.bp;
+  const int64_t nh = (nb - 1) * ah.s + (ah.k - 1) * ah.d + 1; // padded H rows from oh0 * stride on
+  const float identity = g.is_max ? -std::numeric_limits<float>::infinity() : 0.0f;
+  // Padded rows [pa, pb) of the band are input rows h = oh0 * stride + ph - p_lo.
+  const int64_t pa = std::clamp(ah.p_lo - oh0 * ah.s, int64_t{0}, nh);
+  const int64_t pb = std::clamp(ah.p_lo + ah.i - oh0 * ah.s, pa, nh);
+  uint32_t bits_max = 0;
+  for (int64_t pd = 0; pd < g.nd; ++pd) {
+    const int64_t d = pd - ad.p_lo;
+    float* slab = buf + pd * nh * bp;
+    if (d < 0 || d >= ad.i || pb == pa) {
+      std::fill(slab, slab + nh * bp, identity);
+      continue;
+    }
+    std::fill(slab, slab + pa * bp, identity);
+    std::fill(slab + pb * bp, slab + nh * bp, identity);
+    const float* xs = x + (d * ah.i + oh0 * ah.s + pa - ah.p_lo) * aw.i;
+    const uint32_t b = pool_w_rows(g, xs, slab + pa * bp, pb - pa, xp);
+    bits_max = bits_max > b ? bits_max : b;
+  }
+  if (g.is_max && bits_max > 0x7f800000u) {
+    pool_direct_body(g, x, y, oh0, oh1);
+    return;
+  }
+  // With stride 1 along H and pitch OW the band's output rows read consecutive buf rows: one flat
+  // run per tap.
+  const bool flat = ah.s == 1 && bp == ow_n;
+  const int64_t runs = flat ? 1 : nb, len = flat ? nb * ow_n : ow_n;
+  for (int64_t od = 0; od < g.out[0]; ++od) {
+    for (int64_t q = 0; q < runs; ++q) {
+      float* __restrict yr = y + (od * g.out[1] + oh0 + q) * ow_n;
+      for (int64_t t = 0; t < ad.k; ++t) {
+        for (int64_t r = 0; r < ah.k; ++r) {
+          const float* __restrict src = buf + ((od * ad.s + t * ad.d) * nh + q * ah.s + r * ah.d) * bp;
+          if (t == 0 && r == 0) {
+            if (g.is_max) {
+              for (int64_t j = 0; j < len; ++j)
+                yr[j] = src[j];
+            } else {
+              for (int64_t j = 0; j < len; ++j)
+                yr[j] = 0.0f + src[j]; // the direct path's +0 start: an all -0 window gives +0
+            }
+          } else if (g.is_max) {
+            for (int64_t j = 0; j < len; ++j)
+              yr[j] = max_step(yr[j], src[j]);
+          } else {
+            for (int64_t j = 0; j < len; ++j)
+              yr[j] += src[j];
+          }
+        }
+      }
+    }
+    if (g.is_max)
+      continue;
+    float* __restrict yb = y + (od * g.out[1] + oh0) * ow_n;
+    if (divp != nullptr) { // the direct path's divisors, one per output element
+      const float* __restrict db = divp + (od * g.out[1] + oh0) * ow_n;
+      for (int64_t j = 0; j < nb * ow_n; ++j)
+        yb[j] = yb[j] / db[j];
+      continue;
+    }
+    // float(rows) * float(columns) is the direct path's float(rows * columns): both below 2^24.
+    const int64_t sd = od * ad.s - ad.p_lo;
+    const TapRange td =
+        g.include_pad ? tap_range(ad.k, ad.d, sd + ad.p_lo, ad.i + ad.p_lo + ad.p_hi) : tap_range(ad.k, ad.d, sd, ad.i);
+    for (int64_t oh = oh0; oh < oh1; ++oh) {
+      const int64_t sh = oh * ah.s - ah.p_lo;
+      const TapRange th = g.include_pad ? tap_range(ah.k, ah.d, sh + ah.p_lo, ah.i + ah.p_lo + ah.p_hi)
+                                        : tap_range(ah.k, ah.d, sh, ah.i);
+      const float rows = static_cast<float>((td.hi - td.lo) * (th.hi - th.lo));
+      float* __restrict yrow = y + (od * g.out[1] + oh) * ow_n;
+      for (int64_t ow = 0; ow < ow_n; ++ow)
+        yrow[ow] = yrow[ow] / (rows * cwf[ow]);
+    }
+  }
+}
+CONVARITH_CPU_MULTIVERSION(pool_band,
+                           (const PoolGeometry& g, const float* x, float* y, int64_t oh0, int64_t oh1, float* buf,
+                            float* xp, const float* divp, const float* cwf),
+                           (g, x, y, oh0, oh1, buf, xp, divp, cwf))
 
 } // namespace
 
@@ -120,22 +349,101 @@ Status cpu_pool_run(const KernelArgs& args) {
   CONVARITH_RETURN_IF_ERROR(cpu_pool_supports(p));
   CONVARITH_RETURN_IF_ERROR(check_cpu_args(args, "cpu_pool", 0));
   PoolGeometry g;
+  bool separable = p.kernel_spatial() < kExactCount;
   for (int j = 0; j < 3; ++j) {
     g.ax[j] = p.axis3(j);
     g.out[j] = p.out3(j);
+    separable = separable && g.ax[j].p_lo >= 0 && g.ax[j].p_hi >= 0 && g.out[j] > 0;
   }
   g.is_max = p.op() == Op::kMaxPool;
   g.include_pad = p.count_include_pad();
+  const AxisParams &ad = g.ax[0], &ah = g.ax[1], &aw = g.ax[2];
   const int64_t planes = p.n() * p.c(), in_plane = p.in_spatial(), out_plane = p.out_spatial();
-  const int64_t planes_per_task =
-      std::max<int64_t>(1, 16384 / std::max<int64_t>(1, sat_mul(out_plane, p.kernel_spatial())));
-  const int64_t tasks = (planes + planes_per_task - 1) / planes_per_task;
-  auto run = [&](int64_t task, int) {
-    const int64_t first = task * planes_per_task, last = std::min(planes, first + planes_per_task);
-    for (int64_t plane = first; plane < last; ++plane)
-      pool_plane(g, args.x + plane * in_plane, args.y + plane * out_plane);
+  if (planes == 0 || out_plane == 0)
+    return Status::ok();
+  // Padded extents the windows reach: (o - 1) * s + (k - 1) * d + 1 (saturating: huge sizes go direct).
+  auto reach = [](const AxisParams& a, int64_t o) {
+    return sat_add(sat_add(sat_mul(o - 1, a.s), sat_mul(a.k - 1, a.d)), 1);
   };
-  ThreadPool::instance().parallel_for(tasks, run);
+  const int64_t h_fixed = sat_add(sat_mul(ah.k - 1, ah.d), 1); // padded H rows of a one-row band
+  if (separable) {
+    g.nd = reach(ad, g.out[0]);
+    // Stride 1 with OW <= W: the W-pass rows keep the input's pitch, so the W pass runs flat.
+    g.bp = aw.s == 1 && g.out[2] <= aw.i ? aw.i : g.out[2];
+    g.wp = std::max(sat_add(aw.i, aw.p_lo), reach(aw, g.out[2]));
+    separable = sat_mul(sat_mul(g.nd, h_fixed), g.bp) <= kBandFloats && g.wp <= kBandFloats;
+  }
+  // Work split: whole planes per task while there are enough of them, else bands of output rows
+  // (every od) so the threads share a plane; the separable path also bounds a band by its buffer.
+  // Each output element is computed the same way whatever the split, but where a band starts
+  // decides which of a loop's vector or remainder code adds its terms, and that picks between the
+  // signs of two NaNs (x86 returns the first operand's): the split depends on the problem only.
+  const int slots = ThreadPool::instance().max_slots();
+  const int64_t oh_n = g.out[1];
+  int64_t band_rows = oh_n;
+  if (separable) {
+    const int64_t nh_max = kBandFloats / (g.nd * g.bp);
+    band_rows = std::min(oh_n, (nh_max - h_fixed) / ah.s + 1);
+  }
+  if (planes < kMinTasks) {
+    const int64_t per_plane = ceil_div(kMinTasks, planes);
+    band_rows = std::min(band_rows, std::max<int64_t>(std::min<int64_t>(4, oh_n), ceil_div(oh_n, per_plane)));
+  }
+  const int64_t bands = ceil_div(oh_n, band_rows);
+  const int64_t planes_per_task =
+      bands > 1 ? 1 : std::max<int64_t>(1, kTaskWork / std::max<int64_t>(1, sat_mul(out_plane, p.kernel_spatial())));
+  const int64_t plane_tasks = ceil_div(planes, planes_per_task);
+  // Scratch: a band buffer per slot, then (average) the divisor of every output element of a plane
+  // when that is small, else the per-column tap counts (64-byte aligned starts).
+  const bool avg = separable && !g.is_max;
+  const bool div_plane = avg && out_plane <= kDivPlane;
+  const int64_t band_floats = separable ? round_up(g.nd * ((band_rows - 1) * ah.s + h_fixed) * g.bp, 16) : 0;
+  const int64_t buf_floats = separable ? band_floats + round_up(g.wp, 16) : 0;
+  const int64_t div_floats = div_plane ? out_plane : avg ? g.out[2] : 0;
+  std::vector<float> scratch(separable ? static_cast<size_t>(buf_floats * slots + div_floats + 16) : 0);
+  float* base = separable ? aligned_workspace(scratch.data()) : nullptr;
+  float* divs = separable ? base + buf_floats * slots : nullptr;
+  if (avg) {
+    // Taps per output element, counted as the direct path counts them.
+    auto taps = [&](const AxisParams& a, int64_t o) {
+      const int64_t st = o * a.s - a.p_lo;
+      const TapRange tr =
+          g.include_pad ? tap_range(a.k, a.d, st + a.p_lo, a.i + a.p_lo + a.p_hi) : tap_range(a.k, a.d, st, a.i);
+      return tr.hi - tr.lo;
+    };
+    std::vector<int64_t> cw(static_cast<size_t>(g.out[2]));
+    for (int64_t ow = 0; ow < g.out[2]; ++ow)
+      cw[static_cast<size_t>(ow)] = taps(aw, ow);
+    if (div_plane) {
+      for (int64_t od = 0; od < g.out[0]; ++od) {
+        for (int64_t oh = 0; oh < oh_n; ++oh) {
+          const int64_t rows = taps(ad, od) * taps(ah, oh);
+          float* drow = divs + (od * oh_n + oh) * g.out[2];
+          for (int64_t ow = 0; ow < g.out[2]; ++ow)
+            drow[ow] = static_cast<float>(rows * cw[static_cast<size_t>(ow)]);
+        }
+      }
+    } else {
+      for (int64_t ow = 0; ow < g.out[2]; ++ow)
+        divs[ow] = static_cast<float>(cw[static_cast<size_t>(ow)]);
+    }
+  }
+  auto run = [&](int64_t task, int slot) {
+    const int64_t pt = task / bands, band = task % bands;
+    const int64_t first = pt * planes_per_task, last = std::min(planes, first + planes_per_task);
+    const int64_t oh0 = band * band_rows, oh1 = std::min(oh_n, oh0 + band_rows);
+    for (int64_t plane = first; plane < last; ++plane) {
+      const float* x = args.x + plane * in_plane;
+      float* y = args.y + plane * out_plane;
+      if (separable) {
+        float* buf = base + slot * buf_floats;
+        pool_band(g, x, y, oh0, oh1, buf, buf + band_floats, div_plane ? divs : nullptr, divs);
+      } else {
+        pool_direct(g, x, y, oh0, oh1);
+      }
+    }
+  };
+  ThreadPool::instance().parallel_for(plane_tasks * bands, run);
   return Status::ok();
 }
 
