@@ -1,6 +1,6 @@
-// bench/bench.hpp — convarith_bench_lib: the real-layer suite (bench/layers.csv), a small fp64
-// reference, and the timing harness shared by the Google Benchmark binary (bench/bench_main.cpp),
-// `convarith bench` (cli/cmd_bench.cpp) and tests/test_bench_*.cpp.
+// bench/bench.hpp — convarith_bench_lib: the real-layer suite (bench/layers.csv), the check against
+// the fp64 oracle (reference/), and the timing harness shared by the Google Benchmark binary
+// (bench/bench_main.cpp), `convarith bench` (cli/cmd_bench.cpp) and tests/test_bench_*.cpp.
 //
 // Protocol (../shared/LAYERS.md §4): every case is checked against the fp64 reference BEFORE it is
 // timed; ours and the peer get the same buffers, the same warm-up and the same statistic (median of
@@ -44,13 +44,10 @@ Result<std::vector<Layer>> load_layers(const std::string& path);
 Result<std::vector<Layer>> load_suite(const std::string& path, std::string_view suite);
 std::vector<std::string> suite_names(const std::vector<Layer>& layers);
 
-// ---- reference ---------------------------------------------------------------------------------
-// fp64 oracle written from the definitions (gather form for transposed conv), independent of the
-// library's algorithms. Returns y_elements() values; bias may be nullptr.
-std::vector<double> reference(const ConvProblem& p, const float* x, const float* w, const float* bias);
-// Per output element sum |x*w| (+|bias|) over the taps, for pooling max |x|: the scale of its rounding error.
-std::vector<double> reference_magnitude(const ConvProblem& p, const float* x, const float* w, const float* bias);
-
+// ---- checking ----------------------------------------------------------------------------------
+// The reference is the project's fp64 oracle (reference/reference.hpp, convarith::oracle), written
+// from the definitions and independent of the library's algorithms; the harness computes it on every
+// core (its `threads` argument) once per layer.
 struct CheckResult {
   bool ok = false;
   double max_abs = 0; // max |got - want|

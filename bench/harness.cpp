@@ -16,6 +16,7 @@
 #include <random>
 
 #include "bench.hpp"
+#include "reference/reference.hpp"
 
 #if defined(CONVARITH_HAVE_CUDA)
 #include <cuda_runtime_api.h>
@@ -156,8 +157,9 @@ struct LayerBench::Impl {
   void ensure_reference() {
     if (have_reference)
       return;
-    want = reference(problem(), x.data(), w.empty() ? nullptr : w.data(), nullptr);
-    magnitude = reference_magnitude(problem(), x.data(), w.empty() ? nullptr : w.data(), nullptr);
+    // threads 0: one per hardware thread (the full suite's layers reach 180 GFLOP).
+    want = oracle::reference(problem(), x.data(), w.empty() ? nullptr : w.data(), nullptr, 0);
+    magnitude = oracle::reference_magnitude(problem(), x.data(), w.empty() ? nullptr : w.data(), nullptr, 0);
     have_reference = true;
   }
 

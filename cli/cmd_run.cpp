@@ -7,11 +7,11 @@
 #include <sstream>
 
 #include "attributes.hpp"
+#include "check.hpp"
 #include "commands.hpp"
 #include "convarith/plan.hpp"
 #include "convarith/problem.hpp"
 #include "npy.hpp"
-#include "reference.hpp"
 #include "subcommands.hpp"
 
 #ifdef CONVARITH_HAVE_CUDA

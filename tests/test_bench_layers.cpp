@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bench.hpp"
+#include "reference/reference.hpp"
 
 namespace convarith::bench {
 namespace {
@@ -182,13 +183,13 @@ TEST(BenchReference, HandComputedConvAndTransposed) {
   d.kernel[0] = 2;
   ConvProblem p = *ConvProblem::make(d);
   const float x[4] = {1, 2, 3, 4}, w[2] = {1, 10}, b[1] = {0.5f};
-  EXPECT_EQ(reference(p, x, w, b), (std::vector<double>{21.5, 32.5, 43.5}));
+  EXPECT_EQ(oracle::reference(p, x, w, b), (std::vector<double>{21.5, 32.5, 43.5}));
   // Its transpose (s=2): each x[i] scatters w into y[2i + r]: y = [1, 10, 2, 20, 3, 30, 4, 40] (+0.5).
   d.op = Op::kConvTranspose;
   d.stride[0] = 2;
   ConvProblem t = *ConvProblem::make(d);
   ASSERT_EQ(t.out(0), 8);
-  EXPECT_EQ(reference(t, x, w, b), (std::vector<double>{1.5, 10.5, 2.5, 20.5, 3.5, 30.5, 4.5, 40.5}));
+  EXPECT_EQ(oracle::reference(t, x, w, b), (std::vector<double>{1.5, 10.5, 2.5, 20.5, 3.5, 30.5, 4.5, 40.5}));
 }
 
 TEST(BenchReference, CheckCatchesWrongAndUnwrittenElements) {
@@ -200,8 +201,8 @@ TEST(BenchReference, CheckCatchesWrongAndUnwrittenElements) {
     x[i] = static_cast<float>(static_cast<int>(i % 7) - 3) * 0.25f;
   for (size_t i = 0; i < w.size(); ++i)
     w[i] = static_cast<float>(static_cast<int>(i % 5) - 2) * 0.5f + 0.1f;
-  const std::vector<double> want = reference(p, x.data(), w.data(), nullptr);
-  const std::vector<double> mag = reference_magnitude(p, x.data(), w.data(), nullptr);
+  const std::vector<double> want = oracle::reference(p, x.data(), w.data(), nullptr);
+  const std::vector<double> mag = oracle::reference_magnitude(p, x.data(), w.data(), nullptr);
   std::vector<float> got(want.begin(), want.end());
   EXPECT_TRUE(check_output(p, got.data(), want, mag).ok);
   std::vector<float> off = got;

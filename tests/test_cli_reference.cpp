@@ -1,13 +1,14 @@
-// tests/test_cli_reference.cpp — the fp64 reference behind `convarith run --check` (cli/reference.*)
-// against the tests' own fp64 oracle (tests/support), two independent implementations, on the
-// edge and random problem lists; and the pass/fail rule of compare().
+// tests/test_cli_reference.cpp — what `convarith run --check` compares with (cli/check.*): its
+// Reference carries the project's fp64 oracle (reference/, also the tests' oracle through
+// tests/support) with the values and magnitudes in their places, bias and weights passed through, on
+// the edge, paper and random problem lists; and the pass/fail rule of compare().
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 #include <vector>
 
-#include "reference.hpp"
+#include "check.hpp"
 #include "support/support.hpp"
 
 namespace convarith::cli {

@@ -1,4 +1,4 @@
-// tests/support/support.hpp — what every test shares: the fp64 reference (independent of
+// tests/support/support.hpp — what every test shares: the fp64 oracle (reference/, independent of
 // host/cpu/), inputs, NaN poisoning, comparisons and the named problem lists.
 #pragma once
 
@@ -9,19 +9,20 @@
 #include <vector>
 
 #include "convarith/convarith.hpp"
+#include "reference/reference.hpp"
 
 namespace convarith::test {
 
 // ---- the oracle -------------------------------------------------------------------------------
-// Plain fp64 loops, written from the definition (gather form for transposed convolution:
-// y[n,k,o] = sum over c in k's group, taps r with o + p_lo - r*d = s*i for some input index i).
-// bias may be nullptr. Returns y_elements() values. Pooling: max over the window's in-input taps
-// (padding never wins); avg divides by prod(k) with count_include_pad (taps past the padded
-// extent, possible in ceil_mode, do not count) and by the number of in-input taps without it.
-std::vector<double> reference(const ConvProblem& p, const float* x, const float* w, const float* bias);
-// Per output element: sum |x*w| over the taps (+ |bias|); for pooling max |x| in the window.
-// The error bound of a float32 result is a multiple of eps * this.
-std::vector<double> reference_magnitude(const ConvProblem& p, const float* x, const float* w, const float* bias);
+// The project's one fp64 oracle, reference/ (plain loops written from the definitions, gather form
+// for transposed convolution, independent of host/cpu/): see reference/reference.hpp.
+// reference(p, x, w, bias) returns y_elements() values; bias may be nullptr. Pooling: max over the
+// window's in-input taps (padding never wins); avg divides by prod(k) with count_include_pad (taps
+// past the padded extent, possible in ceil_mode, do not count) and by the number of in-input taps
+// without it. reference_magnitude(): per output element sum |x*w| over the taps (+ |bias|), for
+// pooling max |x| in the window; the error bound of a float32 result is a multiple of eps * this.
+using oracle::reference;
+using oracle::reference_magnitude;
 
 // ---- inputs -----------------------------------------------------------------------------------
 struct Inputs {

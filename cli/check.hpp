@@ -1,6 +1,6 @@
-// cli/reference.hpp — the fp64 reference behind `convarith run --check`: plain loops written from
-// the definitions, independent of the library's CPU fallback (host/cpu/) so that a run is never
-// checked against itself.
+// cli/check.hpp — what `convarith run --check` compares a result with: the project's fp64 oracle
+// (reference/, plain loops written from the definitions, independent of the library's CPU fallback
+// in host/cpu/ so that a run is never checked against itself), and the pass/fail rule.
 #pragma once
 
 #include <vector>
@@ -14,11 +14,8 @@ struct Reference {
   std::vector<double> magnitude; // per element: sum |x*w| (+|bias|); pooling: max |x| in the window
 };
 
-// Conv: y[n,k,o] = b[k] + sum over c in k's group and taps r of x[n,c,o*s - p_lo + r*d] * w[k,c,r].
-// Transposed (gather form): y[n,k,o] = b[k] + sum of x[n,c,i] * w[c,k,r] over o + p_lo - r*d = s*i.
-// Max pool: max over the window's taps inside the input. Avg pool: their sum divided by the taps
-// inside the input, or with count_include_pad by the taps inside the padded extent.
-// bias may be nullptr; w is ignored for pooling.
+// The oracle's values and magnitudes (reference/reference.hpp states the definitions). bias may be
+// nullptr; w is ignored for pooling.
 Reference reference(const ConvProblem& p, const float* x, const float* w, const float* bias);
 
 struct ErrorReport {
