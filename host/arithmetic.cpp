@@ -302,6 +302,16 @@ Result<TransposeFit> fit_transpose_output(int axis, const AxisParams& p, int64_t
   return fit;
 }
 
+ZeroInsertion transposed_as_conv(const AxisParams& p) {
+  ZeroInsertion z;
+  const int64_t k_eff = effective_kernel(p.k, p.d);
+  z.zeros_between = p.s - 1;
+  z.pad_lo = k_eff - p.p_lo - 1;
+  z.pad_hi = k_eff - p.p_hi - 1;
+  z.length = z.pad_lo + (p.i - 1) * p.s + 1 + z.pad_hi + p.a;
+  return z;
+}
+
 RelationshipInfo classify_relationship(Op op, const AxisParams& p, int64_t o, bool ceil_mode) {
   RelationshipInfo r;
   const auto n = [](int64_t v) { return std::to_string(v); };

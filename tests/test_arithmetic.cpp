@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <vector>
 
 #include "convarith/arithmetic.hpp"
 
@@ -83,6 +84,29 @@ TEST(PaperFigures, TransposedMapsOutputBackToInput) {
   }
   // padding_strides_odd_transposed: without a = 1 the transpose gives 5, not 6 (the paper's §4.6).
   EXPECT_EQ(tconv_o(ax(3, 3, 2, 1, 1)), 5);
+}
+
+TEST(PaperFigures, TransposedAsZeroInsertedConvolution) {
+  // padding_strides_odd_transposed (paper §4.6): 1 zero between inputs, padding k-p-1 = 1 each
+  // side, a = 1 after: 1 + 5 + 1 + 1 = 8 cells, and a stride-1 3-tap conv over them gives 6.
+  const ZeroInsertion z = transposed_as_conv(ax(3, 3, 2, 1, 1, 1, 1));
+  EXPECT_EQ(z.zeros_between, 1);
+  EXPECT_EQ(z.pad_lo, 1);
+  EXPECT_EQ(z.pad_hi, 1);
+  EXPECT_EQ(z.length, 8);
+  // Every figure, and dilated / asymmetric / cropping cases: the equivalent stride-1 convolution
+  // over the zero-inserted input has the transposed convolution's output size.
+  std::vector<AxisParams> cases;
+  for (const Figure& f : kFigures)
+    cases.push_back(ax(f.o, f.k, f.s, f.p, f.p, f.d, f.transposed_a));
+  cases.push_back(ax(5, 3, 1, 0, 0, 3, 2));
+  cases.push_back(ax(4, 4, 3, 0, 2, 1, 2));
+  cases.push_back(ax(3, 3, 2, 4, 0)); // crops: pad_lo < 0
+  for (const AxisParams& p : cases) {
+    const ZeroInsertion zi = transposed_as_conv(p);
+    EXPECT_EQ(zi.length - effective_kernel(p.k, p.d) + 1, tconv_o(p)) << "i=" << p.i << " k=" << p.k << " s=" << p.s;
+  }
+  EXPECT_EQ(transposed_as_conv(ax(3, 3, 2, 4, 0)).pad_lo, -2);
 }
 
 TEST(PaperRelationships, FormulasWithNumbers) {

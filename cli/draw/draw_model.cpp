@@ -38,13 +38,13 @@ Result<DrawAxis> make_axis(const ConvProblem& problem, int problem_axis, int sto
   if (problem.op() == Op::kConvTranspose) {
     // The equivalent stride-1 convolution: its output is this problem's output, so the drawn
     // input is o + k' - 1 cells long; the zero-inserted input starts k'-p_lo-1 cells in.
+    const ZeroInsertion z = transposed_as_conv(p);
     ax.step = 1;
-    ax.lead = ax.k_eff - p.p_lo - 1;
+    ax.lead = z.pad_lo;
+    ax.trail = z.pad_hi;
     length = ax.out + ax.k_eff - 1;
-    const int64_t trail = ax.k_eff - p.p_hi - 1 + p.a; // padding after the last input element
-    if (ax.lead + (p.i - 1) * p.s + 1 + trail != length) {
-      return internal_error("axis " + std::to_string(shown) + ": the zero-inserted input (" + std::to_string(ax.lead) +
-                            " + " + std::to_string((p.i - 1) * p.s + 1) + " + " + std::to_string(trail) +
+    if (z.length != length) {
+      return internal_error("axis " + std::to_string(shown) + ": the zero-inserted input (" + std::to_string(z.length) +
                             " cells) disagrees with the output size " + std::to_string(ax.out) +
                             " and effective kernel " + std::to_string(ax.k_eff));
     }

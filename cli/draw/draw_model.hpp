@@ -42,6 +42,7 @@ struct DrawAxis {
   int64_t k_eff = 1;                // effective_kernel(k, d)
   int64_t step = 1;                 // drawn cells the footprint moves per output cell: s, or 1 for conv_transpose
   int64_t lead = 0;                 // drawn cell of input element 0 (conv: p_lo; transposed: k'-p_lo-1, may be < 0)
+  int64_t trail = 0;                // transposed: padding k'-p_hi-1 after the last input element (before a; may be < 0)
   std::vector<CellKind> cells;      // one per drawn cell
   std::vector<int64_t> input_index; // the input element at each drawn cell, -1 where there is none
 

@@ -85,10 +85,10 @@ std::vector<std::string> caption(const ConvProblem& p, const DrawModel& m) {
       const AxisParams& a = ax->params;
       std::string l = "  " + axis_name(*ax, direction) + ": " + std::to_string(a.s - 1) +
                       " zero(s) between inputs (s-1), padding k'-p-1 = " + std::to_string(ax->lead) + " before, " +
-                      std::to_string(ax->k_eff - a.p_hi - 1) + " after";
+                      std::to_string(ax->trail) + " after";
       if (a.a > 0)
         l += " + output padding a=" + std::to_string(a.a);
-      if (ax->lead < 0 || ax->k_eff - a.p_hi - 1 < 0)
+      if (ax->lead < 0 || ax->trail < 0)
         l += " (a negative padding crops that many cells off the zero-inserted input)";
       lines.push_back(l);
     }

@@ -100,6 +100,19 @@ struct TransposeFit {
 };
 Result<TransposeFit> fit_transpose_output(int axis, const AxisParams& p, int64_t requested_o, PadMode split);
 
+// The paper's view of a transposed convolution (§4): the stride-1 direct convolution, with the same
+// kernel and dilation, over the input with s-1 zeros inserted between elements, padded by
+// k'-p_lo-1 before and k'-p_hi-1 (+ the output padding a) after. A negative padding crops that
+// many cells off the zero-inserted input. No validation: pass an axis that conv_transpose_output_size
+// accepts; then pad_lo + (i-1)s + 1 + pad_hi + a - k' + 1 is that function's output size.
+struct ZeroInsertion {
+  int64_t zeros_between = 0; // s - 1
+  int64_t pad_lo = 0;        // k' - p_lo - 1
+  int64_t pad_hi = 0;        // k' - p_hi - 1 (the output padding a comes after it)
+  int64_t length = 0;        // pad_lo + (i-1)s + 1 + pad_hi + a: the equivalent convolution's input
+};
+ZeroInsertion transposed_as_conv(const AxisParams& p);
+
 // The paper's relationships, by number (0 = outside the paper: asymmetric padding, dilated
 // transposed, padded or ceil-mode pooling; the general formula still applies).
 enum class Relationship : int {
