@@ -113,7 +113,7 @@ template <typename I> CONVARITH_GLOBAL void direct_kernel(DirectParams p) {
     }
     if (p.bias != nullptr)
       acc += CONVARITH_LDG(p.bias + k);
-    p.y[e] = acc;
+    CONVARITH_STG(p.y + e, acc);
   }
 }
 

@@ -296,7 +296,7 @@ template <int kCpt> CONVARITH_GLOBAL void tiled_kernel(TiledParams p) {
         if (kk < g.kg) {
           const int64_t k = grp * g.kg + kk;
           const float b_k = p.bias != nullptr ? CONVARITH_LDG(p.bias + k) : 0.0f;
-          p.y[y_offset<int64_t>(g, n, k, od, oh, ow)] = acc[j] + b_k;
+          CONVARITH_STG(p.y + y_offset<int64_t>(g, n, k, od, oh, ow), acc[j] + b_k);
         }
       }
     }

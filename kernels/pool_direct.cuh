@@ -140,7 +140,7 @@ template <typename I> CONVARITH_GLOBAL void pool_kernel(PoolParams p) {
           p.count_include_pad ? ad.in_padded * ah.in_padded * aw.in_padded : ad.in_input * ah.in_input * aw.in_input;
       acc /= static_cast<float>(count);
     }
-    p.y[e] = acc;
+    CONVARITH_STG(p.y + e, acc);
   }
 }
 

@@ -37,6 +37,7 @@
 #define CONVARITH_SYNC() __syncthreads()
 #define CONVARITH_ATOMIC_ADD(ptr, value) atomicAdd((ptr), (value))
 #define CONVARITH_LDG(ptr) __ldg(ptr)
+#define CONVARITH_STG(ptr, value) (*(ptr) = (value))
 #define CONVARITH_DYNAMIC_SHARED(T, name)                                                                              \
   extern __shared__ __align__(16) unsigned char convarith_dynamic_smem_[];                                             \
   T* name = reinterpret_cast<T*>(convarith_dynamic_smem_)
@@ -87,6 +88,7 @@ template <typename Kernel> inline Status cuda_prepare_smem(Kernel kernel, size_t
 #define CONVARITH_SYNC() ::convarith::emu::sync_threads()
 #define CONVARITH_ATOMIC_ADD(ptr, value) ::convarith::emu::atomic_add((ptr), (value))
 #define CONVARITH_LDG(ptr) (*(ptr))
+#define CONVARITH_STG(ptr, value) (*(ptr) = (value))
 #define CONVARITH_DYNAMIC_SHARED(T, name) T* name = static_cast<T*>(::convarith::emu::dynamic_shared())
 #define threadIdx (::convarith::emu::thread_idx())
 #define blockIdx (::convarith::emu::block_idx())

@@ -171,7 +171,7 @@ template <typename I> CONVARITH_GLOBAL void gather_kernel(GatherParams p) {
     }
     if (p.bias != nullptr)
       acc += CONVARITH_LDG(p.bias + k);
-    p.y[e] = acc;
+    CONVARITH_STG(p.y + e, acc);
   }
 }
 

@@ -67,7 +67,7 @@ template <typename I> CONVARITH_GLOBAL void scatter_bias_fill_kernel(ScatterPara
   const I out_spatial = static_cast<I>(p.g.out_spatial), num_k = static_cast<I>(p.g.k);
   const int64_t step = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < p.g.y_elements; e += step) {
-    p.y[e] = CONVARITH_LDG(p.bias + (static_cast<I>(e) / out_spatial) % num_k);
+    CONVARITH_STG(p.y + e, CONVARITH_LDG(p.bias + (static_cast<I>(e) / out_spatial) % num_k));
   }
 }
 
