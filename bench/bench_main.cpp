@@ -182,8 +182,7 @@ int main(int argc, char** argv) {
     for (size_t ii = 0; ii < names.size(); ++ii) {
       // Rows whose supports() refuses the layer are not registered (the table is what can run).
       if (names[ii].rfind("convarith:", 0) == 0) {
-        const convarith::Algorithm* a = convarith::find_algorithm(names[ii].substr(10), g_device);
-        if (a == nullptr || !a->supports(l.problem).is_ok())
+        if (!convarith::Plan::create(l.problem, g_device, names[ii].substr(10)).is_ok())
           continue;
       }
       const std::string name = l.id + "/" + names[ii];

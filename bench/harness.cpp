@@ -95,7 +95,6 @@ struct LayerBench::Impl {
     std::string name;      // "convarith:<algo>", "onednn", "cudnn"
     std::string impl;      // "convarith", "onednn", "cudnn"
     std::string algorithm; // what the table shows
-    const Algorithm* algo = nullptr;
     Status prepared;    // the reason it cannot run (kNotSupported, ...) or OK
     bool tried = false; // prepare() ran
     Plan plan;
@@ -170,7 +169,7 @@ struct LayerBench::Impl {
     e.tried = true;
     const Clock::time_point t0 = Clock::now();
     if (e.impl == "convarith") {
-      Result<Plan> plan = Plan::create(problem(), device, e.algo->name);
+      Result<Plan> plan = Plan::create(problem(), device, e.algorithm);
       e.setup_s = seconds_since(t0);
       if (!plan)
         return e.prepared = plan.status();
@@ -347,8 +346,8 @@ struct LayerBench::Impl {
 
 std::vector<std::string> implementation_names(const ConvProblem& problem, Device device, bool with_peer) {
   std::vector<std::string> names;
-  for (const Algorithm& a : algorithm_table())
-    if (a.device == device && (a.ops & op_bit(problem.op())) && a.run != nullptr)
+  for (const AlgorithmInfo& a : algorithms(device))
+    if ((a.ops & op_bit(problem.op())) && a.available)
       names.push_back(std::string("convarith:") + a.name);
   if (with_peer) {
 #if defined(CONVARITH_HAVE_ONEDNN)
@@ -379,7 +378,6 @@ Result<std::unique_ptr<LayerBench>> LayerBench::create(const Layer& layer, Devic
     if (name.rfind("convarith:", 0) == 0) {
       e.impl = "convarith";
       e.algorithm = name.substr(10);
-      e.algo = find_algorithm(e.algorithm, device);
     } else {
       e.impl = name;
       e.algorithm = name;

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "convarith/convarith.hpp"
+#include "row.hpp"
 #include "fuzz_input.hpp"
 
 namespace convarith::fuzz {
@@ -123,41 +124,25 @@ inline std::string run_all_algorithms(const ConvProblem& p) {
       continue;
     if (!alg.supports(p).is_ok())
       continue;
-    const bool on_cpu = alg.device == Device::kCpu && alg.run != nullptr;
-    const bool emulated = alg.device == Device::kCuda && alg.run_emulated != nullptr;
-    if (!on_cpu && !emulated)
-      continue;
+    if (alg.device == Device::kCuda || alg.run == nullptr)
+      continue; // CPU rows, and the CUDA kernels on the emulated device
+    Result<Plan> plan = Plan::create(p, alg.device, alg.name);
+    if (!plan)
+      return std::string("Plan::create(") + device_name(alg.device) + ", " + alg.name +
+             ") failed although supports() is OK: " + plan.status().to_string();
     // The problems run here are tiny, or have no output at all (N = 0, whatever their spatial sizes):
     // either way a huge workspace is a sizing bug (cpu_gemm_col2im once asked 389 GB for an N = 0
     // problem: tests/regressions/problem/batch_zero_huge_workspace). Empty problems are not run.
-    const size_t ws_bytes = alg.workspace(p);
+    const size_t ws_bytes = plan->workspace_bytes();
     if (ws_bytes > kMaxTinyWorkspace)
-      return std::string(alg.name) + ": workspace() is " + std::to_string(ws_bytes) + " bytes for " + p.name() +
+      return std::string(alg.name) + ": workspace is " + std::to_string(ws_bytes) + " bytes for " + p.name() +
              (p.y_elements() == 0 ? ", which has no output to compute" : ", a tiny problem");
     if (p.y_elements() == 0)
       continue;
     std::vector<float> y(static_cast<size_t>(p.y_elements()), std::numeric_limits<float>::quiet_NaN());
-    Status st;
-    if (on_cpu) {
-      Result<Plan> plan = Plan::create(p, Device::kCpu, alg.name);
-      if (!plan)
-        return std::string("Plan::create(cpu, ") + alg.name +
-               ") failed although supports() is OK: " + plan.status().to_string();
-      std::vector<unsigned char> ws(plan->workspace_bytes() + 1);
-      st = plan->run(x.data(), is_pool(p.op()) ? nullptr : w.data(), bias.empty() ? nullptr : bias.data(), y.data(),
-                     ws.data(), plan->workspace_bytes());
-    } else {
-      std::vector<unsigned char> ws(alg.workspace(p) + 1);
-      KernelArgs args;
-      args.problem = &p;
-      args.x = x.data();
-      args.w = is_pool(p.op()) ? nullptr : w.data();
-      args.bias = bias.empty() ? nullptr : bias.data();
-      args.y = y.data();
-      args.workspace = ws.data();
-      args.workspace_bytes = ws.size() - 1;
-      st = alg.run_emulated(args);
-    }
+    std::vector<unsigned char> ws(ws_bytes + 1);
+    const Status st = plan->run(x.data(), is_pool(p.op()) ? nullptr : w.data(), bias.empty() ? nullptr : bias.data(),
+                                y.data(), ws.data(), ws_bytes);
     if (!st.is_ok())
       return std::string(alg.name) + " failed on a problem it supports: " + st.to_string();
     for (size_t e = 0; e < y.size(); ++e) {

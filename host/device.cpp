@@ -1,4 +1,4 @@
-// host/device.cpp — CUDA device queries and pointer-space checks. Without CUDA the answers are
+// host/device.cpp — CUDA device queries, DeviceInfo and pointer-space checks. Without CUDA the answers are
 // "no device" and every pointer is a host pointer.
 #include "device.hpp"
 
@@ -25,7 +25,7 @@ const DeviceQuery& query() {
     if (err != cudaSuccess) {
       r.reason = std::string("the CUDA runtime found no usable device: ") + cudaGetErrorName(err) + " (" +
                  cudaGetErrorString(err) + ")";
-      (void)cudaGetLastError(); // clear the sticky-free error so later calls start clean
+      (void)cudaGetLastError(); // clear the non-sticky error so later calls start clean
     } else if (n == 0) {
       r.reason = "the CUDA runtime found no device";
     } else {
@@ -48,7 +48,69 @@ std::string cuda_unavailable_reason() {
   return query().reason;
 }
 
+Result<DeviceInfo> device_info(Device device) {
+  switch (device) {
+  case Device::kCpu:
+    return cpu_device_info();
+  case Device::kEmulated:
+    return emulated_device_info();
+  case Device::kCuda:
+    break;
+  }
+#if defined(CONVARITH_HAVE_CUDA)
+  if (cuda_device_count() == 0)
+    return device_error(cuda_unavailable_reason());
+  DeviceInfo d;
+  d.device = Device::kCuda;
+  int ordinal = 0;
+  cudaError_t err = cudaGetDevice(&ordinal);
+  const auto attr = [&](cudaDeviceAttr a) {
+    int v = 0;
+    if (err == cudaSuccess)
+      err = cudaDeviceGetAttribute(&v, a, ordinal);
+    return v;
+  };
+  d.ordinal = ordinal;
+  d.cc_major = attr(cudaDevAttrComputeCapabilityMajor);
+  d.cc_minor = attr(cudaDevAttrComputeCapabilityMinor);
+  d.sms = attr(cudaDevAttrMultiProcessorCount);
+  d.smem_per_block = attr(cudaDevAttrMaxSharedMemoryPerBlock);
+  d.smem_per_block_optin = attr(cudaDevAttrMaxSharedMemoryPerBlockOptin);
+  d.smem_per_sm = attr(cudaDevAttrMaxSharedMemoryPerMultiprocessor);
+  d.l2_bytes = attr(cudaDevAttrL2CacheSize);
+  if (err != cudaSuccess)
+    return device_error(std::string("querying CUDA device ") + std::to_string(ordinal) + ": " + cudaGetErrorName(err) +
+                        " (" + cudaGetErrorString(err) + ")");
+  d.name = "cuda:" + std::to_string(ordinal) + " sm_" + std::to_string(d.cc_major) + std::to_string(d.cc_minor);
+  return d;
+#else
+  return device_error(cuda_unavailable_reason());
+#endif
+}
+
+DeviceInfo default_device_info(Device device) {
+  Result<DeviceInfo> d = device_info(device);
+  if (d)
+    return *d;
+  DeviceInfo none;
+  none.device = device;
+  return none;
+}
+
 namespace detail {
+
+int current_cuda_device() {
+#if defined(CONVARITH_HAVE_CUDA)
+  int ordinal = -1;
+  if (cudaGetDevice(&ordinal) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return -1;
+  }
+  return ordinal;
+#else
+  return -1;
+#endif
+}
 
 Status check_pointer_space(const void* ptr, const char* what, Device device) {
   if (ptr == nullptr)
@@ -61,16 +123,20 @@ Status check_pointer_space(const void* ptr, const char* what, Device device) {
   }
   cudaPointerAttributes attr{};
   const cudaError_t err = cudaPointerGetAttributes(&attr, ptr);
-  if (err != cudaSuccess) {
-    (void)cudaGetLastError();
+  if (err == cudaErrorInvalidValue) {
+    (void)cudaGetLastError(); // not registered with CUDA: plain host memory (older runtimes say so this way)
     attr.type = cudaMemoryTypeUnregistered;
+  } else if (err != cudaSuccess) {
+    return device_error(std::string("cannot tell where ") + what + " lives: cudaPointerGetAttributes failed with " +
+                        cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
   }
   const bool device_ok = attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged;
   const bool host_ok = attr.type != cudaMemoryTypeDevice;
   if (device == Device::kCuda && !device_ok)
     return invalid_argument(std::string(what) + " is a host pointer but the plan runs on cuda (pass device memory)");
-  if (device == Device::kCpu && !host_ok)
-    return invalid_argument(std::string(what) + " is a CUDA device pointer but the plan runs on the cpu");
+  if (device != Device::kCuda && !host_ok)
+    return invalid_argument(std::string(what) + " is a CUDA device pointer but the plan runs on the " +
+                            device_name(device) + " (pass host memory)");
   return Status::ok();
 #else
   (void)what;

@@ -1,6 +1,9 @@
 // host/problem.cpp — ConvProblem's validating factory (see include/convarith/problem.hpp).
 #include "convarith/problem.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <sstream>
 
 namespace convarith {
@@ -37,17 +40,198 @@ Status checked_product(const char* tensor, const char* formula, const std::vecto
   return out_of_range(std::string(tensor) + " element count " + formula + " = " + fs + " overflows 64 bits");
 }
 
+std::string lower(std::string_view v) {
+  std::string s(v);
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  return s;
+}
+
+std::string fnum(float v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
+
+bool valid_dtype(DataType t) {
+  return t == DataType::kF32 || t == DataType::kF16 || t == DataType::kBF16;
+}
+bool valid_layout(Layout l) {
+  return l == Layout::kNCHW || l == Layout::kNHWC;
+}
+
+// dims[0] outermost; channels first: C order over (dims[0], dims[1], spatial...); channels last: memory order
+// (dims[0], spatial..., dims[1]).
+TensorDesc make_tensor(DataType dtype, Layout layout, std::vector<int64_t> dims) {
+  TensorDesc t;
+  t.dtype = dtype;
+  t.layout = layout;
+  t.rank = static_cast<int>(dims.size());
+  int64_t elements = 1;
+  for (size_t j = 0; j < dims.size(); ++j) {
+    t.dims[j] = dims[j];
+    elements *= dims[j]; // overflow-checked by make() before
+  }
+  t.elements = elements;
+  if (t.rank == 1) {
+    t.strides[0] = 1;
+    return t;
+  }
+  std::vector<size_t> order; // memory order, innermost last
+  order.push_back(0);
+  if (layout == Layout::kNHWC) {
+    for (size_t j = 2; j < dims.size(); ++j)
+      order.push_back(j);
+    order.push_back(1);
+  } else {
+    for (size_t j = 1; j < dims.size(); ++j)
+      order.push_back(j);
+  }
+  int64_t stride = 1;
+  for (size_t q = order.size(); q-- > 0;) {
+    t.strides[order[q]] = stride;
+    stride *= std::max<int64_t>(dims[order[q]], 1);
+  }
+  return t;
+}
+
 } // namespace
+
+const char* dtype_name(DataType t) {
+  switch (t) {
+  case DataType::kF32:
+    return "f32";
+  case DataType::kF16:
+    return "f16";
+  case DataType::kBF16:
+    return "bf16";
+  }
+  return "unknown-dtype";
+}
+
+Result<DataType> parse_dtype(std::string_view s) {
+  const std::string v = lower(s);
+  if (v == "f32" || v == "float32" || v == "float")
+    return DataType::kF32;
+  if (v == "f16" || v == "float16" || v == "half" || v == "fp16")
+    return DataType::kF16;
+  if (v == "bf16" || v == "bfloat16")
+    return DataType::kBF16;
+  return invalid_argument("dtype '" + std::string(s) + "' is not f32, f16 or bf16");
+}
+
+int dtype_bytes(DataType t) {
+  return t == DataType::kF32 ? 4 : 2;
+}
+
+double dtype_unit_roundoff(DataType t) {
+  switch (t) {
+  case DataType::kF16:
+    return std::ldexp(1.0, -11);
+  case DataType::kBF16:
+    return std::ldexp(1.0, -8);
+  default:
+    return std::ldexp(1.0, -24);
+  }
+}
+
+const char* layout_name(Layout l) {
+  return l == Layout::kNHWC ? "NHWC" : "NCHW";
+}
+
+Result<Layout> parse_layout(std::string_view s) {
+  const std::string v = lower(s);
+  if (v == "nchw" || v == "ncdhw" || v == "ncw" || v == "channels_first")
+    return Layout::kNCHW;
+  if (v == "nhwc" || v == "ndhwc" || v == "nwc" || v == "channels_last")
+    return Layout::kNHWC;
+  return invalid_argument("layout '" + std::string(s) + "' is not NCHW (channels first) or NHWC (channels last)");
+}
+
+const char* math_mode_name(MathMode m) {
+  return m == MathMode::kTensorOp ? "tensor_op" : "strict";
+}
+
+const char* activation_name(Activation a) {
+  switch (a) {
+  case Activation::kIdentity:
+    return "identity";
+  case Activation::kRelu:
+    return "relu";
+  case Activation::kLeakyRelu:
+    return "leaky_relu";
+  case Activation::kClip:
+    return "clip";
+  case Activation::kSigmoid:
+    return "sigmoid";
+  case Activation::kTanh:
+    return "tanh";
+  case Activation::kSilu:
+    return "silu";
+  case Activation::kGelu:
+    return "gelu";
+  case Activation::kGeluTanh:
+    return "gelu_tanh";
+  }
+  return "unknown-activation";
+}
+
+const char* tensor_name(TensorId t) {
+  static const char* const names[] = {"x", "w", "bias", "z", "y"};
+  const int i = static_cast<int>(t);
+  return i >= 0 && i < kNumTensors ? names[i] : "unknown-tensor";
+}
+
+std::vector<int64_t> TensorDesc::physical_dims() const {
+  std::vector<int64_t> d;
+  if (rank == 0)
+    return d;
+  d.push_back(dims[0]);
+  if (layout == Layout::kNHWC && rank > 1) {
+    for (int j = 2; j < rank; ++j)
+      d.push_back(dims[static_cast<size_t>(j)]);
+    d.push_back(dims[1]);
+  } else {
+    for (int j = 1; j < rank; ++j)
+      d.push_back(dims[static_cast<size_t>(j)]);
+  }
+  return d;
+}
 
 Result<ConvProblem> ConvProblem::make(const ProblemDesc& desc) {
   const Op op = desc.op;
   if (op != Op::kConv && op != Op::kConvTranspose && op != Op::kMaxPool && op != Op::kAvgPool)
     return invalid_argument("op " + num(static_cast<int>(op)) + " is not conv, conv_transpose, max_pool or avg_pool");
   const std::string on = op_name(op);
-  if (desc.dtype != DataType::kF32)
-    return not_supported(on + ": only dtype f32 is supported");
-  if (desc.layout != Layout::kNCHW)
-    return not_supported(on + ": only layout NC[D]HW is supported");
+  {
+    const std::pair<const char*, std::optional<DataType>> dts[] = {
+        {"dtype", desc.dtype},           {"x_dtype", desc.x_dtype}, {"w_dtype", desc.w_dtype},
+        {"bias_dtype", desc.bias_dtype}, {"z_dtype", desc.z_dtype}, {"y_dtype", desc.y_dtype}};
+    for (const auto& [field, t] : dts)
+      if (t && !valid_dtype(*t))
+        return invalid_argument(on + ": " + field + " " + num(static_cast<int>(*t)) + " is not f32, f16 or bf16");
+    if (!valid_layout(desc.layout))
+      return invalid_argument(on + ": layout " + num(static_cast<int>(desc.layout)) + " is not NCHW or NHWC");
+    if (desc.w_layout && !valid_layout(*desc.w_layout))
+      return invalid_argument(on + ": w_layout " + num(static_cast<int>(*desc.w_layout)) + " is not NCHW or NHWC");
+    if (desc.math != MathMode::kStrict && desc.math != MathMode::kTensorOp)
+      return invalid_argument(on + ": math mode " + num(static_cast<int>(desc.math)) + " is not strict or tensor_op");
+    const Epilogue& e = desc.epilogue;
+    if (static_cast<int>(e.activation) < 0 || static_cast<int>(e.activation) > static_cast<int>(Activation::kGeluTanh))
+      return invalid_argument(on + ": activation " + num(static_cast<int>(e.activation)) + " is unknown");
+    if (is_pool(op) && !e.is_identity())
+      return invalid_argument(on + ": pooling has no epilogue (activation " + activation_name(e.activation) +
+                              ", alpha " + fnum(e.alpha) + ", beta " + fnum(e.beta) +
+                              " given; only identity, alpha 1, beta 0)");
+    if (!std::isfinite(e.alpha) || !std::isfinite(e.beta))
+      return invalid_argument(on + ": epilogue alpha " + fnum(e.alpha) + " and beta " + fnum(e.beta) +
+                              " must be finite");
+    if (e.activation == Activation::kLeakyRelu && !std::isfinite(e.leaky_alpha))
+      return invalid_argument(on + ": leaky_relu alpha " + fnum(e.leaky_alpha) + " must be finite");
+    if (e.activation == Activation::kClip &&
+        (std::isnan(e.clip_min) || std::isnan(e.clip_max) || e.clip_min > e.clip_max))
+      return invalid_argument(on + ": clip min " + fnum(e.clip_min) + " must be <= max " + fnum(e.clip_max) +
+                              " (neither NaN)");
+  }
   if (desc.rank < 1 || desc.rank > kMaxSpatialRank)
     return invalid_argument(on + ": spatial rank " + num(desc.rank) + " must be 1, 2 or 3");
   if (desc.n < 0)
@@ -155,9 +339,35 @@ Result<ConvProblem> ConvProblem::make(const ProblemDesc& desc) {
         checked_product("w", "C*(K/g)*prod(kernel)", {c, k / g, p.kernel_spatial_}, &p.w_elements_));
   }
   int64_t total = 0;
+  const int64_t z_elements = desc.epilogue.has_residual() ? p.y_elements_ : 0;
   if (!checked_add(p.x_elements_, p.w_elements_, &total) || !checked_add(total, p.y_elements_, &total) ||
-      !checked_mul(total, static_cast<int64_t>(sizeof(float)), &total))
-    return out_of_range(on + ": total bytes of x, w and y overflow 64 bits");
+      !checked_add(total, z_elements, &total) || !checked_mul(total, static_cast<int64_t>(sizeof(float)), &total))
+    return out_of_range(on + ": total bytes of x, w, z and y overflow 64 bits");
+
+  // Tensor formats.
+  const DataType base_t = desc.dtype;
+  const Layout act_layout = desc.layout;
+  std::vector<int64_t> xd{n, c}, yd{n, k}, wd;
+  for (int j = 0; j < desc.rank; ++j) {
+    xd.push_back(p.axis(j).i);
+    yd.push_back(p.out(j));
+  }
+  p.tensors_[static_cast<size_t>(TensorId::kX)] = make_tensor(desc.x_dtype.value_or(base_t), act_layout, xd);
+  p.tensors_[static_cast<size_t>(TensorId::kY)] = make_tensor(desc.y_dtype.value_or(base_t), act_layout, yd);
+  if (!pool) {
+    wd = p.w_shape();
+    p.tensors_[static_cast<size_t>(TensorId::kW)] =
+        make_tensor(desc.w_dtype.value_or(base_t), desc.w_layout.value_or(act_layout), wd);
+    p.tensors_[static_cast<size_t>(TensorId::kBias)] =
+        make_tensor(desc.bias_dtype.value_or(base_t), Layout::kNCHW, {k});
+    if (desc.epilogue.has_residual())
+      p.tensors_[static_cast<size_t>(TensorId::kZ)] = make_tensor(desc.z_dtype.value_or(base_t), act_layout, yd);
+  }
+  if (!pool) {
+    p.desc_.w_layout = p.tensors_[static_cast<size_t>(TensorId::kW)].layout;
+  } else {
+    p.desc_.w_layout.reset();
+  }
   return p;
 }
 
@@ -204,7 +414,26 @@ double ConvProblem::flops() const {
 }
 
 int64_t ConvProblem::min_bytes() const {
-  return (x_elements_ + w_elements_ + y_elements_) * static_cast<int64_t>(sizeof(float));
+  int64_t b = 0;
+  for (TensorId t : {TensorId::kX, TensorId::kW, TensorId::kZ, TensorId::kY})
+    b += tensor(t).bytes();
+  return b;
+}
+
+bool ConvProblem::uniform_dtype(DataType t) const {
+  for (TensorId id : {TensorId::kX, TensorId::kW, TensorId::kZ, TensorId::kY})
+    if (tensor(id).rank > 0 && tensor(id).dtype != t)
+      return false;
+  const TensorDesc& b = tensor(TensorId::kBias);
+  return b.rank == 0 || b.dtype == t || b.dtype == DataType::kF32;
+}
+
+bool ConvProblem::is_plain_f32_nchw() const {
+  for (int i = 0; i < kNumTensors; ++i)
+    if (tensors_[static_cast<size_t>(i)].rank > 0 && (tensors_[static_cast<size_t>(i)].dtype != DataType::kF32 ||
+                                                      tensors_[static_cast<size_t>(i)].layout != Layout::kNCHW))
+      return false;
+  return desc_.epilogue.is_identity();
 }
 
 std::string ConvProblem::name() const {
@@ -236,6 +465,30 @@ std::string ConvProblem::name() const {
     s << "_ceil";
   if (desc_.count_include_pad)
     s << "_cip";
+  // Formats and epilogue, only when not the defaults (names of f32 NC[D]HW problems are unchanged).
+  const DataType xt = tensor(TensorId::kX).dtype;
+  bool mixed = false;
+  for (TensorId id : {TensorId::kW, TensorId::kBias, TensorId::kZ, TensorId::kY})
+    mixed |= tensor(id).rank > 0 && tensor(id).dtype != xt;
+  if (xt != DataType::kF32 || mixed)
+    s << "_" << dtype_name(xt);
+  if (mixed)
+    for (TensorId id : {TensorId::kW, TensorId::kBias, TensorId::kZ, TensorId::kY})
+      if (tensor(id).rank > 0 && tensor(id).dtype != xt)
+        s << "_" << tensor_name(id) << dtype_name(tensor(id).dtype);
+  if (desc_.layout == Layout::kNHWC)
+    s << "_nhwc";
+  if (!is_pool(desc_.op) && tensor(TensorId::kW).layout != desc_.layout)
+    s << "_w" << (tensor(TensorId::kW).layout == Layout::kNHWC ? "nhwc" : "nchw");
+  if (desc_.math == MathMode::kTensorOp)
+    s << "_tensorop";
+  const Epilogue& e = desc_.epilogue;
+  if (e.activation != Activation::kIdentity)
+    s << "_" << activation_name(e.activation);
+  if (e.alpha != 1.0f)
+    s << "_alpha" << e.alpha;
+  if (e.beta != 0.0f)
+    s << "_res" << (e.beta == 1.0f ? std::string() : fnum(e.beta));
   return s.str();
 }
 

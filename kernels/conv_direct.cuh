@@ -33,24 +33,20 @@ struct DirectParams {
   float* y = nullptr;
 };
 
-inline DirectParams direct_params(const ConvProblem& p, const float* x, const float* w, const float* bias, float* y) {
-  DirectParams params;
-  params.g = make_geometry(p);
-  params.x = x;
-  params.w = w;
-  params.bias = bias;
-  params.y = y;
-  return params;
-}
-
-inline Status direct_supports(const ConvProblem& p) {
-  return check_problem_kind(p, "direct", op_bit(Op::kConv), "conv");
-}
-inline size_t direct_workspace(const ConvProblem&) {
-  return 0;
-}
-
 constexpr unsigned kDirectThreads = 256;
+
+inline Status direct_supports(const ConvProblem&, const DeviceInfo&) {
+  return Status::ok(); // every conv problem (the row's declared ops and formats are checked by the table)
+}
+
+inline Result<Prepared> direct_prepare(const ConvProblem& p, const DeviceInfo& dev) {
+  KernelPlan<DirectParams> plan;
+  plan.params.g = make_geometry(p);
+  plan.grid = dim3(grid_blocks(p.y_elements(), kDirectThreads, kMaxGridBlocks));
+  plan.block = dim3(kDirectThreads);
+  plan.wide = !index_fits_int32(p);
+  return make_prepared(p, dev, plan, 0.03);
+}
 
 namespace cuda {
 Status direct_run(const KernelArgs& args);
@@ -118,16 +114,16 @@ template <typename I> CONVARITH_GLOBAL void direct_kernel(DirectParams p) {
 }
 
 Status direct_run(const KernelArgs& args) {
-  CONVARITH_RETURN_IF_ERROR(check_run_args(args, "direct", true, &direct_supports));
-  const ConvProblem& problem = *args.problem;
-  if (problem.y_elements() == 0)
-    return Status::ok();
-  const DirectParams params = direct_params(problem, args.x, args.w, args.bias, args.y);
-  const dim3 grid(grid_blocks(problem.y_elements(), kDirectThreads, kMaxGridBlocks));
-  const dim3 block(kDirectThreads);
-  if (index_fits_int32(problem))
-    return CONVARITH_LAUNCH(direct_kernel<int32_t>, grid, block, 0, args.stream, params);
-  return CONVARITH_LAUNCH(direct_kernel<int64_t>, grid, block, 0, args.stream, params);
+  const KernelPlan<DirectParams>& plan = prepared_as<DirectParams>(args);
+  DirectParams params = plan.params;
+  const F32Args t = f32_args(args);
+  params.x = t.x;
+  params.w = t.w;
+  params.bias = t.bias;
+  params.y = t.y;
+  if (!plan.wide)
+    return CONVARITH_LAUNCH(direct_kernel<int32_t>, plan.grid, plan.block, 0, args.stream, params);
+  return CONVARITH_LAUNCH(direct_kernel<int64_t>, plan.grid, plan.block, 0, args.stream, params);
 }
 
 } // namespace convarith::kernels::CONVARITH_KNS

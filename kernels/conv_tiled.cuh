@@ -111,10 +111,15 @@ inline TiledConfig tiled_config(const ConvProblem& p) {
   return cfg;
 }
 
-inline Status tiled_supports(const ConvProblem& p) {
-  CONVARITH_RETURN_IF_ERROR(check_problem_kind(p, "tiled", op_bit(Op::kConv), "conv"));
+// The shared memory a block may use without the opt-in on this device (48 KiB on every GPU since sm_20).
+inline size_t tiled_smem_limit(const DeviceInfo& dev) {
+  return dev.smem_per_block > 0 ? std::min<size_t>(kTiledMaxSmemBytes, static_cast<size_t>(dev.smem_per_block))
+                                : kTiledMaxSmemBytes;
+}
+
+inline Status tiled_supports(const ConvProblem& p, const DeviceInfo& dev) {
   const TiledConfig cfg = tiled_config(p);
-  if (cfg.smem_bytes > kTiledMaxSmemBytes) {
+  if (cfg.smem_bytes > tiled_smem_limit(dev)) {
     return not_supported("tiled: shared memory for one input channel is " + std::to_string(cfg.smem_bytes) +
                          " bytes (input tile " + std::to_string(cfg.in_tile_h) + "x" + std::to_string(cfg.in_tile_w) +
                          " for a " + std::to_string(cfg.tile_h) + "x" + std::to_string(cfg.tile_w) +
@@ -122,23 +127,17 @@ inline Status tiled_supports(const ConvProblem& p) {
                          ", kernel " + std::to_string(p.axis3(1).k) + "x" + std::to_string(p.axis3(2).k) +
                          ", dilation " + std::to_string(p.axis3(1).d) + "x" + std::to_string(p.axis3(2).d) + ", plus " +
                          std::to_string(cfg.kt) + " filter slices), more than the " +
-                         std::to_string(kTiledMaxSmemBytes) + " bytes a block may use; use direct");
+                         std::to_string(tiled_smem_limit(dev)) + " bytes a block may use; use direct");
   }
   return Status::ok();
 }
-inline size_t tiled_workspace(const ConvProblem&) {
-  return 0;
-}
 
-// Precondition: tiled_supports(p) is OK.
-inline TiledParams tiled_params(const ConvProblem& p, const float* x, const float* w, const float* bias, float* y) {
+// Precondition: tiled_supports(p, dev) is OK. The configuration is computed here, once per plan.
+inline Result<Prepared> tiled_prepare(const ConvProblem& p, const DeviceInfo& dev) {
   const TiledConfig cfg = tiled_config(p);
-  TiledParams params;
+  KernelPlan<TiledParams> plan;
+  TiledParams& params = plan.params;
   params.g = make_geometry(p);
-  params.x = x;
-  params.w = w;
-  params.bias = bias;
-  params.y = y;
   params.tile_h = cfg.tile_h;
   params.tile_w = cfg.tile_w;
   params.kt = cfg.kt;
@@ -149,7 +148,11 @@ inline TiledParams tiled_params(const ConvProblem& p, const float* x, const floa
   params.tiles_w = (p.out3(2) + cfg.tile_w - 1) / cfg.tile_w;
   params.ktiles = (params.g.kg + cfg.kt - 1) / cfg.kt;
   params.total_tiles = p.n() * p.out3(0) * params.g.groups * params.ktiles * params.tiles_h * params.tiles_w;
-  return params;
+  plan.grid = dim3(static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(params.total_tiles, kMaxGridBlocks))));
+  plan.block = dim3(static_cast<unsigned>(kTiledPixels * cfg.kgroups));
+  plan.smem_bytes = cfg.smem_bytes;
+  plan.variant = cfg.cpt;
+  return make_prepared(p, dev, plan, 0.13);
 }
 
 namespace cuda {
@@ -304,23 +307,23 @@ template <int kCpt> CONVARITH_GLOBAL void tiled_kernel(TiledParams p) {
 }
 
 Status tiled_run(const KernelArgs& args) {
-  CONVARITH_RETURN_IF_ERROR(check_run_args(args, "tiled", true, &tiled_supports));
-  const ConvProblem& problem = *args.problem;
-  if (problem.y_elements() == 0)
-    return Status::ok();
-  const TiledConfig cfg = tiled_config(problem);
-  const TiledParams params = tiled_params(problem, args.x, args.w, args.bias, args.y);
-  const dim3 grid(static_cast<unsigned>(std::min<int64_t>(params.total_tiles, kMaxGridBlocks)));
-  const dim3 block(static_cast<unsigned>(kTiledPixels * cfg.kgroups));
-  switch (cfg.cpt) {
+  const KernelPlan<TiledParams>& plan = prepared_as<TiledParams>(args);
+  TiledParams params = plan.params;
+  const F32Args t = f32_args(args);
+  params.x = t.x;
+  params.w = t.w;
+  params.bias = t.bias;
+  params.y = t.y;
+  const dim3 grid = plan.grid, block = plan.block;
+  switch (plan.variant) {
   case 8:
-    return CONVARITH_LAUNCH(tiled_kernel<8>, grid, block, cfg.smem_bytes, args.stream, params);
+    return CONVARITH_LAUNCH(tiled_kernel<8>, grid, block, plan.smem_bytes, args.stream, params);
   case 4:
-    return CONVARITH_LAUNCH(tiled_kernel<4>, grid, block, cfg.smem_bytes, args.stream, params);
+    return CONVARITH_LAUNCH(tiled_kernel<4>, grid, block, plan.smem_bytes, args.stream, params);
   case 2:
-    return CONVARITH_LAUNCH(tiled_kernel<2>, grid, block, cfg.smem_bytes, args.stream, params);
+    return CONVARITH_LAUNCH(tiled_kernel<2>, grid, block, plan.smem_bytes, args.stream, params);
   default:
-    return CONVARITH_LAUNCH(tiled_kernel<1>, grid, block, cfg.smem_bytes, args.stream, params);
+    return CONVARITH_LAUNCH(tiled_kernel<1>, grid, block, plan.smem_bytes, args.stream, params);
   }
 }
 

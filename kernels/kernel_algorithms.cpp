@@ -1,14 +1,18 @@
-// kernels/kernel_algorithms.cpp — the CUDA kernel rows of the algorithm table, in `auto` preference
-// order: for conv `tiled` (faster, when its shared-memory tile fits) before `direct` (always
-// correct); for conv_transpose `gather` (deterministic) before `scatter` (atomics); `pool`.
-// `run` is the nvcc-compiled kernel when this build has CUDA (the .cu files are compiled only then),
-// else nullptr; `run_emulated` is the same kernel source under the CPU executor, always present.
+// kernels/kernel_algorithms.cpp — the CUDA kernel rows of the algorithm table and their emulated twins, in
+// `auto` preference order: for conv `tiled` (faster, when its shared-memory tile fits) before `direct`
+// (always correct); for conv_transpose `gather` (deterministic) before `scatter` (atomics); `pool`.
+// Each kernel appears twice: on kCuda its nvcc-compiled run() (nullptr in a build without CUDA: the .cu
+// files are compiled only then), on kEmulated the same kernel source compiled for the CPU kernel executor
+// (always present). Also: the emulated device's DeviceInfo and its run path.
 #include <vector>
 
-#include "algorithm_registry.hpp"
 #include "conv_direct.cuh"
 #include "conv_tiled.cuh"
+#include "device.hpp"
+#include "device_profile.hpp"
+#include "executor.hpp"
 #include "pool_direct.cuh"
+#include "row.hpp"
 #include "transpose_gather.cuh"
 #include "transpose_scatter.cuh"
 
@@ -18,29 +22,72 @@
 #define CONVARITH_CUDA_RUN(fn) nullptr
 #endif
 
-namespace convarith::detail {
+namespace convarith {
+
+static_assert(static_cast<int>(Activation::kGeluTanh) == kernels::kActGeluTanh &&
+                  static_cast<int>(Activation::kRelu) == kernels::kActRelu &&
+                  static_cast<int>(Activation::kClip) == kernels::kActClip,
+              "kernels/numeric.cuh's activation codes follow convarith::Activation");
+
+DeviceInfo emulated_device_info() {
+  const kernels::DeviceProfile& prof = kernels::kDefaultEmulatedProfile;
+  DeviceInfo d;
+  d.device = Device::kEmulated;
+  d.name = std::string("emulated ") + prof.arch + " (" + prof.name + " limits)";
+  d.cc_major = prof.cc_major;
+  d.cc_minor = prof.cc_minor;
+  d.sms = prof.sms;
+  d.smem_per_block = prof.smem_per_block_default;
+  d.smem_per_block_optin = prof.smem_per_block_optin;
+  d.smem_per_sm = prof.smem_per_sm;
+  d.l2_bytes = prof.l2_bytes;
+  return d;
+}
+
+namespace detail {
+
+Status run_emulated(const Algorithm& row, const KernelArgs& args) {
+  return row.run(args);
+}
 
 void append_kernel_algorithms(std::vector<Algorithm>& table) {
   namespace kn = ::convarith::kernels;
-  table.push_back({"tiled", Device::kCuda, op_bit(Op::kConv), true,
-                   "conv: 128-pixel x up to 16-channel output tile per block, input tile + halo and filter slice in "
-                   "shared memory (<= 48 KiB), up to 8 outputs per thread in registers",
-                   &kn::tiled_supports, &kn::tiled_workspace, CONVARITH_CUDA_RUN(tiled_run), &kn::emu::tiled_run});
-  table.push_back({"direct", Device::kCuda, op_bit(Op::kConv), true,
-                   "conv: one thread per output element; every conv problem (the baseline)", &kn::direct_supports,
-                   &kn::direct_workspace, CONVARITH_CUDA_RUN(direct_run), &kn::emu::direct_run});
-  table.push_back({"gather", Device::kCuda, op_bit(Op::kConvTranspose), true,
-                   "conv_transpose: one thread per output element gathering the taps that reach it (stride/dilation "
-                   "phases in integer steps); every conv_transpose problem",
-                   &kn::gather_supports, &kn::gather_workspace, CONVARITH_CUDA_RUN(gather_run), &kn::emu::gather_run});
-  table.push_back({"scatter", Device::kCuda, op_bit(Op::kConvTranspose), false,
-                   "conv_transpose: one thread per input element, atomic adds into y initialised to the bias; not "
-                   "bitwise deterministic",
-                   &kn::scatter_supports, &kn::scatter_workspace, CONVARITH_CUDA_RUN(scatter_run),
-                   &kn::emu::scatter_run});
-  table.push_back({"pool", Device::kCuda, op_bit(Op::kMaxPool) | op_bit(Op::kAvgPool), true,
-                   "max_pool and avg_pool: one thread per output (ceil_mode, dilation, count_include_pad)",
-                   &kn::pool_supports, &kn::pool_workspace, CONVARITH_CUDA_RUN(pool_run), &kn::emu::pool_run});
+  const unsigned f32 = dtype_bit(DataType::kF32);
+  const unsigned nchw = layout_bit(Layout::kNCHW);
+  struct KernelRow {
+    const char* name;
+    unsigned ops;
+    bool deterministic;
+    const char* summary;
+    Status (*supports)(const ConvProblem&, const DeviceInfo&);
+    Result<Prepared> (*prepare)(const ConvProblem&, const DeviceInfo&);
+    Status (*cuda_run)(const KernelArgs&);
+    Status (*emu_run)(const KernelArgs&);
+  };
+  const KernelRow rows[] = {
+      {"tiled", op_bit(Op::kConv), true,
+       "conv: 128-pixel x up to 16-channel output tile per block, input tile + halo and filter slice in shared memory "
+       "(<= 48 KiB), up to 8 outputs per thread in registers",
+       &kn::tiled_supports, &kn::tiled_prepare, CONVARITH_CUDA_RUN(tiled_run), &kn::emu::tiled_run},
+      {"direct", op_bit(Op::kConv), true, "conv: one thread per output element; every conv problem (the baseline)",
+       &kn::direct_supports, &kn::direct_prepare, CONVARITH_CUDA_RUN(direct_run), &kn::emu::direct_run},
+      {"gather", op_bit(Op::kConvTranspose), true,
+       "conv_transpose: one thread per output element gathering the taps that reach it (stride/dilation phases in "
+       "integer steps); every conv_transpose problem",
+       &kn::gather_supports, &kn::gather_prepare, CONVARITH_CUDA_RUN(gather_run), &kn::emu::gather_run},
+      {"scatter", op_bit(Op::kConvTranspose), false,
+       "conv_transpose: one thread per input element, atomic adds into y initialised to the bias; not bitwise "
+       "deterministic",
+       &kn::scatter_supports, &kn::scatter_prepare, CONVARITH_CUDA_RUN(scatter_run), &kn::emu::scatter_run},
+      {"pool", op_bit(Op::kMaxPool) | op_bit(Op::kAvgPool), true,
+       "max_pool and avg_pool: one thread per output (ceil_mode, dilation, count_include_pad)", &kn::pool_supports,
+       &kn::pool_prepare, CONVARITH_CUDA_RUN(pool_run), &kn::emu::pool_run},
+  };
+  for (Device device : {Device::kCuda, Device::kEmulated})
+    for (const KernelRow& r : rows)
+      table.push_back(Algorithm{r.name, device, r.ops, f32, nchw, false, false, r.deterministic, "fp32 FMA", r.summary,
+                                r.supports, r.prepare, device == Device::kCuda ? r.cuda_run : r.emu_run});
 }
 
-} // namespace convarith::detail
+} // namespace detail
+} // namespace convarith

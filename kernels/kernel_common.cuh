@@ -17,9 +17,12 @@
 #include <cstdint>
 #include <string>
 
-#include "convarith/plan.hpp"
+#include <memory>
+
 #include "convarith/problem.hpp"
+#include "numeric.cuh"
 #include "portable.cuh"
+#include "row.hpp"
 
 // `#pragma unroll` for nvcc; the host compiler (which warns on unknown pragmas) unrolls on its own.
 #if defined(__CUDACC__)
@@ -51,7 +54,26 @@ struct Geometry {
   int64_t x_elements = 0;
   int64_t w_elements = 0;
   int64_t y_elements = 0;
+  // Element strides in the rank-3 view, from the problem's tensor descriptors (layouts): x and y (and z,
+  // which has y's layout) over (n, c, d, h, w); w over (k, c/g, r, s, t) for conv and (c, k/g, r, s, t) for
+  // the transposed filter. Unit leading axes of rank 1-2 problems have stride 0 (their index is always 0).
+  int64_t xs[5] = {0, 0, 0, 0, 1};
+  int64_t ys[5] = {0, 0, 0, 0, 1};
+  int64_t ws[5] = {0, 0, 0, 0, 1};
+  bool channels_last = false; // x, z, y are N[D]HWC
 };
+
+// The rank-3 strides of a resolved tensor with logical dims (d0, d1, spatial...).
+inline void rank3_strides(const TensorDesc& t, int spatial_rank, int64_t (&out)[5]) {
+  for (int j = 0; j < 5; ++j)
+    out[j] = 0;
+  if (t.rank == 0)
+    return;
+  out[0] = t.strides[0];
+  out[1] = t.strides[1];
+  for (int j = 0; j < spatial_rank; ++j)
+    out[2 + (3 - spatial_rank) + j] = t.strides[static_cast<size_t>(2 + j)];
+}
 
 inline Geometry make_geometry(const ConvProblem& p) {
   Geometry g;
@@ -77,6 +99,10 @@ inline Geometry make_geometry(const ConvProblem& p) {
   g.x_elements = p.x_elements();
   g.w_elements = p.w_elements();
   g.y_elements = p.y_elements();
+  rank3_strides(p.tensor(TensorId::kX), p.rank(), g.xs);
+  rank3_strides(p.tensor(TensorId::kY), p.rank(), g.ys);
+  rank3_strides(p.tensor(TensorId::kW), p.rank(), g.ws);
+  g.channels_last = p.layout() == Layout::kNHWC;
   return g;
 }
 
@@ -104,30 +130,27 @@ inline bool index_fits_int32(const ConvProblem& p) {
   return true;
 }
 
-// Flat offsets into the NC[D]HW tensors, in the kernel's index type. Host code calls them with
-// int64_t (the reliability tests check them on tensors past 2^31 elements without allocating).
+// Flat offsets into the tensors, through the geometry's strides (so one kernel source runs NC[D]HW and
+// N[D]HWC), in the kernel's index type. Host code calls them with int64_t (the reliability tests check them on
+// tensors past 2^31 elements without allocating).
 template <typename I> CONVARITH_HOST_DEVICE I x_offset(const Geometry& g, I n, I c, I d, I h, I w) {
-  return (((n * static_cast<I>(g.c) + c) * static_cast<I>(g.in[0]) + d) * static_cast<I>(g.in[1]) + h) *
-             static_cast<I>(g.in[2]) +
-         w;
+  return n * static_cast<I>(g.xs[0]) + c * static_cast<I>(g.xs[1]) + d * static_cast<I>(g.xs[2]) +
+         h * static_cast<I>(g.xs[3]) + w * static_cast<I>(g.xs[4]);
 }
 template <typename I> CONVARITH_HOST_DEVICE I y_offset(const Geometry& g, I n, I k, I d, I h, I w) {
-  return (((n * static_cast<I>(g.k) + k) * static_cast<I>(g.out[0]) + d) * static_cast<I>(g.out[1]) + h) *
-             static_cast<I>(g.out[2]) +
-         w;
+  return n * static_cast<I>(g.ys[0]) + k * static_cast<I>(g.ys[1]) + d * static_cast<I>(g.ys[2]) +
+         h * static_cast<I>(g.ys[3]) + w * static_cast<I>(g.ys[4]);
 }
 // Convolution filter K x C/g x KD x KH x KW: `k` is the output channel, `cc` the channel within its group.
 template <typename I> CONVARITH_HOST_DEVICE I conv_w_offset(const Geometry& g, I k, I cc, I r, I s, I t) {
-  return (((k * static_cast<I>(g.cg) + cc) * static_cast<I>(g.ker[0]) + r) * static_cast<I>(g.ker[1]) + s) *
-             static_cast<I>(g.ker[2]) +
-         t;
+  return k * static_cast<I>(g.ws[0]) + cc * static_cast<I>(g.ws[1]) + r * static_cast<I>(g.ws[2]) +
+         s * static_cast<I>(g.ws[3]) + t * static_cast<I>(g.ws[4]);
 }
 // Transposed-convolution filter C x K/g x KD x KH x KW: `c` the input channel, `kk` the output channel
 // within its group.
 template <typename I> CONVARITH_HOST_DEVICE I transpose_w_offset(const Geometry& g, I c, I kk, I r, I s, I t) {
-  return (((c * static_cast<I>(g.kg) + kk) * static_cast<I>(g.ker[0]) + r) * static_cast<I>(g.ker[1]) + s) *
-             static_cast<I>(g.ker[2]) +
-         t;
+  return c * static_cast<I>(g.ws[0]) + kk * static_cast<I>(g.ws[1]) + r * static_cast<I>(g.ws[2]) +
+         s * static_cast<I>(g.ws[3]) + t * static_cast<I>(g.ws[4]);
 }
 
 // Grid-stride kernels launch at most this many blocks; each thread then loops over the rest. On the
@@ -151,30 +174,47 @@ static inline unsigned grid_blocks(int64_t work_items, int64_t items_per_block) 
   return grid_blocks(work_items, items_per_block, kMaxGridBlocks);
 }
 
-// The checks every run() makes before touching memory, in this order: a problem, one the algorithm
-// supports, then (unless N = 0, which reads and writes nothing) the pointers. `needs_w`: conv and
-// conv_transpose.
-inline Status check_run_args(const KernelArgs& args, const char* algorithm, bool needs_w,
-                             Status (*supports)(const ConvProblem&)) {
-  if (args.problem == nullptr)
-    return invalid_argument(std::string(algorithm) + ": KernelArgs.problem is null");
-  CONVARITH_RETURN_IF_ERROR(supports(*args.problem));
-  if (args.problem->y_elements() == 0)
-    return Status::ok();
-  if (args.x == nullptr)
-    return invalid_argument(std::string(algorithm) + ": x is null");
-  if (needs_w && args.w == nullptr)
-    return invalid_argument(std::string(algorithm) + ": w is null");
-  if (args.y == nullptr)
-    return invalid_argument(std::string(algorithm) + ": y is null");
-  return Status::ok();
+// What a kernel row prepares once per plan: its params with the pointers still null, the launch shape and
+// which instantiation runs (variant: e.g. outputs per thread; wide: the 64-bit index instantiation).
+// prepare() fills it; run() copies it, binds the pointers and launches.
+template <typename Params> struct KernelPlan {
+  Params params;
+  dim3 grid, block;
+  size_t smem_bytes = 0;
+  int variant = 0;
+  bool wide = false; // int64_t index arithmetic (index_fits_int32 is false)
+};
+
+template <typename Params> inline const KernelPlan<Params>& prepared_as(const KernelArgs& args) {
+  return *static_cast<const KernelPlan<Params>*>(args.prepared);
 }
 
-// The common supports() preamble: dtype, layout and op.
-inline Status check_problem_kind(const ConvProblem& p, const char* algorithm, unsigned op_mask, const char* ops) {
-  if ((op_bit(p.op()) & op_mask) == 0)
-    return not_supported(std::string(algorithm) + ": runs " + ops + " only, not " + op_name(p.op()));
-  return Status::ok();
+// Wraps a KernelPlan into the Plan's prepared state with a cost estimate: compute at `efficiency` of the
+// device's fp32 FMA rate (sm_90: 66.9 TFLOP/s; scaled by SMs for other devices) plus the compulsory bytes at
+// HBM speed (3.35 TB/s), plus a launch. A first, simple ranking only; the bound model (convarith model) is the
+// real estimate.
+template <typename Params>
+inline Prepared make_prepared(const ConvProblem& p, const DeviceInfo& dev, KernelPlan<Params> plan, double efficiency,
+                              size_t workspace = 0) {
+  Prepared out;
+  out.workspace_bytes = workspace;
+  const double sms = dev.sms > 0 ? dev.sms : 132.0;
+  const double peak_flops = 66.9e12 * sms / 132.0;
+  out.cost_us = 3.0 + p.flops() / (peak_flops * efficiency) * 1e6 + static_cast<double>(p.min_bytes()) / 3.35e12 * 1e6;
+  out.state = std::make_shared<const KernelPlan<Params>>(std::move(plan));
+  return out;
+}
+
+// The f32 pointers of a run (the rows that take f32 only).
+struct F32Args {
+  const float* x;
+  const float* w;
+  const float* bias;
+  float* y;
+};
+inline F32Args f32_args(const KernelArgs& a) {
+  return {static_cast<const float*>(a.x), static_cast<const float*>(a.w), static_cast<const float*>(a.bias),
+          static_cast<float*>(a.y)};
 }
 
 } // namespace convarith::kernels

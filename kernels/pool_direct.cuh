@@ -31,24 +31,22 @@ struct PoolParams {
   float* y = nullptr;
 };
 
-inline PoolParams pool_params(const ConvProblem& p, const float* x, float* y) {
-  PoolParams params;
-  params.g = make_geometry(p);
-  params.is_max = p.op() == Op::kMaxPool ? 1 : 0;
-  params.count_include_pad = p.count_include_pad() ? 1 : 0;
-  params.x = x;
-  params.y = y;
-  return params;
-}
-
-inline Status pool_supports(const ConvProblem& p) {
-  return check_problem_kind(p, "pool", op_bit(Op::kMaxPool) | op_bit(Op::kAvgPool), "max_pool and avg_pool");
-}
-inline size_t pool_workspace(const ConvProblem&) {
-  return 0;
-}
-
 constexpr unsigned kPoolThreads = 256;
+
+inline Status pool_supports(const ConvProblem&, const DeviceInfo&) {
+  return Status::ok(); // every pooling problem
+}
+
+inline Result<Prepared> pool_prepare(const ConvProblem& p, const DeviceInfo& dev) {
+  KernelPlan<PoolParams> plan;
+  plan.params.g = make_geometry(p);
+  plan.params.is_max = p.op() == Op::kMaxPool ? 1 : 0;
+  plan.params.count_include_pad = p.count_include_pad() ? 1 : 0;
+  plan.grid = dim3(grid_blocks(p.y_elements(), kPoolThreads, kMaxGridBlocks));
+  plan.block = dim3(kPoolThreads);
+  plan.wide = !index_fits_int32(p);
+  return make_prepared(p, dev, plan, 0.05);
+}
 
 namespace cuda {
 Status pool_run(const KernelArgs& args);
@@ -145,16 +143,13 @@ template <typename I> CONVARITH_GLOBAL void pool_kernel(PoolParams p) {
 }
 
 Status pool_run(const KernelArgs& args) {
-  CONVARITH_RETURN_IF_ERROR(check_run_args(args, "pool", false, &pool_supports));
-  const ConvProblem& problem = *args.problem;
-  if (problem.y_elements() == 0)
-    return Status::ok();
-  const PoolParams params = pool_params(problem, args.x, args.y);
-  const dim3 grid(grid_blocks(problem.y_elements(), kPoolThreads, kMaxGridBlocks));
-  const dim3 block(kPoolThreads);
-  if (index_fits_int32(problem))
-    return CONVARITH_LAUNCH(pool_kernel<int32_t>, grid, block, 0, args.stream, params);
-  return CONVARITH_LAUNCH(pool_kernel<int64_t>, grid, block, 0, args.stream, params);
+  const KernelPlan<PoolParams>& plan = prepared_as<PoolParams>(args);
+  PoolParams params = plan.params;
+  params.x = static_cast<const float*>(args.x);
+  params.y = static_cast<float*>(args.y);
+  if (!plan.wide)
+    return CONVARITH_LAUNCH(pool_kernel<int32_t>, plan.grid, plan.block, 0, args.stream, params);
+  return CONVARITH_LAUNCH(pool_kernel<int64_t>, plan.grid, plan.block, 0, args.stream, params);
 }
 
 } // namespace convarith::kernels::CONVARITH_KNS

@@ -45,8 +45,15 @@ inline int64_t gcd64(int64_t a, int64_t b) {
   return a;
 }
 
-inline GatherParams gather_params(const ConvProblem& p, const float* x, const float* w, const float* bias, float* y) {
-  GatherParams params;
+constexpr unsigned kGatherThreads = 256;
+
+inline Status gather_supports(const ConvProblem&, const DeviceInfo&) {
+  return Status::ok(); // every conv_transpose problem
+}
+
+inline Result<Prepared> gather_prepare(const ConvProblem& p, const DeviceInfo& dev) {
+  KernelPlan<GatherParams> plan;
+  GatherParams& params = plan.params;
   params.g = make_geometry(p);
   for (int j = 0; j < 3; ++j) {
     const int64_t s = params.g.stride[j], d = params.g.dil[j];
@@ -56,21 +63,11 @@ inline GatherParams gather_params(const ConvProblem& p, const float* x, const fl
     params.d_div_s[j] = d / s;
     params.d_mod_s[j] = d % s;
   }
-  params.x = x;
-  params.w = w;
-  params.bias = bias;
-  params.y = y;
-  return params;
+  plan.grid = dim3(grid_blocks(p.y_elements(), kGatherThreads, kMaxGridBlocks));
+  plan.block = dim3(kGatherThreads);
+  plan.wide = !index_fits_int32(p);
+  return make_prepared(p, dev, plan, 0.04);
 }
-
-inline Status gather_supports(const ConvProblem& p) {
-  return check_problem_kind(p, "gather", op_bit(Op::kConvTranspose), "conv_transpose");
-}
-inline size_t gather_workspace(const ConvProblem&) {
-  return 0;
-}
-
-constexpr unsigned kGatherThreads = 256;
 
 namespace cuda {
 Status gather_run(const KernelArgs& args);
@@ -176,16 +173,16 @@ template <typename I> CONVARITH_GLOBAL void gather_kernel(GatherParams p) {
 }
 
 Status gather_run(const KernelArgs& args) {
-  CONVARITH_RETURN_IF_ERROR(check_run_args(args, "gather", true, &gather_supports));
-  const ConvProblem& problem = *args.problem;
-  if (problem.y_elements() == 0)
-    return Status::ok();
-  const GatherParams params = gather_params(problem, args.x, args.w, args.bias, args.y);
-  const dim3 grid(grid_blocks(problem.y_elements(), kGatherThreads, kMaxGridBlocks));
-  const dim3 block(kGatherThreads);
-  if (index_fits_int32(problem))
-    return CONVARITH_LAUNCH(gather_kernel<int32_t>, grid, block, 0, args.stream, params);
-  return CONVARITH_LAUNCH(gather_kernel<int64_t>, grid, block, 0, args.stream, params);
+  const KernelPlan<GatherParams>& plan = prepared_as<GatherParams>(args);
+  GatherParams params = plan.params;
+  const F32Args t = f32_args(args);
+  params.x = t.x;
+  params.w = t.w;
+  params.bias = t.bias;
+  params.y = t.y;
+  if (!plan.wide)
+    return CONVARITH_LAUNCH(gather_kernel<int32_t>, plan.grid, plan.block, 0, args.stream, params);
+  return CONVARITH_LAUNCH(gather_kernel<int64_t>, plan.grid, plan.block, 0, args.stream, params);
 }
 
 } // namespace convarith::kernels::CONVARITH_KNS

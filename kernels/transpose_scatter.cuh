@@ -31,24 +31,20 @@ struct ScatterParams {
   float* y = nullptr;
 };
 
-inline ScatterParams scatter_params(const ConvProblem& p, const float* x, const float* w, const float* bias, float* y) {
-  ScatterParams params;
-  params.g = make_geometry(p);
-  params.x = x;
-  params.w = w;
-  params.bias = bias;
-  params.y = y;
-  return params;
-}
-
-inline Status scatter_supports(const ConvProblem& p) {
-  return check_problem_kind(p, "scatter", op_bit(Op::kConvTranspose), "conv_transpose");
-}
-inline size_t scatter_workspace(const ConvProblem&) {
-  return 0;
-}
-
 constexpr unsigned kScatterThreads = 256;
+
+inline Status scatter_supports(const ConvProblem&, const DeviceInfo&) {
+  return Status::ok(); // every conv_transpose problem
+}
+
+inline Result<Prepared> scatter_prepare(const ConvProblem& p, const DeviceInfo& dev) {
+  KernelPlan<ScatterParams> plan;
+  plan.params.g = make_geometry(p);
+  plan.grid = dim3(grid_blocks(p.x_elements(), kScatterThreads, kMaxGridBlocks));
+  plan.block = dim3(kScatterThreads);
+  plan.wide = !index_fits_int32(p);
+  return make_prepared(p, dev, plan, 0.03);
+}
 
 namespace cuda {
 Status scatter_run(const KernelArgs& args);
@@ -136,12 +132,14 @@ template <typename I> Status scatter_launch(const KernelArgs& args, const Scatte
 }
 
 Status scatter_run(const KernelArgs& args) {
-  CONVARITH_RETURN_IF_ERROR(check_run_args(args, "scatter", true, &scatter_supports));
-  const ConvProblem& problem = *args.problem;
-  if (problem.y_elements() == 0)
-    return Status::ok();
-  const ScatterParams params = scatter_params(problem, args.x, args.w, args.bias, args.y);
-  if (index_fits_int32(problem))
+  const KernelPlan<ScatterParams>& plan = prepared_as<ScatterParams>(args);
+  ScatterParams params = plan.params;
+  const F32Args t = f32_args(args);
+  params.x = t.x;
+  params.w = t.w;
+  params.bias = t.bias;
+  params.y = t.y;
+  if (!plan.wide)
     return scatter_launch<int32_t>(args, params);
   return scatter_launch<int64_t>(args, params);
 }

@@ -19,6 +19,7 @@
 
 #include "../fuzz/problem_harness.hpp"
 #include "convarith/convarith.hpp"
+#include "row.hpp"
 
 #if defined(CONVARITH_HAVE_CUDA)
 #include <cuda_runtime.h>
@@ -246,8 +247,42 @@ std::vector<BadCase> bad_cases() {
        {"x", std::to_string(kMax - 1), "overflows 64 bits"}},
       {"dtype_out_of_range",
        conv([](ProblemDesc& d) { d.dtype = static_cast<DataType>(5); }),
-       SC::kNotSupported,
-       {"f32"}},
+       SC::kInvalidArgument,
+       {"dtype 5", "f32, f16 or bf16"}},
+      {"w_dtype_out_of_range",
+       conv([](ProblemDesc& d) { d.w_dtype = static_cast<DataType>(7); }),
+       SC::kInvalidArgument,
+       {"w_dtype 7"}},
+      {"layout_out_of_range",
+       conv([](ProblemDesc& d) { d.layout = static_cast<Layout>(3); }),
+       SC::kInvalidArgument,
+       {"layout 3", "NCHW or NHWC"}},
+      {"pool_with_an_epilogue",
+       conv([](ProblemDesc& d) {
+         d.op = Op::kMaxPool;
+         d.epilogue.activation = Activation::kRelu;
+       }),
+       SC::kInvalidArgument,
+       {"pooling has no epilogue", "relu"}},
+      {"pool_with_a_residual",
+       conv([](ProblemDesc& d) {
+         d.op = Op::kAvgPool;
+         d.epilogue.beta = 1.0f;
+       }),
+       SC::kInvalidArgument,
+       {"pooling has no epilogue", "beta 1"}},
+      {"clip_min_above_max",
+       conv([](ProblemDesc& d) {
+         d.epilogue.activation = Activation::kClip;
+         d.epilogue.clip_min = 6.0f;
+         d.epilogue.clip_max = 0.0f;
+       }),
+       SC::kInvalidArgument,
+       {"clip min 6", "max 0"}},
+      {"nan_alpha",
+       conv([](ProblemDesc& d) { d.epilogue.alpha = std::numeric_limits<float>::quiet_NaN(); }),
+       SC::kInvalidArgument,
+       {"alpha", "finite"}},
   };
 }
 

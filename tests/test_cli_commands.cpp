@@ -19,6 +19,7 @@
 #include "attributes.hpp"
 #include "convarith/plan.hpp"
 #include "npy.hpp"
+#include "row.hpp"
 #include "subcommands.hpp"
 
 namespace convarith::cli {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "convarith/convarith.hpp"
+#include "row.hpp"
 #include "support/support.hpp"
 
 namespace convarith {
@@ -218,7 +219,7 @@ TEST(Concurrency, EmulatedKernelsFromSeveralThreads) {
   for (const ProblemDesc& d : ds) {
     const ConvProblem p = test::must_make(d);
     for (const Algorithm& alg : algorithm_table()) {
-      if (alg.run_emulated == nullptr || !(alg.ops & op_bit(p.op())) || !alg.supports(p).is_ok())
+      if (alg.device != Device::kEmulated || !(alg.ops & op_bit(p.op())) || !alg.supports(p).is_ok())
         continue;
       EmuCase c{&alg, p, test::integer_inputs(p, 3, !is_pool(p.op())), {}};
       emu.push_back(std::move(c));
@@ -229,16 +230,8 @@ TEST(Concurrency, EmulatedKernelsFromSeveralThreads) {
   const auto run_emu = [](const EmuCase& c) {
     std::vector<float> y(static_cast<size_t>(c.problem.y_elements()));
     test::poison(y);
-    std::vector<unsigned char> ws(c.alg->workspace(c.problem) + 1);
-    KernelArgs args;
-    args.problem = &c.problem;
-    args.x = c.in.x.data();
-    args.w = c.in.w.empty() ? nullptr : c.in.w.data();
-    args.bias = c.in.bias.empty() ? nullptr : c.in.bias.data();
-    args.y = y.data();
-    args.workspace = ws.data();
-    args.workspace_bytes = ws.size() - 1;
-    const Status st = c.alg->run_emulated(args);
+    const Status st = test::run_row(*c.alg, c.problem, c.in.x.data(), c.in.w.empty() ? nullptr : c.in.w.data(),
+                                    c.in.bias.empty() ? nullptr : c.in.bias.data(), y.data());
     EXPECT_TRUE(st.is_ok()) << c.alg->name << ": " << st.to_string();
     return y;
   };

@@ -169,7 +169,7 @@ TEST(CpuFallback, TableHasTheCpuRows) {
   std::vector<std::string> names;
   for (const Algorithm* row : cpu_rows()) {
     names.push_back(row->name);
-    EXPECT_EQ(row->run_emulated, nullptr) << row->name;
+    EXPECT_EQ(row->device, Device::kCpu) << row->name;
     EXPECT_NE(row->run, nullptr) << row->name;
     EXPECT_TRUE(row->deterministic) << row->name;
   }
@@ -231,9 +231,10 @@ TEST(CpuFallback, EmptyBatchIsANoOp) {
     for (const Algorithm* row : cpu_rows()) {
       if (!(row->ops & op_bit(op)))
         continue;
-      KernelArgs args;
-      args.problem = &p; // every pointer null: nothing may be touched
-      EXPECT_TRUE(row->run(args).is_ok()) << row->name << " " << op_name(op);
+      Result<Plan> plan = Plan::create(p, Device::kCpu, row->name);
+      ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+      // every pointer null: nothing may be touched
+      EXPECT_TRUE(plan->run(nullptr, nullptr, nullptr, nullptr).is_ok()) << row->name << " " << op_name(op);
     }
   }
 }
@@ -277,29 +278,25 @@ TEST(CpuFallback, WrongOpIsNotSupported) {
   }
 }
 
-// The rows check their own arguments too (they are reachable without Plan, e.g. from the bench):
-// a short workspace is an error that names both sizes, and y stays untouched.
+// The checks live in Plan::run, once: a short workspace is an error that names both sizes, a null w too,
+// and y stays untouched.
 TEST(CpuFallback, ShortWorkspaceIsAnErrorAndWritesNothing) {
   const ConvProblem p = blocking_problems()[0].problem;
-  const Algorithm* row = find_algorithm("cpu_gemm", Device::kCpu);
-  ASSERT_NE(row, nullptr);
-  const size_t need = row->workspace(p);
+  Result<Plan> plan = Plan::create(p, Device::kCpu, "cpu_gemm");
+  ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+  const size_t need = plan->workspace_bytes();
   ASSERT_GT(need, 0u);
   const Inputs in = integer_inputs(p, 7);
   std::vector<unsigned char> workspace(need);
   std::vector<float> y(static_cast<size_t>(p.y_elements()), 12345.0f);
-  KernelArgs args;
-  args.problem = &p, args.x = in.x.data(), args.w = in.w.data(), args.bias = in.bias.data(), args.y = y.data();
-  args.workspace = workspace.data(), args.workspace_bytes = need - 1;
-  const Status s = row->run(args);
+  const Status s = plan->run(in.x.data(), in.w.data(), in.bias.data(), y.data(), workspace.data(), need - 1);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find(std::to_string(need)), std::string::npos) << s.message();
   EXPECT_NE(s.message().find(std::to_string(need - 1)), std::string::npos) << s.message();
   for (float v : y)
     ASSERT_EQ(v, 12345.0f);
-  args.w = nullptr;
-  args.workspace_bytes = need;
-  EXPECT_EQ(row->run(args).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(plan->run(in.x.data(), nullptr, in.bias.data(), y.data(), workspace.data(), need).code(),
+            StatusCode::kInvalidArgument);
   for (float v : y)
     ASSERT_EQ(v, 12345.0f);
 }

@@ -1,4 +1,4 @@
-// Every CUDA kernel row of the algorithm table, run by the CPU kernel executor (row.run_emulated) on
+// Every CUDA kernel row of the algorithm table, run on the emulated device (the CPU kernel executor) on
 // host memory — the very kernel source nvcc compiles — against the fp64 reference, over the paper's
 // figures, the smoke and edge lists and a fixed draw of random problems.
 //
@@ -20,6 +20,7 @@
 
 #include "conv_direct.cuh"
 #include "convarith/convarith.hpp"
+#include "row.hpp"
 #include "executor.hpp"
 #include "support/support.hpp"
 #include "transpose_gather.cuh"
@@ -84,7 +85,7 @@ std::vector<KernelCase> kernel_cases() {
   std::vector<KernelCase> cases;
   const auto lists = problem_lists();
   for (const Algorithm& row : algorithm_table()) {
-    if (row.device != Device::kCuda)
+    if (row.device != Device::kEmulated)
       continue;
     for (const auto& [list, problems] : lists) {
       for (const NamedProblem& np : problems) {
@@ -116,20 +117,12 @@ RunResult run_emulated(const Algorithm& algorithm, const ConvProblem& p, const I
   RunResult result;
   result.y.resize(static_cast<size_t>(p.y_elements()));
   poison(result.y);
-  std::vector<unsigned char> workspace(algorithm.workspace(p));
-  KernelArgs args;
-  args.problem = &p;
-  args.x = in.x.data();
-  args.w = in.w.empty() ? nullptr : in.w.data();
-  args.bias = with_bias && !in.bias.empty() ? in.bias.data() : nullptr;
-  args.y = result.y.data();
-  args.workspace = workspace.empty() ? nullptr : workspace.data();
-  args.workspace_bytes = workspace.size();
   const emu::Options saved = emu::options();
   emu::Options options = saved;
   options.reverse_thread_order = reverse;
   emu::set_options(options);
-  result.status = algorithm.run_emulated(args);
+  result.status = run_row(algorithm, p, in.x.data(), in.w.empty() ? nullptr : in.w.data(),
+                          with_bias && !in.bias.empty() ? in.bias.data() : nullptr, result.y.data());
   emu::set_options(saved);
   return result;
 }
@@ -151,8 +144,6 @@ class EmulatedKernel : public ::testing::TestWithParam<KernelCase> {};
 TEST_P(EmulatedKernel, MatchesReference) {
   const Algorithm& algorithm = *GetParam().algorithm;
   const ConvProblem& p = GetParam().problem.problem;
-  if (algorithm.run_emulated == nullptr)
-    GTEST_SKIP() << algorithm.name << " has no emulated form (GPU-only code, tested by test_kernels_gpu)";
   const Status supported = algorithm.supports(p);
   if (!supported.is_ok()) {
     EXPECT_EQ(supported.code(), StatusCode::kNotSupported) << supported.to_string();
@@ -197,7 +188,7 @@ TEST(EmulatedKernels, BaselinesSupportEveryProblem) {
     for (const NamedProblem& np : problems) {
       const ConvProblem& p = np.problem;
       const char* baseline = p.op() == Op::kConv ? "direct" : p.op() == Op::kConvTranspose ? "gather" : "pool";
-      const Algorithm* row = find_algorithm(baseline, Device::kCuda);
+      const Algorithm* row = find_algorithm(baseline, Device::kEmulated);
       ASSERT_NE(row, nullptr) << baseline;
       const Status s = row->supports(p);
       EXPECT_TRUE(s.is_ok()) << list << "/" << np.name << ": " << s.to_string();
@@ -205,7 +196,7 @@ TEST(EmulatedKernels, BaselinesSupportEveryProblem) {
   }
 }
 
-// The kCuda rows, in `auto` order: tiled before direct, gather before scatter.
+// The kCuda rows, in `auto` order: tiled before direct, gather before scatter; each has an emulated twin.
 TEST(EmulatedKernels, TableOrderAndFlags) {
   std::vector<std::string> names;
   for (const Algorithm& row : algorithm_table()) {
@@ -219,7 +210,10 @@ TEST(EmulatedKernels, TableOrderAndFlags) {
     ASSERT_LT(position(name), static_cast<int>(names.size())) << name << " is not a kCuda row";
     const Algorithm* row = find_algorithm(name, Device::kCuda);
     ASSERT_NE(row, nullptr) << name;
-    EXPECT_NE(row->run_emulated, nullptr) << name;
+    const Algorithm* twin = find_algorithm(name, Device::kEmulated);
+    ASSERT_NE(twin, nullptr) << name;
+    EXPECT_NE(twin->run, nullptr) << name;
+    EXPECT_EQ(twin->deterministic, row->deterministic) << name;
 #if defined(CONVARITH_HAVE_CUDA)
     EXPECT_NE(row->run, nullptr) << name;
 #else
@@ -243,8 +237,8 @@ TEST(EmulatedKernels, TiledDeclinesOversizedTileDirectRunsIt) {
   d.dilation = {60, 60, 1};
   const ConvProblem p = must_make(d);
   ASSERT_EQ(p.out(0), 30);
-  const Algorithm* tiled = find_algorithm("tiled", Device::kCuda);
-  const Algorithm* direct = find_algorithm("direct", Device::kCuda);
+  const Algorithm* tiled = find_algorithm("tiled", Device::kEmulated);
+  const Algorithm* direct = find_algorithm("direct", Device::kEmulated);
   ASSERT_NE(tiled, nullptr);
   ASSERT_NE(direct, nullptr);
   const Status s = tiled->supports(p);
@@ -258,10 +252,11 @@ TEST(EmulatedKernels, TiledDeclinesOversizedTileDirectRunsIt) {
   EXPECT_TRUE(exact_match(p, got.y, exact_float_reference(p, ints, true)));
 }
 
-// Missing pointers are kInvalidArgument naming the pointer, and nothing is written.
+// Missing pointers are kInvalidArgument naming the pointer, and nothing is written (Plan::run checks them once,
+// for every row).
 TEST(EmulatedKernels, NullPointersAreInvalidArgument) {
   for (const Algorithm& row : algorithm_table()) {
-    if (row.device != Device::kCuda)
+    if (row.device != Device::kEmulated)
       continue;
     ProblemDesc d;
     d.op = (row.ops & op_bit(Op::kConv)) != 0            ? Op::kConv
@@ -274,26 +269,20 @@ TEST(EmulatedKernels, NullPointersAreInvalidArgument) {
     const ConvProblem p = must_make(d);
     const Inputs in = integer_inputs(p, 3, false);
     std::vector<float> y(static_cast<size_t>(p.y_elements()), 42.0f);
-    KernelArgs args;
-    args.problem = &p;
-    args.x = nullptr;
-    args.w = in.w.empty() ? nullptr : in.w.data();
-    args.y = y.data();
-    const Status s = row.run_emulated(args);
+    Result<Plan> plan = Plan::create(p, Device::kEmulated, row.name);
+    ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+    const Status s = plan->run(nullptr, in.w.empty() ? nullptr : in.w.data(), nullptr, y.data());
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << row.name << ": " << s.to_string();
     EXPECT_NE(s.message().find("x is null"), std::string::npos) << s.message();
     for (float v : y)
       ASSERT_EQ(v, 42.0f) << row.name << " wrote y on error";
-    args.problem = nullptr;
-    EXPECT_EQ(row.run_emulated(args).code(), StatusCode::kInvalidArgument) << row.name;
   }
 }
 
-// A row asked to run an op it does not implement says so (kNotSupported naming itself) before it
-// looks at anything else, even for N = 0.
+// A row asked for an op it does not implement says so (kNotSupported naming itself and the op), even for N = 0.
 TEST(EmulatedKernels, WrongOpIsNotSupported) {
   for (const Algorithm& row : algorithm_table()) {
-    if (row.device != Device::kCuda || row.run_emulated == nullptr)
+    if (row.device != Device::kEmulated)
       continue;
     for (const Op op : {Op::kConv, Op::kConvTranspose, Op::kMaxPool, Op::kAvgPool}) {
       if ((row.ops & op_bit(op)) != 0)
@@ -305,19 +294,12 @@ TEST(EmulatedKernels, WrongOpIsNotSupported) {
         d.input = {4, 4, 1};
         d.kernel = {2, 2, 1};
         const ConvProblem p = must_make(d);
-        std::vector<float> x(static_cast<size_t>(p.x_elements()), 1.0f), w(static_cast<size_t>(p.w_elements()), 1.0f);
-        std::vector<float> y(static_cast<size_t>(p.y_elements()), 42.0f);
-        KernelArgs args;
-        args.problem = &p;
-        args.x = x.data();
-        args.w = w.data();
-        args.y = y.data();
-        const Status s = row.run_emulated(args);
+        const Status s = row.supports(p);
         EXPECT_EQ(s.code(), StatusCode::kNotSupported) << row.name << " on " << op_name(op) << ": " << s.to_string();
         EXPECT_NE(s.message().find(row.name), std::string::npos) << s.message();
         EXPECT_NE(s.message().find(op_name(op)), std::string::npos) << s.message();
-        for (float v : y)
-          ASSERT_EQ(v, 42.0f) << row.name << " wrote y on error";
+        Result<Plan> plan = Plan::create(p, Device::kEmulated, row.name);
+        EXPECT_EQ(plan.status().code(), StatusCode::kNotSupported) << row.name;
       }
     }
   }
@@ -334,9 +316,9 @@ TEST(EmulatedKernels, OffsetsPast2To31Elements) {
   d.pad_hi = {1, 1, 0};
   const ConvProblem p = must_make(d);
   EXPECT_FALSE(kernels::index_fits_int32(p));
-  const kernels::DirectParams params = kernels::direct_params(p, nullptr, nullptr, nullptr, nullptr);
-  EXPECT_EQ(kernels::x_offset<int64_t>(params.g, 0, 0, 0, 65535, 65535), p.x_elements() - 1);
-  EXPECT_EQ(kernels::y_offset<int64_t>(params.g, 0, 0, 0, 65535, 65535), p.y_elements() - 1);
+  const kernels::Geometry g = kernels::make_geometry(p);
+  EXPECT_EQ(kernels::x_offset<int64_t>(g, 0, 0, 0, 65535, 65535), p.x_elements() - 1);
+  EXPECT_EQ(kernels::y_offset<int64_t>(g, 0, 0, 0, 65535, 65535), p.y_elements() - 1);
 
   ProblemDesc small = d;
   small.input = {64, 64, 1};
@@ -353,7 +335,10 @@ TEST(EmulatedKernels, OffsetsPast2To31Elements) {
   t.kernel = {3, 3, 1};
   t.stride = {4, 4, 1};
   t.dilation = {6, 6, 1};
-  const kernels::GatherParams gp = kernels::gather_params(must_make(t), nullptr, nullptr, nullptr, nullptr);
+  const Result<Prepared> prepared = kernels::gather_prepare(must_make(t), emulated_device_info());
+  ASSERT_TRUE(prepared.is_ok());
+  const kernels::GatherParams& gp =
+      static_cast<const kernels::KernelPlan<kernels::GatherParams>*>(prepared->state.get())->params;
   EXPECT_EQ(gp.r_step[1], 2);
   EXPECT_EQ(gp.i_step[1], 3);
   EXPECT_EQ(gp.d_div_s[1], 1);

@@ -18,6 +18,7 @@
 #include "conv_direct.cuh"
 #include "conv_tiled.cuh"
 #include "convarith/convarith.hpp"
+#include "row.hpp"
 #include "kernel_common.cuh"
 #include "pool_direct.cuh"
 #include "transpose_gather.cuh"
@@ -25,6 +26,10 @@
 
 namespace convarith {
 namespace {
+template <typename Params> const kernels::KernelPlan<Params>& plan_of(const Prepared& p) {
+  return *static_cast<const kernels::KernelPlan<Params>*>(p.state.get());
+}
+
 
 constexpr int64_t k2e31 = int64_t{1} << 31;
 
@@ -151,24 +156,23 @@ TEST(LargeTensor, KernelGeometryAndOffsetsAre64Bit) {
   EXPECT_EQ(kernels::x_offset<int64_t>(g, 5, 17, 0, 1234, 4000), ((int64_t{5} * 64 + 17) * 4096 + 1234) * 4096 + 4000);
   EXPECT_EQ(kernels::y_offset<int64_t>(g, 5, 17, 0, 1234, 4000), ((int64_t{5} * 64 + 17) * 4096 + 1234) * 4096 + 4000);
 
-  // Every builder copies the 64-bit geometry and the pointers unchanged.
-  const float* x = fake<const float>(0x1000);
-  const float* w = fake<const float>(0x2000);
-  const float* b = fake<const float>(0x3000);
-  float* y = fake<float>(0x4000);
-  const kernels::DirectParams dp = kernels::direct_params(p, x, w, b, y);
-  EXPECT_EQ(dp.g.x_elements, g.x_elements);
-  EXPECT_EQ(dp.g.y_elements, g.y_elements);
-  EXPECT_EQ(dp.x, x);
-  EXPECT_EQ(dp.y, y);
-  EXPECT_EQ(dp.bias, b);
+  // Every prepare() keeps the 64-bit geometry and picks the 64-bit index instantiation.
+  const DeviceInfo dev = emulated_device_info();
+  const Result<Prepared> dprep = kernels::direct_prepare(p, dev);
+  ASSERT_TRUE(dprep.is_ok());
+  const auto& dplan = plan_of<kernels::DirectParams>(*dprep);
+  EXPECT_EQ(dplan.params.g.x_elements, g.x_elements);
+  EXPECT_EQ(dplan.params.g.y_elements, g.y_elements);
+  EXPECT_TRUE(dplan.wide);
   // The grid-stride launch stays within the grid limit however many outputs there are.
   const unsigned blocks = kernels::grid_blocks(g.y_elements, kernels::kDirectThreads);
   EXPECT_GE(blocks, 1u);
   EXPECT_LE(static_cast<int64_t>(blocks), kernels::kMaxGridBlocks);
 
-  ASSERT_TRUE(kernels::tiled_supports(p).is_ok());
-  const kernels::TiledParams tp = kernels::tiled_params(p, x, w, b, y);
+  ASSERT_TRUE(kernels::tiled_supports(p, dev).is_ok());
+  const Result<Prepared> tprep = kernels::tiled_prepare(p, dev);
+  ASSERT_TRUE(tprep.is_ok());
+  const kernels::TiledParams& tp = plan_of<kernels::TiledParams>(*tprep).params;
   EXPECT_EQ(tp.g.y_elements, g.y_elements);
   // The tiles cover the output exactly once: no tile short, none wholly outside.
   EXPECT_GE(tp.tiles_h * tp.tile_h, 4096);
@@ -192,9 +196,11 @@ TEST(LargeTensor, TransposeAndPoolParamsPast2To31) {
   ASSERT_EQ(tp.out(0), 16388);
   ASSERT_EQ(tp.out(1), 16385);
   EXPECT_FALSE(kernels::index_fits_int32(tp));
-  const float* x = fake<const float>(0x1000);
-  float* y = fake<float>(0x4000);
-  const kernels::GatherParams gp = kernels::gather_params(tp, x, x, nullptr, y);
+  const DeviceInfo dev = emulated_device_info();
+  const Result<Prepared> gprep = kernels::gather_prepare(tp, dev);
+  ASSERT_TRUE(gprep.is_ok());
+  const kernels::GatherParams& gp = plan_of<kernels::GatherParams>(*gprep).params;
+  EXPECT_TRUE(plan_of<kernels::GatherParams>(*gprep).wide);
   EXPECT_EQ(gp.g.y_elements, int64_t{16} * 16388 * 16385);
   EXPECT_EQ(gp.g.kg, 8);
   EXPECT_EQ(gp.g.cg, 8);
@@ -205,7 +211,9 @@ TEST(LargeTensor, TransposeAndPoolParamsPast2To31) {
   EXPECT_EQ(gp.d_mod_s[1], 1);
   EXPECT_EQ(kernels::y_offset<int64_t>(gp.g, 0, 15, 0, 16387, 16384), gp.g.y_elements - 1);
   EXPECT_EQ(kernels::transpose_w_offset<int64_t>(gp.g, 15, 7, 0, 1, 1), tp.w_elements() - 1);
-  const kernels::ScatterParams sp = kernels::scatter_params(tp, x, x, nullptr, y);
+  const Result<Prepared> sprep = kernels::scatter_prepare(tp, dev);
+  ASSERT_TRUE(sprep.is_ok());
+  const kernels::ScatterParams& sp = plan_of<kernels::ScatterParams>(*sprep).params;
   EXPECT_EQ(sp.g.y_elements, gp.g.y_elements);
   EXPECT_EQ(sp.g.x_elements, int64_t{16} * 8192 * 8192);
 
@@ -214,7 +222,9 @@ TEST(LargeTensor, TransposeAndPoolParamsPast2To31) {
   d.op = Op::kMaxPool;
   d.stride = {2, 2, 1};
   const ConvProblem pp = make_ok(d);
-  const kernels::PoolParams pool = kernels::pool_params(pp, x, y);
+  const Result<Prepared> pprep = kernels::pool_prepare(pp, dev);
+  ASSERT_TRUE(pprep.is_ok());
+  const kernels::PoolParams& pool = plan_of<kernels::PoolParams>(*pprep).params;
   EXPECT_EQ(pool.is_max, 1);
   EXPECT_EQ(pool.g.x_elements, int64_t{1} << 33);
   EXPECT_EQ(pool.g.out[1], 4096);

@@ -92,7 +92,7 @@ TEST(PlanCreate, AutoPicksTheFirstSupportingCpuRow) {
     EXPECT_STREQ(plan.algorithm(), want->name);
     EXPECT_EQ(plan.device(), Device::kCpu);
     EXPECT_EQ(plan.deterministic(), want->deterministic);
-    EXPECT_EQ(plan.workspace_bytes(), want->workspace(p));
+    EXPECT_EQ(plan.workspace_bytes(), row_workspace(*want, p));
     EXPECT_EQ(plan.problem().name(), p.name());
     EXPECT_EQ(plan.problem().y_elements(), p.y_elements());
   }
@@ -115,7 +115,7 @@ TEST(PlanCreate, ExplicitNamesReportTheirRowAndWorkspace) {
     SCOPED_TRACE(a.name);
     const Plan plan = must_plan(p, Device::kCpu, a.name);
     EXPECT_STREQ(plan.algorithm(), a.name);
-    EXPECT_EQ(plan.workspace_bytes(), a.workspace(p));
+    EXPECT_EQ(plan.workspace_bytes(), row_workspace(a, p));
     ++rows;
   }
   EXPECT_GE(rows, 1);
@@ -205,7 +205,7 @@ TEST(PlanCreate, CudaOnlyNameOnTheCpu) {
     ASSERT_FALSE(r.is_ok());
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
     EXPECT_TRUE(contains(r.status().message(), std::string("'") + a.name + "'"));
-    EXPECT_TRUE(contains(r.status().message(), "runs on cuda, not cpu"));
+    EXPECT_TRUE(contains(r.status().message(), "runs on cuda and emulated, not cpu")) << r.status().message();
     ++checked;
   }
   if (checked == 0)
@@ -260,8 +260,8 @@ TEST(PlanCreate, DevicesAndTable) {
       EXPECT_NE(a.run, nullptr);
     }
     EXPECT_EQ(find_algorithm(a.name, a.device), &a);
-    EXPECT_NE(a.supports, nullptr);
-    EXPECT_NE(a.workspace, nullptr);
+    EXPECT_NE(a.check, nullptr);
+    EXPECT_NE(a.prepare, nullptr);
     EXPECT_GT(std::strlen(a.summary), 0u);
     EXPECT_NE(std::string(a.name), "auto");
   }

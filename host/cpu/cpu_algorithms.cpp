@@ -1,13 +1,37 @@
-// host/cpu/cpu_algorithms.cpp — the CPU rows of the algorithm table, in `auto` preference order.
+// host/cpu/cpu_algorithms.cpp — the CPU rows of the algorithm table, in `auto` preference order, and what they
+// share: every dtype, layout and epilogue around the f32 NC[D]HW cores (cpu_conv.cpp, cpu_pool.cpp).
+//
+// A problem that is f32 NC[D]HW with the identity epilogue runs the core on the caller's buffers directly (the
+// path the cores are tuned for, unchanged). Any other problem is prepared as the same problem in f32 NC[D]HW
+// (the "inner" problem): x and w are converted (f16/bf16 -> f32 exactly) and transposed into f32 NC[D]HW
+// buffers in the workspace when they are not f32 NC[D]HW already; the core writes an f32 NC[D]HW result (into
+// y itself when y is f32 NC[D]HW and there is no residual that could alias it, else into the workspace); then
+// one pass applies the epilogue y = act(alpha * acc + bias + beta * z) (kernels/numeric.cuh, the routine the
+// CUDA kernels apply too) and stores in y's dtype (round to nearest even) and layout. Accumulation is fp32
+// throughout. The conversions are the only extra cost: each touches every element of its tensor once.
+#include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <string>
 
-#include "algorithm_registry.hpp"
 #include "cpu/cpu_ops.hpp"
+#include "cpu/thread_pool.hpp"
+#include "numeric.cuh"
+#include "row.hpp"
 
-namespace convarith::detail {
+namespace convarith {
 
-Status check_cpu_args(const KernelArgs& args, const char* algorithm, size_t workspace_needed) {
+DeviceInfo cpu_device_info() {
+  DeviceInfo d;
+  d.device = Device::kCpu;
+  d.name = "cpu";
+  d.cpu_threads = detail::ThreadPool::instance().max_slots();
+  return d;
+}
+
+namespace detail {
+
+Status check_cpu_args(const CpuArgs& args, const char* algorithm, size_t workspace_needed) {
   const ConvProblem& p = *args.problem;
   const std::string who(algorithm);
   if (args.x == nullptr)
@@ -29,19 +53,267 @@ float* aligned_workspace(void* workspace) {
   return reinterpret_cast<float*>(aligned);
 }
 
-void append_cpu_algorithms(std::vector<Algorithm>& table) {
-  table.push_back(Algorithm{"cpu_gemm", Device::kCpu, op_bit(Op::kConv), true,
-                            "CPU convolution: per-task im2col panels x register-blocked SGEMM (AVX-512/AVX2/SSE "
-                            "chosen at run time), any rank, padding, stride, dilation, groups; threaded",
-                            cpu_conv_supports, cpu_conv_workspace, cpu_conv_run, nullptr});
-  table.push_back(Algorithm{"cpu_gemm_col2im", Device::kCpu, op_bit(Op::kConvTranspose), true,
-                            "CPU transposed convolution: SGEMM W^T x into columns, deterministic col2im; any rank, "
-                            "padding/cropping, output padding, stride, dilation, groups; threaded",
-                            cpu_conv_transpose_supports, cpu_conv_transpose_workspace, cpu_conv_transpose_run,
-                            nullptr});
-  table.push_back(Algorithm{"cpu_pool", Device::kCpu, op_bit(Op::kMaxPool) | op_bit(Op::kAvgPool), true,
-                            "CPU max/avg pooling: direct loops, ceil_mode, dilation, count_include_pad; threaded",
-                            cpu_pool_supports, cpu_pool_workspace, cpu_pool_run, nullptr});
+namespace {
+
+using Core = Status (*)(const CpuArgs&);
+using CoreWorkspace = size_t (*)(const ConvProblem&);
+
+// What a CPU row prepares once per plan.
+struct CpuPlan {
+  Core core = nullptr;
+  bool direct = true; // f32 NC[D]HW, identity epilogue: the core runs on the caller's buffers
+  ConvProblem inner;  // the f32 NC[D]HW identity-epilogue twin (when !direct)
+  bool convert_x = false, convert_w = false, temp_y = false, convert_bias = false;
+  // Byte offsets into the workspace (each 64-byte aligned): converted x, w, bias, the f32 result, the core's.
+  size_t x_off = 0, w_off = 0, b_off = 0, y_off = 0, core_off = 0;
+  size_t core_workspace = 0;
+};
+
+bool f32_nchw(const TensorDesc& t) {
+  return t.dtype == DataType::kF32 && t.layout == Layout::kNCHW;
 }
 
-} // namespace convarith::detail
+size_t align64(size_t v) {
+  return (v + 63) / 64 * 64;
+}
+
+// Element (a, b, s) of a tensor with logical dims (d0, d1, spatial...) sits at a*st0 + b*st1 + s*st_sp for a
+// flat spatial index s: in both layouts the spatial axes are contiguous relative to each other.
+struct Strides3 {
+  int64_t a, b, sp;
+};
+Strides3 strides3(const TensorDesc& t) {
+  return {t.strides[0], t.rank > 1 ? t.strides[1] : 0, t.rank > 2 ? t.strides[static_cast<size_t>(t.rank - 1)] : 0};
+}
+
+template <typename T> float load_as_float(const void* base, int64_t off) {
+  return kernels::to_float(static_cast<const T*>(base)[off]);
+}
+
+// dst (f32, [d0][d1][S]) = src converted; tasks over (a, block of 16 b's), s outer and b inner, so a
+// channels-last source is read contiguously and each destination plane is written in order.
+template <typename T> void pack_to_f32_nchw(const TensorDesc& t, const void* src, float* dst) {
+  const int64_t d0 = t.dims[0], d1 = t.rank > 1 ? t.dims[1] : 1;
+  const int64_t S = t.elements / std::max<int64_t>(1, d0 * d1);
+  const Strides3 st = strides3(t);
+  constexpr int64_t kBlock = 16;
+  const int64_t blocks = (d1 + kBlock - 1) / kBlock;
+  const T* s = static_cast<const T*>(src);
+  auto task = [&](int64_t task_id, int) {
+    const int64_t a = task_id / blocks, b0 = (task_id % blocks) * kBlock, b1 = std::min(d1, b0 + kBlock);
+    for (int64_t sp = 0; sp < S; ++sp)
+      for (int64_t b = b0; b < b1; ++b)
+        dst[(a * d1 + b) * S + sp] = kernels::to_float(s[a * st.a + b * st.b + sp * st.sp]);
+  };
+  ThreadPool::instance().parallel_for(d0 * blocks, TaskRef(task));
+}
+
+void pack(const TensorDesc& t, const void* src, float* dst) {
+  switch (t.dtype) {
+  case DataType::kF16:
+    return pack_to_f32_nchw<kernels::f16>(t, src, dst);
+  case DataType::kBF16:
+    return pack_to_f32_nchw<kernels::bf16>(t, src, dst);
+  default:
+    return pack_to_f32_nchw<float>(t, src, dst);
+  }
+}
+
+float load_any(DataType dt, const void* base, int64_t off) {
+  switch (dt) {
+  case DataType::kF16:
+    return load_as_float<kernels::f16>(base, off);
+  case DataType::kBF16:
+    return load_as_float<kernels::bf16>(base, off);
+  default:
+    return load_as_float<float>(base, off);
+  }
+}
+
+// y (its dtype and layout) = epilogue(acc (f32 NC[D]HW), bias (f32, may be null), z (z's dtype and layout)).
+template <typename T>
+void epilogue_store(const ConvProblem& p, const float* acc, const float* bias, const void* z, void* y) {
+  const TensorDesc& yt = p.tensor(TensorId::kY);
+  const TensorDesc& zt = p.tensor(TensorId::kZ);
+  const Epilogue& e = p.epilogue();
+  const kernels::EpilogueParams ep{static_cast<int>(e.activation), e.alpha, e.beta,
+                                   e.activation == Activation::kClip ? e.clip_min : e.leaky_alpha, e.clip_max};
+  const int64_t n = yt.dims[0], k = yt.dims[1], S = p.out_spatial();
+  const Strides3 ys = strides3(yt);
+  const Strides3 zs = zt.rank > 0 ? strides3(zt) : Strides3{0, 0, 0};
+  const bool residual = e.has_residual();
+  constexpr int64_t kBlock = 16;
+  const int64_t blocks = (k + kBlock - 1) / kBlock;
+  T* out = static_cast<T*>(y);
+  auto task = [&](int64_t task_id, int) {
+    const int64_t a = task_id / blocks, b0 = (task_id % blocks) * kBlock, b1 = std::min(k, b0 + kBlock);
+    for (int64_t sp = 0; sp < S; ++sp)
+      for (int64_t b = b0; b < b1; ++b) {
+        const float zv = residual ? load_any(zt.dtype, z, a * zs.a + b * zs.b + sp * zs.sp) : 0.0f;
+        const float v = kernels::apply_epilogue(ep, acc[(a * k + b) * S + sp], bias != nullptr ? bias[b] : 0.0f, zv);
+        out[a * ys.a + b * ys.b + sp * ys.sp] = kernels::from_float<T>(v);
+      }
+  };
+  ThreadPool::instance().parallel_for(n * blocks, TaskRef(task));
+}
+
+ConvProblem inner_problem(const ConvProblem& p) {
+  ProblemDesc d = p.resolved();
+  d.dtype = DataType::kF32;
+  d.x_dtype.reset();
+  d.w_dtype.reset();
+  d.bias_dtype.reset();
+  d.z_dtype.reset();
+  d.y_dtype.reset();
+  d.layout = Layout::kNCHW;
+  d.w_layout.reset();
+  d.epilogue = Epilogue{};
+  Result<ConvProblem> r = ConvProblem::make(d);
+  return r ? *r : ConvProblem();
+}
+
+Result<Prepared> prepare_cpu(const ConvProblem& p, const DeviceInfo& dev, Core core, CoreWorkspace core_ws,
+                             double gflops) {
+  auto plan = std::make_shared<CpuPlan>();
+  plan->core = core;
+  plan->direct = p.is_plain_f32_nchw();
+  size_t total = 0;
+  if (plan->direct) {
+    plan->core_workspace = core_ws(p);
+    total = plan->core_workspace;
+  } else {
+    plan->inner = inner_problem(p);
+    const bool pool = is_pool(p.op());
+    plan->convert_x = !f32_nchw(p.tensor(TensorId::kX));
+    plan->convert_w = !pool && !f32_nchw(p.tensor(TensorId::kW));
+    plan->convert_bias = !pool && p.tensor(TensorId::kBias).dtype != DataType::kF32;
+    plan->temp_y = !f32_nchw(p.tensor(TensorId::kY)) || p.epilogue().has_residual();
+    const auto reserve = [&](bool need, int64_t elements, size_t* off) {
+      if (!need)
+        return;
+      *off = total;
+      const size_t bytes = static_cast<size_t>(elements) > (SIZE_MAX / 2 - total) / sizeof(float)
+                               ? SIZE_MAX / 2
+                               : static_cast<size_t>(elements) * sizeof(float);
+      total = align64(std::min(SIZE_MAX / 2, total + bytes));
+    };
+    reserve(plan->convert_x, p.x_elements(), &plan->x_off);
+    reserve(plan->convert_w, p.w_elements(), &plan->w_off);
+    reserve(plan->convert_bias, p.bias_elements(), &plan->b_off);
+    reserve(plan->temp_y, p.y_elements(), &plan->y_off);
+    plan->core_off = total;
+    plan->core_workspace = core_ws(plan->inner);
+    const size_t inner_ws = plan->core_workspace;
+    total = inner_ws == SIZE_MAX || total > SIZE_MAX - inner_ws - kWorkspaceSlack ? SIZE_MAX
+                                                                                  : total + inner_ws + kWorkspaceSlack;
+  }
+  Prepared out;
+  out.workspace_bytes = total;
+  const double threads = std::max(1, dev.cpu_threads);
+  out.cost_us = 5.0 + p.flops() / (gflops * 1e9 * threads) * 1e6;
+  out.state = plan;
+  return out;
+}
+
+Status run_cpu(const convarith::KernelArgs& args) {
+  const auto& plan = *static_cast<const CpuPlan*>(args.prepared);
+  const ConvProblem& p = *args.problem;
+  CpuArgs a;
+  a.stream = args.stream;
+  if (plan.direct) {
+    a.problem = &p;
+    a.x = static_cast<const float*>(args.x);
+    a.w = static_cast<const float*>(args.w);
+    a.bias = static_cast<const float*>(args.bias);
+    a.y = static_cast<float*>(args.y);
+    a.workspace = args.workspace;
+    a.workspace_bytes = args.workspace_bytes;
+    return plan.core(a);
+  }
+  auto* base = static_cast<unsigned char*>(static_cast<void*>(aligned_workspace(args.workspace)));
+  const auto at = [&](size_t off) { return reinterpret_cast<float*>(base + off); };
+  a.problem = &plan.inner;
+  if (plan.convert_x) {
+    pack(p.tensor(TensorId::kX), args.x, at(plan.x_off));
+    a.x = at(plan.x_off);
+  } else {
+    a.x = static_cast<const float*>(args.x);
+  }
+  if (args.w != nullptr) {
+    if (plan.convert_w) {
+      pack(p.tensor(TensorId::kW), args.w, at(plan.w_off));
+      a.w = at(plan.w_off);
+    } else {
+      a.w = static_cast<const float*>(args.w);
+    }
+  }
+  const float* bias = nullptr;
+  if (args.bias != nullptr) {
+    if (plan.convert_bias) {
+      pack(p.tensor(TensorId::kBias), args.bias, at(plan.b_off));
+      bias = at(plan.b_off);
+    } else {
+      bias = static_cast<const float*>(args.bias);
+    }
+  }
+  float* acc = plan.temp_y ? at(plan.y_off) : static_cast<float*>(args.y);
+  a.y = acc;
+  a.bias = nullptr; // added by the epilogue (after alpha)
+  a.workspace = plan.core_workspace > 0 ? static_cast<void*>(base + plan.core_off) : nullptr;
+  a.workspace_bytes = plan.core_workspace;
+  CONVARITH_RETURN_IF_ERROR(plan.core(a));
+  switch (p.dtype(TensorId::kY)) {
+  case DataType::kF16:
+    epilogue_store<kernels::f16>(p, acc, bias, args.z, args.y);
+    break;
+  case DataType::kBF16:
+    epilogue_store<kernels::bf16>(p, acc, bias, args.z, args.y);
+    break;
+  default:
+    epilogue_store<float>(p, acc, bias, args.z, args.y);
+    break;
+  }
+  return Status::ok();
+}
+
+Status cpu_conv_supports_row(const ConvProblem& p, const DeviceInfo&) {
+  return cpu_conv_supports(p);
+}
+Status cpu_conv_transpose_supports_row(const ConvProblem& p, const DeviceInfo&) {
+  return cpu_conv_transpose_supports(p);
+}
+Status cpu_pool_supports_row(const ConvProblem& p, const DeviceInfo&) {
+  return cpu_pool_supports(p);
+}
+Result<Prepared> cpu_conv_prepare(const ConvProblem& p, const DeviceInfo& dev) {
+  return prepare_cpu(p, dev, &cpu_conv_run, &cpu_conv_workspace, 40.0);
+}
+Result<Prepared> cpu_conv_transpose_prepare(const ConvProblem& p, const DeviceInfo& dev) {
+  return prepare_cpu(p, dev, &cpu_conv_transpose_run, &cpu_conv_transpose_workspace, 30.0);
+}
+Result<Prepared> cpu_pool_prepare(const ConvProblem& p, const DeviceInfo& dev) {
+  return prepare_cpu(p, dev, &cpu_pool_run, &cpu_pool_workspace, 5.0);
+}
+
+} // namespace
+
+void append_cpu_algorithms(std::vector<Algorithm>& table) {
+  const unsigned all_dtypes = dtype_bit(DataType::kF32) | dtype_bit(DataType::kF16) | dtype_bit(DataType::kBF16);
+  const unsigned both = layout_bit(Layout::kNCHW) | layout_bit(Layout::kNHWC);
+  table.push_back(Algorithm{"cpu_gemm", Device::kCpu, op_bit(Op::kConv), all_dtypes, both, true, true, true, "fp32 FMA",
+                            "CPU convolution: per-task im2col panels x register-blocked SGEMM (AVX-512/AVX2/SSE "
+                            "chosen at run time), any rank, padding, stride, dilation, groups; threaded",
+                            &cpu_conv_supports_row, &cpu_conv_prepare, &run_cpu});
+  table.push_back(Algorithm{"cpu_gemm_col2im", Device::kCpu, op_bit(Op::kConvTranspose), all_dtypes, both, true, true,
+                            true, "fp32 FMA",
+                            "CPU transposed convolution: SGEMM W^T x into columns, deterministic col2im; any rank, "
+                            "padding/cropping, output padding, stride, dilation, groups; threaded",
+                            &cpu_conv_transpose_supports_row, &cpu_conv_transpose_prepare, &run_cpu});
+  table.push_back(Algorithm{"cpu_pool", Device::kCpu, op_bit(Op::kMaxPool) | op_bit(Op::kAvgPool), all_dtypes, both,
+                            true, true, true, "fp32",
+                            "CPU max/avg pooling: direct loops, ceil_mode, dilation, count_include_pad; threaded",
+                            &cpu_pool_supports_row, &cpu_pool_prepare, &run_cpu});
+}
+
+} // namespace detail
+} // namespace convarith

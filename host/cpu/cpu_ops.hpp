@@ -6,8 +6,8 @@
 #include <cstdint>
 
 #include "convarith/arithmetic.hpp"
-
-#include "convarith/plan.hpp"
+#include "convarith/problem.hpp"
+#include "row.hpp"
 
 // Function multi-versioning for the plain-loop hot spots, by hand rather than with
 // target_clones: ifunc resolvers run before the sanitizer runtimes start (a ThreadSanitizer build
@@ -41,6 +41,21 @@
 #define CONVARITH_CPU_INLINE inline __attribute__((always_inline))
 
 namespace convarith::detail {
+
+// The arguments of the f32 NC[D]HW CPU cores below (the rows of cpu_algorithms.cpp convert other dtypes and
+// layouts and apply the epilogue around them). Inside convarith::detail this KernelArgs (float pointers)
+// is what the cores take; the table's rows receive convarith::KernelArgs.
+struct CpuArgs {
+  const ConvProblem* problem = nullptr;
+  const float* x = nullptr;
+  const float* w = nullptr;
+  const float* bias = nullptr;
+  float* y = nullptr;
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
+  void* stream = nullptr;
+};
+using KernelArgs = CpuArgs;
 
 // "cpu_gemm": convolution as im2col panels (built per task, never the whole matrix) times a
 // register-blocked SGEMM, per group. 1x1 unit-stride unpadded layers read x in place.

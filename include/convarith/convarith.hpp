@@ -2,6 +2,7 @@
 #pragma once
 
 #include "convarith/arithmetic.hpp"
+#include "convarith/device.hpp"
 #include "convarith/plan.hpp"
 #include "convarith/problem.hpp"
 #include "convarith/status.hpp"

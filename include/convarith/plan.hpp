@@ -1,106 +1,98 @@
-// convarith/plan.hpp — Plans, devices and the algorithm table.
+// convarith/plan.hpp — devices, the algorithm table (read-only) and prepared Plans.
 //
-// A Plan is made from a validated problem, a device and an algorithm ("auto" or a name from
-// algorithm_table()). It reports its workspace size and runs many times. The caller owns all
-// memory (x, w, bias, y, workspace) and the stream. Compiles without CUDA headers: a stream is
-// passed as void* (a cudaStream_t; nullptr is the legacy default stream).
+// A Plan is made once from a validated problem, a device and an algorithm ("auto" or a row name):
+// Plan::create checks that the row takes the problem on that device and prepares everything that does
+// not depend on pointers (tile configuration, geometry, grid, CPU blocking, workspace size). run() then
+// checks the pointers once each and launches; it never re-plans. The caller owns all memory (x, w,
+// bias, z, y, workspace) and the stream. Compiles without CUDA headers: a stream is passed as void* (a
+// cudaStream_t; nullptr is the legacy default stream).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "convarith/device.hpp"
 #include "convarith/problem.hpp"
 #include "convarith/status.hpp"
 
 namespace convarith {
 
-enum class Device { kCpu, kCuda };
-const char* device_name(Device device); // "cpu", "cuda"
-Result<Device> parse_device(std::string_view name);
-
-// Number of usable CUDA devices; 0 when built without CUDA or when the runtime finds none.
-int cuda_device_count();
-// Why there is no usable CUDA device ("convarith was built without CUDA", the runtime's error, ...),
-// or an empty string when there is one.
-std::string cuda_unavailable_reason();
-
-// Everything an algorithm's run() receives. Pointers live in the algorithm's memory space
-// (host memory for kCpu and for run_emulated, device memory for kCuda).
-struct KernelArgs {
-  const ConvProblem* problem = nullptr;
-  const float* x = nullptr;
-  const float* w = nullptr;    // nullptr for pooling
-  const float* bias = nullptr; // optional
-  float* y = nullptr;
-  void* workspace = nullptr;
-  size_t workspace_bytes = 0;
-  void* stream = nullptr; // cudaStream_t on kCuda
-};
-
-constexpr unsigned op_bit(Op op) {
-  return 1u << static_cast<unsigned>(op);
-}
-
-// One row of the algorithm table. The same table drives dispatch, the parameterized tests and
-// the benchmark registration.
-struct Algorithm {
-  const char* name;    // unique per device, e.g. "cpu_gemm", "direct", "tiled"
-  Device device;       // where run() runs
+// A row of the algorithm table, read-only. The same table drives dispatch, the tests and the bench.
+struct AlgorithmInfo {
+  const char* name;    // unique per device: "cpu_gemm", "tiled", ...
+  Device device;       // kCpu, kCuda or kEmulated (every CUDA row has an emulated twin of the same name)
   unsigned ops;        // op_bit(...) mask
+  unsigned dtypes;     // dtype_bit(...) mask of x/w/y dtypes it takes
+  unsigned layouts;    // layout_bit(...) mask of activation (and filter) layouts it takes
+  bool epilogue;       // takes every activation, alpha and the beta * z residual
   bool deterministic;  // bitwise identical results run to run
+  const char* math;    // what it computes in: "fp32 FMA"
   const char* summary; // one line: what it is and its constraints
-  // OK if this algorithm can run the problem, else kNotSupported naming the reason.
-  Status (*supports)(const ConvProblem& problem);
-  // Workspace bytes needed for the problem (0 if none). Only called when supports() is OK.
-  size_t (*workspace)(const ConvProblem& problem);
-  // Runs on `device`. nullptr when this build cannot (CUDA rows in a build without CUDA).
-  Status (*run)(const KernelArgs& args);
-  // GPU kernels only: the very same kernel source run by the CPU kernel executor on host
-  // memory (tests and CI); nullptr for CPU rows.
-  Status (*run_emulated)(const KernelArgs& args);
+  bool available;      // false: a CUDA row in a build without CUDA
 };
 
-// The one explicit table: CPU rows first, then the CUDA kernels, in `auto` preference order.
-const std::vector<Algorithm>& algorithm_table();
-// nullptr if no row has this name on this device.
-const Algorithm* find_algorithm(std::string_view name, Device device);
+
+// Every row, CPU rows first, then the CUDA rows, then their emulated twins.
+std::vector<AlgorithmInfo> algorithms();
+// The rows for one device, in table order.
+std::vector<AlgorithmInfo> algorithms(Device device);
+
+// The tensors of one run, in the plan's device memory space, in the problem's dtypes and layouts.
+struct Tensors {
+  const void* x = nullptr;
+  const void* w = nullptr;    // nullptr for pooling
+  const void* bias = nullptr; // optional (K elements)
+  const void* z = nullptr;    // the residual: required when the epilogue's beta != 0, else ignored; may equal y
+  void* y = nullptr;
+};
 
 class Plan {
 public:
-  // Validates that `algorithm` ("auto" or a table name) can run `problem` on `device`.
-  // "auto" picks the first supporting row for the device; an explicit name that cannot run
-  // the problem gives kNotSupported with the reason. kCuda without a usable device gives
-  // kDeviceError with cuda_unavailable_reason().
+  // Validates that `algorithm` ("auto" or a row name) can run `problem` on `device` and prepares it.
+  // "auto" ranks the rows of the device that take the problem by their cost estimate (deterministic rows
+  // first) and takes the cheapest; an explicit name that cannot run the problem gives kNotSupported with
+  // the reason. kCuda without a usable device gives kDeviceError with cuda_unavailable_reason(). A kCuda
+  // plan belongs to the CUDA device current at create(); run() refuses to run with another one current.
   static Result<Plan> create(const ConvProblem& problem, Device device, std::string_view algorithm = "auto");
 
   Plan() = default;
   const ConvProblem& problem() const { return problem_; }
   // A default-constructed (empty) Plan reports kCpu, "" and not deterministic; its run() is an error.
-  Device device() const { return algorithm_ ? algorithm_->device : Device::kCpu; }
-  const char* algorithm() const { return algorithm_ ? algorithm_->name : ""; }
-  bool deterministic() const { return algorithm_ ? algorithm_->deterministic : false; }
+  Device device() const { return device_.device; }
+  const DeviceInfo& device_info() const { return device_; }
+  const char* algorithm() const;
+  bool deterministic() const;
   size_t workspace_bytes() const { return workspace_bytes_; }
+  double cost_estimate_us() const { return cost_us_; } // the row's estimate that ranked it (not a measurement)
 
-  // Runs the problem: y = op(x, w) + bias.
-  //  x: x_elements() floats; w: w_elements() floats (nullptr for pooling); bias: K floats or
-  //  nullptr; y: y_elements() floats, fully overwritten; workspace: at least workspace_bytes()
-  //  (may be nullptr when that is 0). All in the plan's device memory space (checked: a host
-  //  pointer on kCuda or a device pointer on kCpu is kInvalidArgument). On kCuda the work is
-  //  enqueued on `stream` and run() returns without synchronizing; on kCpu it runs on the
-  //  calling thread plus the library's worker pool and returns when done. Safe to call from
-  //  several threads at once with different output and workspace buffers (the CPU rows use the
-  //  workspace as per-thread scratch). On error nothing is written.
+  // Runs y = act(alpha * op(x, w) + bias + beta * z).
+  //  Each tensor has the problem's dtype and layout (ConvProblem::tensor()); y is fully overwritten; z may be
+  //  y itself (in-place residual) but may not overlap it otherwise. workspace: at least workspace_bytes()
+  //  (may be nullptr when that is 0). Outputs (y, workspace) may not overlap any other argument (inputs may
+  //  overlap each other: they are only read). All in the plan's device memory space (checked once per new
+  //  pointer and remembered per argument slot: a host pointer on kCuda or a device pointer on kCpu is
+  //  kInvalidArgument). On kCuda the work is enqueued on `stream` and run() returns without synchronizing;
+  //  on kCpu and kEmulated it runs on the calling thread (plus the library's worker pool) and returns when
+  //  done. Safe to call from several threads at once with different outputs and workspaces. On error
+  //  nothing is written.
+  Status run(const Tensors& t, void* workspace = nullptr, size_t workspace_bytes = 0, void* stream = nullptr) const;
+  // f32 problems: the same with float pointers and no residual (kInvalidArgument if a tensor is not f32 or the
+  // epilogue needs z).
   Status run(const float* x, const float* w, const float* bias, float* y, void* workspace = nullptr,
              size_t workspace_bytes = 0, void* stream = nullptr) const;
 
+  struct Impl; // internal: the row and its prepared state
+
 private:
-  Plan(const ConvProblem& p, const Algorithm* a, size_t ws) : problem_(p), algorithm_(a), workspace_bytes_(ws) {}
   ConvProblem problem_;
-  const Algorithm* algorithm_ = nullptr;
+  DeviceInfo device_;
+  std::shared_ptr<const Impl> impl_;
   size_t workspace_bytes_ = 0;
+  double cost_us_ = 0;
 };
 
 } // namespace convarith

@@ -202,3 +202,21 @@ ConvProblem must_make(const ProblemDesc& desc) {
 }
 
 } // namespace convarith::test
+
+namespace convarith::test {
+Status run_row(const Algorithm& row, const ConvProblem& p, const float* x, const float* w, const float* bias,
+               float* y) {
+  Result<Plan> plan = Plan::create(p, row.device, row.name);
+  if (!plan)
+    return plan.status();
+  std::vector<unsigned char> ws(plan->workspace_bytes() + 1);
+  return plan->run(x, w, bias, y, ws.data(), plan->workspace_bytes());
+}
+size_t row_workspace(const Algorithm& row, const ConvProblem& p) {
+  Result<Prepared> r = row.prepare(p, default_device_info(row.device));
+  return r ? r->workspace_bytes : 0;
+}
+bool host_row(const Algorithm& row) {
+  return row.run != nullptr && (row.device == Device::kCpu || row.device == Device::kEmulated);
+}
+} // namespace convarith::test
