@@ -5,6 +5,8 @@
 # for a fixed budget:
 #   FUZZ_SECONDS=30 (default) seconds per target, FUZZ_RUNS=500000 (default; -1: no cap) inputs at most,
 #   FUZZ_SEED=1 (default: CI's runs repeat; FUZZ_SEED=0 lets libFuzzer pick one).
+#   fuzz_huge (huge attributes, small tensors, time-bounded) gets FUZZ_HUGE_SECONDS=20 (default): its
+#   inputs run every algorithm and the reference, so it needs fewer of them to cover its classes.
 #   FUZZ_SECONDS=600 FUZZ_RUNS=-1 bash .ci/fuzz.sh     a longer run on demand
 #   bash .ci/fuzz.sh fuzz_npy                          one target
 # New corpus entries go to build/fuzz/corpus/<target>/ (the committed seeds are never modified). A
@@ -17,9 +19,9 @@ cd "$(dirname "$0")/.."
 jobs=${JOBS:-$(nproc)}
 seconds=${FUZZ_SECONDS:-30}
 runs=${FUZZ_RUNS:-500000}
-declare -A regressions=([fuzz_problem]=problem [fuzz_attributes]=attributes [fuzz_npy]=npy)
+declare -A regressions=([fuzz_problem]=problem [fuzz_attributes]=attributes [fuzz_npy]=npy [fuzz_huge]=huge)
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(fuzz_problem fuzz_attributes fuzz_npy)
+[ ${#targets[@]} -eq 0 ] && targets=(fuzz_problem fuzz_attributes fuzz_npy fuzz_huge)
 
 if ! command -v clang++ >/dev/null 2>&1; then
   echo "fuzz: clang++ not found (install clang and libclang-rt-14-dev: see .ci/deps.sh)" >&2
@@ -49,9 +51,11 @@ for target in "${targets[@]}"; do
   work=build/fuzz/corpus/$target
   mkdir -p "$work"
   t1=$SECONDS
-  echo "fuzz: $target: ${seconds} s, at most $runs inputs, seeds fuzz/corpus/$target"
+  budget=$seconds
+  [ "$target" = fuzz_huge ] && budget=${FUZZ_HUGE_SECONDS:-20}
+  echo "fuzz: $target: ${budget} s, at most $runs inputs, seeds fuzz/corpus/$target"
   # -timeout: a single input slower than 10 s is a hang; -rss_limit_mb: the default 2 GB cap.
-  if "$bin" "$work" "fuzz/corpus/$target" -max_total_time="$seconds" -runs="$runs" -timeout=10 -seed="${FUZZ_SEED:-1}" \
+  if "$bin" "$work" "fuzz/corpus/$target" -max_total_time="$budget" -runs="$runs" -timeout=10 -seed="${FUZZ_SEED:-1}" \
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="build/fuzz/artifacts/$target-" \
     >"build/fuzz/$target.log" 2>&1; then
     grep -E '^stat::number_of_executed_units|^Done' "build/fuzz/$target.log" | tr '\n' ' '

@@ -19,9 +19,9 @@ struct Reference {
 Reference reference(const ConvProblem& p, const float* x, const float* w, const float* bias);
 
 struct ErrorReport {
-  double max_abs = 0; // max |got - want|
-  double max_rel = 0; // max |got - want| / max(magnitude, tiny)
-  int64_t nan_count = 0;
+  double max_abs = 0;       // max |got - want|
+  double max_rel = 0;       // max |got - want| / max(magnitude, tiny)
+  int64_t nan_count = 0;    // elements where exactly one of the result and the reference is NaN
   int64_t worst_index = -1; // element with the largest relative error
   double tolerance = 0;     // the max_rel the check accepts (see check_tolerance)
   bool pass = false;

@@ -2,7 +2,8 @@
 //
 // Computes  y[n,k,od,oh,ow] = bias[k] + sum over c in k's group, taps (r,s,t) of
 //           x[n, g*C/g + c, od*sd - pd + r*dd, oh*sh - ph + s*dh, ow*sw - pw + t*dw] * w[k,c,r,s,t]
-// (taps that land in padding contribute nothing) for every problem ConvProblem allows with
+// (taps that land in padding contribute nothing: each axis's loop runs over its in-input taps only,
+// clamp_taps, so padding is never multiplied, not even by an Inf weight) for every problem ConvProblem allows with
 // op = conv: rank 1-3 through the rank-3 view, asymmetric padding, any stride and dilation, groups.
 //
 // Mapping: one thread per output element, in NCDHW order (consecutive threads write consecutive
@@ -22,6 +23,7 @@
 #pragma once
 
 #include "kernel_common.cuh"
+#include "kernel_taps.cuh"
 
 namespace convarith::kernels {
 
@@ -86,24 +88,19 @@ template <typename I> CONVARITH_GLOBAL void direct_kernel(DirectParams p) {
     const I ih0 = oh * static_cast<I>(g.stride[1]) - static_cast<I>(g.pad[1]);
     const I iw0 = ow * static_cast<I>(g.stride[2]) - static_cast<I>(g.pad[2]);
     const I dd = static_cast<I>(g.dil[0]), dh = static_cast<I>(g.dil[1]), dw = static_cast<I>(g.dil[2]);
+    const TapSpan<I> vd = clamp_taps<I>(ker_d, dd, id0, in_d);
+    const TapSpan<I> vh = clamp_taps<I>(ker_h, dh, ih0, in_h);
+    const TapSpan<I> vw = clamp_taps<I>(ker_w, dw, iw0, in_w);
     float acc = 0.0f;
     for (I c = 0; c < cg; ++c) {
-      for (I r = 0; r < ker_d; ++r) {
+      for (I r = vd.lo; r < vd.hi; ++r) {
         const I id = id0 + r * dd;
-        if (id < 0 || id >= in_d)
-          continue;
-        for (I s = 0; s < ker_h; ++s) {
+        for (I s = vh.lo; s < vh.hi; ++s) {
           const I ih = ih0 + s * dh;
-          if (ih < 0 || ih >= in_h)
-            continue;
-          const I x_row = x_offset<I>(g, n, c_first + c, id, ih, 0);
+          const I x_row = x_offset<I>(g, n, c_first + c, id, ih, 0) + iw0;
           const I w_row = conv_w_offset<I>(g, k, c, r, s, 0);
-          for (I t = 0; t < ker_w; ++t) {
-            const I iw = iw0 + t * dw;
-            if (iw < 0 || iw >= in_w)
-              continue;
-            acc += CONVARITH_LDG(x + x_row + iw) * CONVARITH_LDG(w + w_row + t);
-          }
+          for (I t = vw.lo; t < vw.hi; ++t)
+            acc += CONVARITH_LDG(x + (x_row + t * dw)) * CONVARITH_LDG(w + (w_row + t));
         }
       }
     }

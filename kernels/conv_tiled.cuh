@@ -13,6 +13,9 @@
 // Loop per block: for each chunk of ct input channels, for each depth tap r whose input plane
 //   id = od*sd - pd + r*dd is inside the input (uniform across the block, so the barriers are too):
 //   barrier (the previous step finished reading) -> stage -> barrier (the stage is complete) -> compute.
+//   Each thread computes, once per tile, the (s, t) tap range of its pixel that lands inside the input
+//   (clamp_taps) and multiplies only those: the staged zeros of the padding are never multiplied,
+//   so an Inf weight gives +-Inf at border outputs as `direct` does, not Inf * 0 = NaN.
 // Shared memory (floats): round4(ct * in_tile_h * in_tile_w)   input tile [c][h][w] with its halo,
 //                                                              zeros for padding
 //                       + ct * KH * KW * kt                    filter slice of depth tap r, [c][s*KW+t][k]
@@ -36,6 +39,7 @@
 #include <string>
 
 #include "kernel_common.cuh"
+#include "kernel_taps.cuh"
 
 namespace convarith::kernels {
 
@@ -237,6 +241,11 @@ template <int kCpt> CONVARITH_GLOBAL void tiled_kernel(TiledParams p) {
     const int64_t k_first = kt_i * kt; // first output channel of the block within the group
     const int64_t ih_base = th_i * p.tile_h * g.stride[1] - g.pad[1]; // input row of tile row 0
     const int64_t iw_base = tw_i * p.tile_w * g.stride[2] - g.pad[2];
+    // This pixel's taps inside the input (in the tile: the halo holds the rest, as zeros).
+    const TapSpan<int64_t> vh = clamp_taps<int64_t>(g.ker[1], g.dil[1], ih_base + ph * g.stride[1], g.in[1]);
+    const TapSpan<int64_t> vw = clamp_taps<int64_t>(g.ker[2], g.dil[2], iw_base + pw * g.stride[2], g.in[2]);
+    const int s_lo = static_cast<int>(vh.lo), s_hi = static_cast<int>(vh.hi);
+    const int t_lo = static_cast<int>(vw.lo), t_hi = static_cast<int>(vw.hi);
 
     float acc[kCpt];
     CONVARITH_UNROLL
@@ -278,8 +287,8 @@ template <int kCpt> CONVARITH_GLOBAL void tiled_kernel(TiledParams p) {
           for (int cc = 0; cc < cn; ++cc) {
             const float* xrow = xs + cc * ith * itw + ph * sh * itw + pw * sw;
             const int w_first = ws_base + cc * taps_hw * kt + kgrp * kCpt; // this thread's channels, tap 0
-            for (int s = 0; s < ker_h; ++s) {
-              for (int t = 0; t < ker_w; ++t) {
+            for (int s = s_lo; s < s_hi; ++s) {
+              for (int t = t_lo; t < t_hi; ++t) {
                 const float xv = xrow[s * dh * itw + t * dw];
                 float wv[kCpt];
                 tiled_load_weights<kCpt>(smem, w_first + (s * ker_w + t) * kt, wv);

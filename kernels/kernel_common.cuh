@@ -107,11 +107,14 @@ inline Geometry make_geometry(const ConvProblem& p) {
 }
 
 // True when every element count and every coordinate product a kernel forms fits in int32_t:
-// element counts < 2^31, and per axis (i + o) * s + k * d + p_lo + p_hi + a < 2^31 (that bounds
-// o*s - p + r*d for convolution and pooling, and i*s + r*d and o + p_lo for the transposed form).
+// element counts and the kernel size < 2^31, and per axis (i + o) * s + k * d + p_lo + p_hi + a <
+// 2^31 (that bounds o*s - p + r*d for convolution and pooling, i + p_lo + p_hi for pooling's padded
+// extent, and i*s + r*d and o + p_lo for the transposed form). Products of per-axis tap counts
+// (pooling's divisor: up to the kernel size, which pooling's missing weight tensor does not bound)
+// are formed in 64 bits by the kernels whatever this says (pool_direct.cuh).
 inline bool index_fits_int32(const ConvProblem& p) {
   constexpr int64_t kLimit = int64_t{1} << 31;
-  if (p.x_elements() >= kLimit || p.w_elements() >= kLimit || p.y_elements() >= kLimit)
+  if (p.x_elements() >= kLimit || p.w_elements() >= kLimit || p.y_elements() >= kLimit || p.kernel_spatial() >= kLimit)
     return false;
   if (p.n() * std::max(p.c(), p.k()) >= kLimit)
     return false;

@@ -2,13 +2,19 @@
 //
 // Computes, for every output y[n,c,od,oh,ow], over the window taps (r,s,t) at input coordinates
 //   od*sd - pd + r*dd (and likewise for h, w):
-//   max_pool: the max over the taps inside the input (padding never wins; a NaN input propagates);
+//   max_pool: the max over the taps inside the input (padding never wins; NaN wins: a NaN among the
+//             taps makes the output NaN, as in PyTorch, ONNX, the CPU rows and the reference);
 //   avg_pool: the sum over the taps inside the input divided by
 //     count_include_pad: the taps inside the padded extent [-p_lo, i + p_hi) (with ceil_mode a window
 //                        may run past it; those taps do not count), or
 //     otherwise:         the taps inside the input.
-//   The divisor is a product of per-axis counts (the window is a box), so it is counted per axis.
+//   The divisor is a product of per-axis counts (the window is a box), so it is counted per axis and
+//   multiplied in 64 bits (65536 x 65536 taps is 2^32) before it becomes a float.
 //   The arithmetic guarantees every window has at least one tap inside the input.
+// Taps: each axis's in-input taps are one range (clamp_taps, kernel_taps.cuh), and only those are
+//   visited: time per output is its in-input taps, whatever the kernel (10^12 taps over 3 inputs
+//   cost 3). Average sums pairwise (PairwiseSum): |err| <= (16 + log2(n / 16)) u sum |x| for n taps,
+//   so a global window of 2^25 ones averages to exactly 1 (a plain float sum stalls at 2^24).
 // Mapping: one thread per output element in NCDHW order (coalesced stores), 256-thread blocks,
 //   grid-stride loop, at most kMaxGridBlocks blocks.
 // Shared memory: none.
@@ -20,6 +26,7 @@
 #pragma once
 
 #include "kernel_common.cuh"
+#include "kernel_taps.cuh"
 
 namespace convarith::kernels {
 
@@ -60,34 +67,28 @@ Status pool_run(const KernelArgs& args);
 #if defined(CONVARITH_KERNEL_BODIES)
 namespace convarith::kernels::CONVARITH_KNS {
 
-// The window of one axis: its first input coordinate, and how many taps lie inside the input and
-// inside the padded extent.
+// The window of one axis at output o: its in-input taps, and (count_include_pad) how many taps lie
+// inside the padded extent [-p_lo, i + p_hi).
 template <typename I> struct PoolAxis {
-  I start = 0;
-  I in_input = 0;
+  I start = 0; // input coordinate of tap 0
+  TapSpan<I> taps;
   I in_padded = 0;
 };
 
 template <typename I> CONVARITH_DEVICE PoolAxis<I> pool_axis(const Geometry& g, int j, I o) {
   PoolAxis<I> a;
-  const I in = static_cast<I>(g.in[j]), dil = static_cast<I>(g.dil[j]);
-  const I lo = -static_cast<I>(g.pad[j]), hi = in + static_cast<I>(g.pad_hi[j]);
-  a.start = o * static_cast<I>(g.stride[j]) + lo;
-  for (I r = 0; r < static_cast<I>(g.ker[j]); ++r) {
-    const I i = a.start + r * dil;
-    if (i >= 0 && i < in)
-      ++a.in_input;
-    if (i >= lo && i < hi)
-      ++a.in_padded;
-  }
+  const I in = static_cast<I>(g.in[j]), dil = static_cast<I>(g.dil[j]), ker = static_cast<I>(g.ker[j]);
+  const I pad = static_cast<I>(g.pad[j]);
+  a.start = o * static_cast<I>(g.stride[j]) - pad;
+  a.taps = clamp_taps<I>(ker, dil, a.start, in);
+  const TapSpan<I> padded = clamp_taps<I>(ker, dil, a.start + pad, in + pad + static_cast<I>(g.pad_hi[j]));
+  a.in_padded = padded.hi - padded.lo;
   return a;
 }
 
 template <typename I> CONVARITH_GLOBAL void pool_kernel(PoolParams p) {
   const Geometry& g = p.g;
   const I out_d = static_cast<I>(g.out[0]), out_h = static_cast<I>(g.out[1]), out_w = static_cast<I>(g.out[2]);
-  const I in_d = static_cast<I>(g.in[0]), in_h = static_cast<I>(g.in[1]), in_w = static_cast<I>(g.in[2]);
-  const I ker_d = static_cast<I>(g.ker[0]), ker_h = static_cast<I>(g.ker[1]), ker_w = static_cast<I>(g.ker[2]);
   const I dd = static_cast<I>(g.dil[0]), dh = static_cast<I>(g.dil[1]), dw = static_cast<I>(g.dil[2]);
   const I num_c = static_cast<I>(g.c);
   const float* CONVARITH_RESTRICT x = p.x;
@@ -107,36 +108,39 @@ template <typename I> CONVARITH_GLOBAL void pool_kernel(PoolParams p) {
     const PoolAxis<I> ah = pool_axis<I>(g, 1, oh);
     const PoolAxis<I> aw = pool_axis<I>(g, 2, ow);
     float acc = 0.0f;
-    bool seen = false; // max: no tap read yet (avoids needing -infinity on both compilers)
-    for (I r = 0; r < ker_d; ++r) {
-      const I id = ad.start + r * dd;
-      if (id < 0 || id >= in_d)
-        continue;
-      for (I s = 0; s < ker_h; ++s) {
-        const I ih = ah.start + s * dh;
-        if (ih < 0 || ih >= in_h)
-          continue;
-        const I x_row = x_offset<I>(g, n, c, id, ih, 0);
-        for (I t = 0; t < ker_w; ++t) {
-          const I iw = aw.start + t * dw;
-          if (iw < 0 || iw >= in_w)
-            continue;
-          const float v = CONVARITH_LDG(x + x_row + iw);
-          if (p.is_max) {
-            // v != v: a NaN input wins and stays (as PyTorch's max pooling does).
-            if (!seen || v > acc || v != v)
-              acc = (seen && acc != acc) ? acc : v;
+    if (p.is_max) {
+      bool seen = false; // no tap read yet (avoids needing -infinity on both compilers)
+      for (I r = ad.taps.lo; r < ad.taps.hi; ++r) {
+        const I id = ad.start + r * dd;
+        for (I s = ah.taps.lo; s < ah.taps.hi; ++s) {
+          const I x_row = x_offset<I>(g, n, c, id, ah.start + s * dh, 0) + aw.start;
+          for (I t = aw.taps.lo; t < aw.taps.hi; ++t) {
+            const float v = CONVARITH_LDG(x + (x_row + t * dw));
+            // NaN wins: a NaN accumulator stays, a NaN v replaces it.
+            acc = (seen && (acc > v || acc != acc)) ? acc : v;
             seen = true;
-          } else {
-            acc += v;
           }
         }
       }
-    }
-    if (!p.is_max) {
-      const I count =
-          p.count_include_pad ? ad.in_padded * ah.in_padded * aw.in_padded : ad.in_input * ah.in_input * aw.in_input;
-      acc /= static_cast<float>(count);
+    } else {
+      PairwiseSum sum;
+      for (I r = ad.taps.lo; r < ad.taps.hi; ++r) {
+        const I id = ad.start + r * dd;
+        for (I s = ah.taps.lo; s < ah.taps.hi; ++s) {
+          const I x_row = x_offset<I>(g, n, c, id, ah.start + s * dh, 0) + aw.start;
+          for (I t = aw.taps.lo; t < aw.taps.hi; ++t)
+            sum.add(CONVARITH_LDG(x + (x_row + t * dw)));
+        }
+      }
+      // Per-axis counts (each at most the axis's kernel size) multiplied in 64 bits: at most the
+      // kernel size, which fits; 32 bits do not (65536 x 65536).
+      const int64_t count = p.count_include_pad
+                                ? static_cast<int64_t>(ad.in_padded) * static_cast<int64_t>(ah.in_padded) *
+                                      static_cast<int64_t>(aw.in_padded)
+                                : static_cast<int64_t>(ad.taps.hi - ad.taps.lo) *
+                                      static_cast<int64_t>(ah.taps.hi - ah.taps.lo) *
+                                      static_cast<int64_t>(aw.taps.hi - aw.taps.lo);
+      acc = sum.total() / static_cast<float>(count);
     }
     CONVARITH_STG(p.y + e, acc);
   }

@@ -20,6 +20,7 @@
 #pragma once
 
 #include "kernel_common.cuh"
+#include "kernel_taps.cuh"
 
 namespace convarith::kernels {
 
@@ -93,24 +94,20 @@ template <typename I> CONVARITH_GLOBAL void scatter_kernel(ScatterParams p) {
     const I od0 = id * static_cast<I>(g.stride[0]) - static_cast<I>(g.pad[0]);
     const I oh0 = ih * static_cast<I>(g.stride[1]) - static_cast<I>(g.pad[1]);
     const I ow0 = iw * static_cast<I>(g.stride[2]) - static_cast<I>(g.pad[2]);
+    // Only the taps that land inside the output (clamp_taps): no loop over taps that fall off it.
+    const TapSpan<I> vd = clamp_taps<I>(ker_d, dd, od0, out_d);
+    const TapSpan<I> vh = clamp_taps<I>(ker_h, dh, oh0, out_h);
+    const TapSpan<I> vw = clamp_taps<I>(ker_w, dw, ow0, out_w);
     for (I kk = 0; kk < kg; ++kk) {
       const I k = grp * kg + kk;
-      for (I r = 0; r < ker_d; ++r) {
+      for (I r = vd.lo; r < vd.hi; ++r) {
         const I od = od0 + r * dd;
-        if (od < 0 || od >= out_d)
-          continue;
-        for (I s = 0; s < ker_h; ++s) {
+        for (I s = vh.lo; s < vh.hi; ++s) {
           const I oh = oh0 + s * dh;
-          if (oh < 0 || oh >= out_h)
-            continue;
-          const I y_row = y_offset<I>(g, n, k, od, oh, 0);
+          const I y_row = y_offset<I>(g, n, k, od, oh, 0) + ow0;
           const I w_row = transpose_w_offset<I>(g, c, kk, r, s, 0);
-          for (I t = 0; t < ker_w; ++t) {
-            const I ow = ow0 + t * dw;
-            if (ow < 0 || ow >= out_w)
-              continue;
-            CONVARITH_ATOMIC_ADD(p.y + y_row + ow, xv * CONVARITH_LDG(w + w_row + t));
-          }
+          for (I t = vw.lo; t < vw.hi; ++t)
+            CONVARITH_ATOMIC_ADD(p.y + (y_row + t * dw), xv * CONVARITH_LDG(w + (w_row + t)));
         }
       }
     }

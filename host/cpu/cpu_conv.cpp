@@ -5,8 +5,16 @@
 // depth block (kGemmKc rows) at a time in its slot of the workspace, so the whole column matrix
 // never exists, and multiplies it with the weights packed once per run. 1x1 unit-stride unpadded
 // layers use x as the panel directly. Layers with one output channel per group (Kg = 1, e.g.
-// depthwise) take a direct row-wise loop instead (direct_plane). Each output element is written
-// by one task, in a fixed order: deterministic.
+// depthwise) take a direct row-wise loop instead (direct_plane), and so does every layer whose
+// weights hold an Inf or NaN (one scan of w per run): the panel's zero padding times an infinite
+// weight would be NaN, where padding must contribute nothing (the direct loops visit only the taps
+// inside the input). Each output element is written by one task, in a fixed order: deterministic.
+// Error: each output is one float sum of Cg*T*R*S products in sequence (the GEMM splits it into
+// depth blocks of kGemmKc, added in order), |err| <= Cg*T*R*S * u * sum |x*w| (u = 2^-24), to first
+// order; the kernel's taps come with a weight tensor of that size, so it is not a pooling window.
+//
+// No pointer is formed outside the tensors: an out-of-range tap's offset (s * dilation can be near
+// 2^63) only ever appears inside an index that is never used, never as a pointer.
 //
 // Transposed convolution (weights C x Kg x T x R x S), per image n and group g:
 // cols[Kg*T*R*S x Pin] = W_g^T * x_g (x read in place as B), then every column tap is added into
@@ -19,6 +27,7 @@
 //
 // Sizes come from the problem (ConvProblem::axis3/out3); nothing here re-derives an output size.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -109,7 +118,10 @@ void im2col_row(const Geometry& g, const float* xc, int64_t t, int64_t r, int64_
       const float* row = xc + (id * g.in[1] + ih) * g.in[2];
       const int64_t lo = std::clamp(valid.lo, ow, ow + len), hi = std::clamp(valid.hi, lo, ow + len);
       std::fill(out, out + (lo - ow), 0.0f);
-      if (g.str[2] == 1) {
+      if (hi == lo) {
+        // No tap inside the row: row + lo + off_w would be a pointer far outside x (found by UBSan
+        // with dilation 288230376151711745).
+      } else if (g.str[2] == 1) {
         std::memcpy(out + (lo - ow), row + (lo + off_w), static_cast<size_t>(hi - lo) * sizeof(float));
       } else if (g.str[2] == 2) { // a literal stride lets the vectorizer use even/odd shuffles
         for (int64_t q = lo; q < hi; ++q)
@@ -132,10 +144,11 @@ void im2col_row(const Geometry& g, const float* xc, int64_t t, int64_t r, int64_
 constexpr int64_t kRowChunk = 256; // output columns accumulated at once in a stack buffer
 
 // The direct path for one output channel per group (Kg = 1: depthwise and its kin), where the
-// GEMM's mr-row tiles would be mostly padding. One output plane, row by row: every tap is a unit-
-// or s-strided run over the output columns with its range precomputed, so the inner loop has no
-// bounds checks and vectorizes (compiled per instruction set, CONVARITH_CPU_MULTIVERSION). Sums in
-// the fixed order c, t, r, s: deterministic.
+// GEMM's mr-row tiles would be mostly padding, and for weights with an Inf or NaN (any Kg). One
+// output plane, row by row: every tap is a unit- or s-strided run over the output columns with its
+// range precomputed, so the inner loop has no bounds checks and vectorizes (compiled per
+// instruction set, CONVARITH_CPU_MULTIVERSION); the D and H taps are clamped to the input too, so
+// padding is never multiplied. Sums in the fixed order c, t, r, s: deterministic.
 CONVARITH_CPU_INLINE void direct_plane_body(const Geometry& g, const float* xg, const float* wk, float bias,
                                             float* yk) {
   float acc[kRowChunk];
@@ -145,16 +158,14 @@ CONVARITH_CPU_INLINE void direct_plane_body(const Geometry& g, const float* xg, 
       for (int64_t ow0 = 0; ow0 < g.out[2]; ow0 += kRowChunk) {
         const int64_t len = std::min(kRowChunk, g.out[2] - ow0);
         std::fill(acc, acc + len, bias);
+        const TapRange vt = tap_range(g.ker[0], g.dil[0], od * g.str[0] - g.pad[0], g.in[0]);
+        const TapRange vr = tap_range(g.ker[1], g.dil[1], oh * g.str[1] - g.pad[1], g.in[1]);
         for (int64_t ci = 0; ci < g.cg; ++ci) {
           const float* xc = xg + ci * g.in_spatial;
-          for (int64_t t = 0; t < g.ker[0]; ++t) {
+          for (int64_t t = vt.lo; t < vt.hi; ++t) {
             const int64_t id = od * g.str[0] - g.pad[0] + t * g.dil[0];
-            if (id < 0 || id >= g.in[0])
-              continue;
-            for (int64_t r = 0; r < g.ker[1]; ++r) {
+            for (int64_t r = vr.lo; r < vr.hi; ++r) {
               const int64_t ih = oh * g.str[1] - g.pad[1] + r * g.dil[1];
-              if (ih < 0 || ih >= g.in[1])
-                continue;
               const float* xrow = xc + (id * g.in[1] + ih) * g.in[2];
               const float* wrow = wk + ((ci * g.ker[0] + t) * g.ker[1] + r) * g.ker[2];
               for (int64_t s = 0; s < g.ker[2]; ++s) {
@@ -210,13 +221,19 @@ Status cpu_conv_run(const KernelArgs& args) {
   CONVARITH_RETURN_IF_ERROR(check_cpu_args(args, "cpu_gemm", cpu_conv_workspace(p)));
   const Geometry g(p);
   ThreadPool& pool = ThreadPool::instance();
-  if (g.kg == 1) {
+  bool finite_w = true;
+  if (g.kg != 1) {
+    const int64_t w_n = p.w_elements();
+    for (int64_t e = 0; e < w_n; ++e)
+      finite_w = finite_w && std::isfinite(args.w[e]);
+  }
+  if (g.kg == 1 || !finite_w) {
     const int64_t plane_work = std::max<int64_t>(1, sat_mul(sat_mul(g.out_spatial, g.cg), g.ker_spatial));
     const int64_t planes = g.n * g.k, per_task = std::max<int64_t>(1, 65536 / plane_work);
     auto direct = [&](int64_t task, int) {
       for (int64_t plane = task * per_task; plane < std::min(planes, (task + 1) * per_task); ++plane) {
-        const int64_t n = plane / g.k, kk = plane % g.k; // kk is also the group
-        direct_plane(g, args.x + (n * g.c + kk * g.cg) * g.in_spatial, args.w + kk * g.cg * g.ker_spatial,
+        const int64_t n = plane / g.k, kk = plane % g.k, gi = kk / g.kg;
+        direct_plane(g, args.x + (n * g.c + gi * g.cg) * g.in_spatial, args.w + kk * g.cg * g.ker_spatial,
                      args.bias != nullptr ? args.bias[kk] : 0.0f, args.y + plane * g.out_spatial);
       }
     };

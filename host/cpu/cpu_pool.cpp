@@ -2,17 +2,29 @@
 //
 // Per output element and axis, the window starts at o*s - p_lo and its taps are start + r*d.
 // Taps inside the input form one range of r (tap_range); max takes the maximum over them
-// (padding never wins). Average divides by the number of in-input taps, or with
-// count_include_pad by the taps inside the padded extent [-p_lo, i + p_hi): in ceil_mode the
-// last window can reach past that extent and those taps do not count (PyTorch's rule).
-// Where its buffers fit, a plane is pooled separably (pool_band_body): along W into a buffer of
-// rows, then over the (t, r) rows of each window; else, and for max-pool input with a NaN, by
-// the direct loops (pool_direct_body). A task is a run of whole N x C planes, or (large planes,
-// or few) one band of output rows of one plane; every output element is computed the same
-// way whatever the split, so results are deterministic and independent of the thread count.
+// (padding never wins; NaN wins: a NaN among the taps makes the output NaN, as in PyTorch and
+// ONNX). Average divides by the number of in-input taps, or with count_include_pad by the taps
+// inside the padded extent [-p_lo, i + p_hi): in ceil_mode the last window can reach past that
+// extent and those taps do not count (PyTorch's rule).
+// Three paths, chosen from the problem alone (never from the data):
+//  - separable (pool_band_body), where its buffers fit: along W into a buffer of rows, then over
+//    the (t, r) rows of each window; average only while each pass sums at most kSeqTaps terms;
+//  - direct (pool_direct_body): rows of output columns, vectorized over the columns; only for
+//    windows of at most kSeqTaps taps along W (and, average, in all);
+//  - per window (pool_window_body): any window, one output at a time over its in-input taps only,
+//    average by pairwise summation. Every loop visits only taps inside the input (clamped ranges,
+//    tap_range, 64-bit and overflow-free), so time is bounded by the input and output sizes
+//    whatever the kernel, stride, dilation and padding.
+// Average error bound (u = 2^-24, S = the sum of |x| over the window's n in-input taps): the
+// separable and direct paths add at most kSeqTaps terms in sequence per pass, |err| <= 2 (kSeqTaps -
+// 1) u S; the per-window path sums each axis pairwise (blocks of kPairBlock in sequence), |err| <=
+// (log2(n) + 3 kPairBlock) u S to first order: the error grows with log n, not n (a global window
+// of 2^25 ones averages to exactly 1; a plain float sum stalls at 2^24). Max is exact.
+// A task is a run of whole N x C planes, or (large planes, or few) one band of output rows of one
+// plane; every output element is computed the same way whatever the split, so results are
+// deterministic and independent of the thread count.
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -39,6 +51,8 @@ constexpr int64_t kExactCount = 1 << 24; // window counts below this are exact a
 constexpr int64_t kTaskWork = 16384;     // outputs x taps per task before planes are grouped
 constexpr int64_t kMinTasks = 16;        // fewer planes than this: split planes into bands of output rows
 constexpr int64_t kDivPlane = 1 << 18;   // average: divisors kept per output element up to this plane size
+constexpr int64_t kSeqTaps = 64;         // separable / direct paths: most terms summed in sequence per pass
+constexpr int64_t kPairBlock = 8;        // per-window path: pairwise sums add runs of this many in sequence
 
 struct PoolGeometry {
   AxisParams ax[3];
@@ -51,10 +65,18 @@ struct PoolGeometry {
   int64_t wp = 0; // padded row length of a strided W pass
 };
 
+// The max step of every path: the larger of a and b, b on ties (of +0 and -0 the later), and NaN
+// wins: a NaN accumulator stays, a NaN b replaces it. So any grouping of a window's taps returns
+// the same value: NaN if a tap is NaN, else the maximum (of equal maxima the last in tap order).
+// Vectorizes as compare, unordered-compare, or, blend.
+inline float max_step(float a, float b) {
+  return (a > b || a != a) ? a : b;
+}
+
 // One N x C plane's output rows [oh0, oh1) (every od), directly: the taps of a window are walked as
 // (t, r) input rows times the s taps, each a unit- or s-strided run over the output columns, so the
 // inner loop has no bounds checks and vectorizes. This is the exact definition the separable path
-// must reproduce; it also runs every max-pool band whose input holds a NaN (see pool_band_body).
+// must reproduce. Only for windows of at most kSeqTaps taps along W (the s loop walks them all).
 CONVARITH_CPU_INLINE void pool_direct_body(const PoolGeometry& g, const float* x, float* y, int64_t oh0, int64_t oh1) {
   const AxisParams &ad = g.ax[0], &ah = g.ax[1], &aw = g.ax[2];
   float acc[kRowChunk];
@@ -82,17 +104,13 @@ CONVARITH_CPU_INLINE void pool_direct_body(const PoolGeometry& g, const float* x
               if (g.is_max) {
                 if (aw.s == 1) {
                   for (int64_t ow = lo; ow < hi; ++ow)
-                    acc[ow - ow0] = acc[ow - ow0] > xrow[ow + off] ? acc[ow - ow0] : xrow[ow + off];
+                    acc[ow - ow0] = max_step(acc[ow - ow0], xrow[ow + off]);
                 } else if (aw.s == 2) { // a literal stride lets the vectorizer use even/odd shuffles
-                  for (int64_t ow = lo; ow < hi; ++ow) {
-                    const float val = xrow[ow * 2 + off];
-                    acc[ow - ow0] = acc[ow - ow0] > val ? acc[ow - ow0] : val;
-                  }
+                  for (int64_t ow = lo; ow < hi; ++ow)
+                    acc[ow - ow0] = max_step(acc[ow - ow0], xrow[ow * 2 + off]);
                 } else {
-                  for (int64_t ow = lo; ow < hi; ++ow) {
-                    const float val = xrow[ow * aw.s + off];
-                    acc[ow - ow0] = acc[ow - ow0] > val ? acc[ow - ow0] : val;
-                  }
+                  for (int64_t ow = lo; ow < hi; ++ow)
+                    acc[ow - ow0] = max_step(acc[ow - ow0], xrow[ow * aw.s + off]);
                 }
               } else {
                 if (aw.s == 1) {
@@ -127,9 +145,70 @@ CONVARITH_CPU_INLINE void pool_direct_body(const PoolGeometry& g, const float* x
 CONVARITH_CPU_MULTIVERSION(pool_direct, (const PoolGeometry& g, const float* x, float* y, int64_t oh0, int64_t oh1),
                            (g, x, y, oh0, oh1))
 
-// a > b ? a : b is the direct path's step (and x86's maxps): ties and a NaN accumulator take b.
-inline float max_step(float a, float b) {
-  return a > b ? a : b;
+// f(lo) + ... + f(hi - 1), pairwise: halves summed recursively down to runs of kPairBlock summed
+// in sequence from +0 (an all -0 window gives +0, as on the other paths). |err| <= (kPairBlock - 1 +
+// ceil(log2(n / kPairBlock))) u sum |f| for n = hi - lo terms; the recursion is log2(n) deep.
+template <typename F> float pairwise_sum(int64_t lo, int64_t hi, const F& f) {
+  if (hi - lo <= kPairBlock) {
+    float acc = 0.0f;
+    for (int64_t q = lo; q < hi; ++q)
+      acc += f(q);
+    return acc;
+  }
+  const int64_t mid = lo + (hi - lo) / 2;
+  return pairwise_sum(lo, mid, f) + pairwise_sum(mid, hi, f);
+}
+
+// Output rows [oh0, oh1) of one plane, one output element at a time over the taps of its window
+// that land inside the input (each axis's range from tap_range): any window size, time bounded by
+// the output size times the in-input taps. Max folds with max_step in (t, r, s) order; average
+// sums each axis pairwise (pairwise_sum of pairwise sums). Indices, not pointers, reach x.
+void pool_window(const PoolGeometry& g, const float* x, float* y, int64_t oh0, int64_t oh1) {
+  const AxisParams &ad = g.ax[0], &ah = g.ax[1], &aw = g.ax[2];
+  auto taps = [&](const AxisParams& a, int64_t start) { return tap_range(a.k, a.d, start, a.i); };
+  auto padded = [&](const AxisParams& a, int64_t start) {
+    return tap_range(a.k, a.d, start + a.p_lo, a.i + a.p_lo + a.p_hi);
+  };
+  for (int64_t od = 0; od < g.out[0]; ++od) {
+    const int64_t sd = od * ad.s - ad.p_lo;
+    const TapRange td = taps(ad, sd);
+    for (int64_t oh = oh0; oh < oh1; ++oh) {
+      const int64_t sh = oh * ah.s - ah.p_lo;
+      const TapRange th = taps(ah, sh);
+      float* yrow = y + (od * g.out[1] + oh) * g.out[2];
+      for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+        const int64_t sw = ow * aw.s - aw.p_lo;
+        const TapRange tw = taps(aw, sw);
+        // Input index of tap (t, r, s): ((sd + t d_D) H + sh + r d_H) W + sw + s d_W, all inside x.
+        auto row_base = [&](int64_t t, int64_t r) { return ((sd + t * ad.d) * ah.i + sh + r * ah.d) * aw.i + sw; };
+        if (g.is_max) {
+          float acc = -std::numeric_limits<float>::infinity();
+          for (int64_t t = td.lo; t < td.hi; ++t)
+            for (int64_t r = th.lo; r < th.hi; ++r) {
+              const int64_t base = row_base(t, r);
+              for (int64_t s = tw.lo; s < tw.hi; ++s)
+                acc = max_step(acc, x[base + s * aw.d]);
+            }
+          yrow[ow] = acc;
+          continue;
+        }
+        const float sum = pairwise_sum(td.lo, td.hi, [&](int64_t t) {
+          return pairwise_sum(th.lo, th.hi, [&](int64_t r) {
+            const int64_t base = row_base(t, r);
+            return pairwise_sum(tw.lo, tw.hi, [&](int64_t s) { return x[base + s * aw.d]; });
+          });
+        });
+        int64_t count = 0;
+        if (g.include_pad) {
+          const TapRange pd = padded(ad, sd), ph = padded(ah, sh), pw = padded(aw, sw);
+          count = (pd.hi - pd.lo) * (ph.hi - ph.lo) * (pw.hi - pw.lo); // at most the kernel size
+        } else {
+          count = (td.hi - td.lo) * (th.hi - th.lo) * (tw.hi - tw.lo); // at most the input plane
+        }
+        yrow[ow] = sum / static_cast<float>(count);
+      }
+    }
+  }
 }
 
 // dr[ow] for ow in [lo, hi): the fold over s, in order, of xr[ow * stride + s * dilation + base].
@@ -183,8 +262,8 @@ CONVARITH_CPU_INLINE void pool_fold_row(const PoolGeometry& g, const float* __re
 // pitch W they run as one flat loop over all rows (its row-crossing columns are outside [owa, owb)
 // and rewritten below). The border columns fold their in-row taps one by one: skipping an identity
 // tap changes no value (max: -inf never wins; avg: a -0 partial sum only ever meets the +0 start of
-// the second pass). Max returns the largest |x| bit pattern of the rows (for the NaN check).
-CONVARITH_CPU_INLINE uint32_t pool_w_rows(const PoolGeometry& g, const float* x, float* dst, int64_t rows, float* xp) {
+// the second pass).
+CONVARITH_CPU_INLINE void pool_w_rows(const PoolGeometry& g, const float* x, float* dst, int64_t rows, float* xp) {
   const AxisParams& aw = g.ax[2];
   const int64_t w_n = aw.i, ow_n = g.out[2], bp = g.bp;
   // Interior columns [owa, owb): every tap inside the row. Without any, all columns are border.
@@ -194,33 +273,17 @@ CONVARITH_CPU_INLINE uint32_t pool_w_rows(const PoolGeometry& g, const float* x,
     owa = owb = ow_n;
   const bool flat = aw.s == 1 && bp == w_n;
   const float identity = g.is_max ? -std::numeric_limits<float>::infinity() : 0.0f;
-  uint32_t bits_max = 0;
   for (int64_t q = 0; q < (flat ? 1 : rows); ++q) {
     const float* __restrict xr = x + q * w_n;
     float* __restrict dr = dst + q * bp;
     if (!flat) {
       // Strided rows fold from a copy between identities (padding, ceil-mode overhang): no border
-      // columns, and the strided loads hit L1. The copy also takes the NaN check's maximum.
+      // columns, and the strided loads hit L1.
       std::fill(xp, xp + aw.p_lo, identity);
-      float* __restrict xi = xp + aw.p_lo;
-      for (int64_t e = 0; e < w_n; ++e) {
-        uint32_t b;
-        std::memcpy(&b, &xr[e], sizeof b);
-        b &= 0x7fffffffu; // |x|: a NaN is above +inf's pattern
-        bits_max = bits_max > b ? bits_max : b;
-        xi[e] = xr[e];
-      }
+      std::copy(xr, xr + w_n, xp + aw.p_lo);
       std::fill(xp + aw.p_lo + w_n, xp + g.wp, identity);
       pool_fold_row(g, xp, dr, 0, ow_n, 0);
       continue;
-    }
-    if (g.is_max) { // the NaN check (see pool_band_body)
-      for (int64_t e = 0; e < rows * w_n; ++e) {
-        uint32_t b;
-        std::memcpy(&b, &xr[e], sizeof b);
-        b &= 0x7fffffffu; // |x|: a NaN is above +inf's pattern
-        bits_max = bits_max > b ? bits_max : b;
-      }
     }
     // Flat: j = row * W + ow over [owa, (rows - 1) * W + owb); every tap index stays inside the rows
     // (found by ASan: without interior columns that range must be empty, not [OW, ...)).
@@ -228,29 +291,27 @@ CONVARITH_CPU_INLINE uint32_t pool_w_rows(const PoolGeometry& g, const float* x,
       pool_fold_row(g, xr, dr, owa, (rows - 1) * w_n + owb, -aw.p_lo);
   }
   if (!flat)
-    return bits_max;
+    return;
   // Border columns, column by column: their tap ranges are the same in every row.
   for (int64_t e = 0; e < owa + (ow_n - owb); ++e) {
     const int64_t ow = e < owa ? e : owb + (e - owa);
     const int64_t sw = ow * aw.s - aw.p_lo;
     const TapRange tw = tap_range(aw.k, aw.d, sw, w_n);
     for (int64_t q = 0; q < rows; ++q) {
-      const float* xr = x + q * w_n + sw;
+      const int64_t base = q * w_n + sw; // an index: x + base may point before x (sw < 0)
       float acc = identity;
       for (int64_t s = tw.lo; s < tw.hi; ++s)
-        acc = s == tw.lo ? xr[s * aw.d] : g.is_max ? max_step(acc, xr[s * aw.d]) : acc + xr[s * aw.d];
+        acc = s == tw.lo ? x[base + s * aw.d] : g.is_max ? max_step(acc, x[base + s * aw.d]) : acc + x[base + s * aw.d];
       dst[q * bp + ow] = acc;
     }
   }
-  return bits_max;
 }
 
 // Output rows [oh0, oh1) of one plane, separably: the W pass folds every input row the band's
 // windows reach into buf (padded D rows x padded H rows x pitch g.bp; padding rows hold the
 // identity), then each output row folds its (t, r) rows of buf in order. Max folds with max_step,
-// so the grouping (s within a row, then rows) returns what the flat (t, r, s) fold returns: the
-// maximum, and of equal maxima (+0, -0) the last. A NaN breaks that (the flat fold restarts after
-// it), so a band whose input rows hold one runs the direct path instead. Padding taps are -inf
+// so the grouping (s within a row, then rows) returns what the flat (t, r, s) fold returns: NaN if
+// a tap is NaN, else the maximum, and of equal maxima (+0, -0) the last. Padding taps are -inf
 // (max: never wins) or 0 (avg: adds nothing), and the divisor is the direct path's. Sums are
 // regrouped, so random-float averages may differ in the last bits; sums of small integers are
 // exact in any order.
@@ -263,7 +324,6 @@ CONVARITH_CPU_INLINE void pool_band_body(const PoolGeometry& g, const float* x, 
   // Padded rows [pa, pb) of the band are input rows h = oh0 * stride + ph - p_lo.
   const int64_t pa = std::clamp(ah.p_lo - oh0 * ah.s, int64_t{0}, nh);
   const int64_t pb = std::clamp(ah.p_lo + ah.i - oh0 * ah.s, pa, nh);
-  uint32_t bits_max = 0;
   for (int64_t pd = 0; pd < g.nd; ++pd) {
     const int64_t d = pd - ad.p_lo;
     float* slab = buf + pd * nh * bp;
@@ -274,12 +334,7 @@ CONVARITH_CPU_INLINE void pool_band_body(const PoolGeometry& g, const float* x, 
     std::fill(slab, slab + pa * bp, identity);
     std::fill(slab + pb * bp, slab + nh * bp, identity);
     const float* xs = x + (d * ah.i + oh0 * ah.s + pa - ah.p_lo) * aw.i;
-    const uint32_t b = pool_w_rows(g, xs, slab + pa * bp, pb - pa, xp);
-    bits_max = bits_max > b ? bits_max : b;
-  }
-  if (g.is_max && bits_max > 0x7f800000u) {
-    pool_direct_body(g, x, y, oh0, oh1);
-    return;
+    pool_w_rows(g, xs, slab + pa * bp, pb - pa, xp);
   }
   // With stride 1 along H and pitch OW the band's output rows read consecutive buf rows: one flat
   // run per tap.
@@ -356,6 +411,11 @@ Status cpu_pool_run(const KernelArgs& args) {
     separable = separable && g.ax[j].p_lo >= 0 && g.ax[j].p_hi >= 0 && g.out[j] > 0;
   }
   g.is_max = p.op() == Op::kMaxPool;
+  // Sequential sums stay short (the error bound in the opening comment); the direct path's s loop
+  // walks every W tap, so it only takes short W windows. Everything else runs per window.
+  const int64_t kw = g.ax[2].k, kdh = sat_mul(g.ax[0].k, g.ax[1].k);
+  separable = separable && (g.is_max || (kw <= kSeqTaps && kdh <= kSeqTaps));
+  const bool direct = kw <= kSeqTaps && (g.is_max || p.kernel_spatial() <= kSeqTaps);
   g.include_pad = p.count_include_pad();
   const AxisParams &ad = g.ax[0], &ah = g.ax[1], &aw = g.ax[2];
   const int64_t planes = p.n() * p.c(), in_plane = p.in_spatial(), out_plane = p.out_spatial();
@@ -438,8 +498,10 @@ Status cpu_pool_run(const KernelArgs& args) {
       if (separable) {
         float* buf = base + slot * buf_floats;
         pool_band(g, x, y, oh0, oh1, buf, buf + band_floats, div_plane ? divs : nullptr, divs);
-      } else {
+      } else if (direct) {
         pool_direct(g, x, y, oh0, oh1);
+      } else {
+        pool_window(g, x, y, oh0, oh1);
       }
     }
   };
