@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "convarith/convarith.hpp"
+#include "row.hpp"
 #include "fuzz_input.hpp"
 #include "reference/reference.hpp"
 
@@ -118,32 +119,17 @@ inline std::string check_huge(const HugeCase& hc) {
   for (const Algorithm& alg : algorithm_table()) {
     if (!(alg.ops & op_bit(p.op())) || !alg.supports(p).is_ok())
       continue;
-    const bool on_cpu = alg.device == Device::kCpu && alg.run != nullptr;
-    const bool emulated = alg.device == Device::kCuda && alg.run_emulated != nullptr;
-    if (!on_cpu && !emulated)
-      continue;
-    const size_t ws_bytes = alg.workspace(p);
+    if (alg.device == Device::kCuda || alg.run == nullptr)
+      continue; // CPU rows and the emulated twins of the CUDA kernels
+    Result<Plan> plan = Plan::create(p, alg.device, alg.name);
+    if (!plan)
+      return std::string("Plan::create(") + alg.name + ") failed: " + plan.status().to_string();
+    const size_t ws_bytes = plan->workspace_bytes();
     if (ws_bytes > (size_t{256} << 20))
-      return std::string(alg.name) + ": workspace() is " + std::to_string(ws_bytes) + " bytes for " + p.name();
+      return std::string(alg.name) + ": workspace is " + std::to_string(ws_bytes) + " bytes for " + p.name();
     std::vector<float> y(static_cast<size_t>(p.y_elements()), std::numeric_limits<float>::quiet_NaN());
     std::vector<unsigned char> ws(ws_bytes + 1);
-    Status st;
-    if (on_cpu) {
-      Result<Plan> plan = Plan::create(p, Device::kCpu, alg.name);
-      if (!plan)
-        return std::string("Plan::create(") + alg.name + ") failed: " + plan.status().to_string();
-      st = plan->run(x.data(), wp, bp, y.data(), ws.data(), plan->workspace_bytes());
-    } else {
-      KernelArgs args;
-      args.problem = &p;
-      args.x = x.data();
-      args.w = wp;
-      args.bias = bp;
-      args.y = y.data();
-      args.workspace = ws.data();
-      args.workspace_bytes = ws_bytes;
-      st = alg.run_emulated(args);
-    }
+    const Status st = plan->run(x.data(), wp, bp, y.data(), ws.data(), ws_bytes);
     if (!st.is_ok())
       return std::string(alg.name) + " failed on " + p.name() + ": " + st.to_string();
     const std::string bad = detail::compare_to_reference(y, want, mag);

@@ -40,33 +40,15 @@ std::vector<RowResult> run_rows(const ConvProblem& p, const std::vector<float>& 
   for (const Algorithm& alg : algorithm_table()) {
     if (!(alg.ops & op_bit(p.op())) || !alg.supports(p).is_ok())
       continue;
-    const bool on_cpu = alg.device == Device::kCpu && alg.run != nullptr;
-    const bool emulated = alg.device == Device::kCuda && alg.run_emulated != nullptr;
-    if (!on_cpu && !emulated)
-      continue;
+    if (alg.device == Device::kCuda || alg.run == nullptr)
+      continue; // CPU rows and the emulated twins of the CUDA kernels
+    const bool on_cpu = alg.device == Device::kCpu;
     RowResult r;
     r.name = std::string(alg.name) + (on_cpu ? " (cpu)" : " (executor)");
     r.y.assign(static_cast<size_t>(p.y_elements()), kNaN);
     if (!std::isnan(r.y[0]))
       ADD_FAILURE();
-    std::vector<unsigned char> ws(alg.workspace(p) + 64);
-    Status st;
-    if (on_cpu) {
-      Result<Plan> plan = Plan::create(p, Device::kCpu, alg.name);
-      EXPECT_TRUE(plan.is_ok()) << alg.name << ": " << plan.status().to_string();
-      if (!plan)
-        continue;
-      st = plan->run(x.data(), wp, nullptr, r.y.data(), ws.data(), plan->workspace_bytes());
-    } else {
-      KernelArgs args;
-      args.problem = &p;
-      args.x = x.data();
-      args.w = wp;
-      args.y = r.y.data();
-      args.workspace = ws.data();
-      args.workspace_bytes = ws.size();
-      st = alg.run_emulated(args);
-    }
+    const Status st = run_row(alg, p, x.data(), wp, nullptr, r.y.data());
     EXPECT_TRUE(st.is_ok()) << alg.name << ": " << st.to_string();
     out.push_back(std::move(r));
   }
