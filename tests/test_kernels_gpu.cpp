@@ -6,7 +6,9 @@
 // Per (algorithm x problem): integer inputs compared exactly; random floats compared within the error
 // bound, twice — a deterministic row must give bitwise-identical results run to run. Outputs are
 // NaN-poisoned before every run. Without a CUDA device (or in a build without CUDA) every test is
-// skipped, never failed. Filter by algorithm, e.g. --gtest_filter='*Gpu*tiled*'.
+// skipped, never failed -- unless CONVARITH_REQUIRE_GPU is set, which turns each such skip into a
+// failure (tests/support). A row that declines a problem (kNotSupported) is a plain skip either way. Filter by
+// algorithm, e.g. --gtest_filter='*Gpu*tiled*'.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -196,8 +198,7 @@ std::vector<double> exact_float_reference(const ConvProblem& p, const Inputs& in
 }
 
 TEST_P(GpuKernel, MatchesReference) {
-  if (cuda_device_count() == 0)
-    GTEST_SKIP() << "no CUDA device: " << cuda_unavailable_reason();
+  CONVARITH_SKIP_WITHOUT_GPU();
   const Algorithm& algorithm = *GetParam().algorithm;
   const ConvProblem& p = GetParam().problem.problem;
   Result<Plan> plan = Plan::create(p, Device::kCuda, algorithm.name);
@@ -238,8 +239,7 @@ TEST_P(GpuKernel, MatchesReference) {
 
 // A host pointer on the CUDA path is an error, not a crash, and the launch never happens.
 TEST(GpuKernels, HostPointersAreRejected) {
-  if (cuda_device_count() == 0)
-    GTEST_SKIP() << "no CUDA device: " << cuda_unavailable_reason();
+  CONVARITH_SKIP_WITHOUT_GPU();
   const ConvProblem p = must_make(conv2d(1, 2, 2, 5, 3, 1, 1));
   Result<Plan> plan = Plan::create(p, Device::kCuda, "direct");
   ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
@@ -254,7 +254,7 @@ TEST(GpuKernels, HostPointersAreRejected) {
 #else // built without CUDA
 
 TEST_P(GpuKernel, MatchesReference) {
-  GTEST_SKIP() << "convarith was built without CUDA";
+  CONVARITH_GPU_SKIP("convarith was built without CUDA");
 }
 
 #endif
