@@ -101,6 +101,9 @@ std::vector<NamedProblem> smoke_problems();
 // kernel, dilation 2-3, prime sizes, C=1, K not a multiple of any tile, asymmetric padding, groups
 // and depthwise, rank 1 and 3, N=0, ceil_mode, count_include_pad, output padding.
 std::vector<NamedProblem> edge_problems();
+// Tiny problems that index_fits_int32() rejects (a stride or a padding of 2^31 with one or two
+// outputs on that axis), one or more per op, so every kernel's 64-bit index instantiation runs.
+std::vector<NamedProblem> index64_problems();
 // Small problems drawn at random over every attribute (valid only), deterministic in seed.
 std::vector<NamedProblem> random_problems(uint64_t seed, int count);
 // Dies (ADD_FAILURE + returns a default problem) if desc is invalid: for building test lists.
