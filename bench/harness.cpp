@@ -86,7 +86,9 @@ double percentile(std::vector<double> sample, double p) {
   const size_t lo = static_cast<size_t>(std::floor(pos));
   const size_t hi = std::min(lo + 1, sample.size() - 1);
   const double frac = pos - static_cast<double>(lo);
-  return sample[lo] * (1 - frac) + sample[hi] * frac;
+  // lo + frac * (hi - lo), clamped: a * (1 - f) + b * f can round above b when a == b, which put
+  // p10 above the median (test_bench_layers flaked on it).
+  return std::clamp(sample[lo] + frac * (sample[hi] - sample[lo]), sample[lo], sample[hi]);
 }
 
 double median(std::vector<double> sample) {

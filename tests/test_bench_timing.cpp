@@ -35,6 +35,19 @@ TEST(BenchTiming, BatchFromTheWarmupMedian) {
   EXPECT_EQ(choose_batch(std::numeric_limits<double>::quiet_NaN()), 1);
 }
 
+// Equal neighbours interpolate to themselves: 3.176e-6 * 0.8 + 3.176e-6 * 0.2 rounds above 3.176e-6,
+// which put p10 above the median of three runs.
+TEST(BenchTiming, PercentilesAreMonotone) {
+  const std::vector<double> three{3.176e-06, 3.176e-06, 3.5e-06};
+  EXPECT_LE(percentile(three, 0.1), median(three));
+  EXPECT_EQ(percentile(three, 0.1), 3.176e-06);
+  EXPECT_LE(median(three), percentile(three, 0.9));
+  for (double v = 1e-7; v < 1e-3; v *= 1.37) {
+    const std::vector<double> same{v, v, v * 1.5};
+    ASSERT_LE(percentile(same, 0.1), percentile(same, 0.5)) << v;
+  }
+}
+
 TEST(BenchTiming, RotationFollowsTheL2Size) {
   // H100 (50 MB): a 10 MB problem rotates through ceil(4 * 50 / 10) = 20 sets.
   EXPECT_EQ(rotation_count(10e6, 50e6, true), 20);
