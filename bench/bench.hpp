@@ -4,8 +4,9 @@
 //
 // Protocol (../shared/LAYERS.md §4): every case is checked against the fp64 reference BEFORE it is
 // timed; ours and the peer get the same buffers, the same warm-up and the same statistic (median of
-// the timed runs). GPU cases are timed with CUDA events on one stream and rotate their buffers when
-// the problem fits in L2; CPU cases with std::chrono::steady_clock (no rotation: see harness.cpp).
+// the timed runs). GPU cases are timed on the device: CUDA events on one stream held behind a gate
+// while the batch is enqueued (see harness.cpp), buffers rotated when the problem fits in twice the
+// device's L2; CPU cases with std::chrono::steady_clock (no rotation: see harness.cpp).
 // The peer is cuDNN's fastest FMA algorithm on the GPU (host/cudnn/) and oneDNN on the CPU
 // (host/onednn/), whichever this build has.
 #pragma once
@@ -76,6 +77,8 @@ struct Environment {
   double peak_flops = 0;    // device FP32 FMA peak used for % of roofline (0: not known, no % printed)
   double peak_bytes_per_s = 0;
   std::string peak_note; // where the two numbers come from
+  std::string
+      device_choice; // how the device was picked: "cuda (asked)", "auto: cuda (...)", "auto: cpu (no CUDA device: ...)"
 };
 // Collected once per process (queries the GPU when `device` is kCuda).
 Environment environment(Device device);
@@ -108,6 +111,10 @@ struct CaseResult {
   double bytes = 0;   // ConvProblem::min_bytes()
   size_t workspace_bytes = 0;
   int rotation = 1; // buffer sets rotated through (GPU)
+  // Host time per run: GPU the time to enqueue the batch (Plan::run's checks and launch, cuDNN's
+  // calls) divided by the batch, which inference code pays too; CPU the run itself (synchronous).
+  double host_median_s = 0;
+  bool gated = false; // GPU: every timed sample was held behind the gate (device time only)
   bool is_peer() const { return impl != "convarith"; }
   bool timed() const { return reps > 0; }
 };
@@ -137,8 +144,10 @@ public:
   std::vector<CaseResult> run_interleaved();
   // The pieces, for Google Benchmark's own loop: check once, then time single runs.
   CaseResult check(size_t index);
-  // One timed run of a checked implementation (seconds; GPU: event time). Errors come back as < 0.
+  // One timed run of a checked implementation (seconds; GPU: device time per run of a gated batch).
+  // Errors come back as < 0.
   double time_once(size_t index);
+  // Untimed runs; on the GPU also sets the batch per sample from their median (choose_batch).
   void warm(size_t index, int runs);
   const Layer& layer() const;
 
@@ -153,6 +162,40 @@ double percentile(std::vector<double> sample, double p);
 double median(std::vector<double> sample);
 // Adaptive repetition count: enough runs of `estimate_s` to fill target_seconds, clamped.
 int choose_reps(const Options& options, double estimate_s);
+
+// ---- GPU timing, the pure pieces (tests/test_bench_timing.cpp runs them on the CPU) ---------------
+// Runs per timed GPU sample, from the warm-up median of one run (never the cold check run, which
+// pays lazy module loading): enough back-to-back runs for ~20 us of device work, in [1, 64].
+int choose_batch(double warmup_median_s);
+// Buffer sets to rotate through so successive runs do not find their data in L2: when the
+// footprint is under 2 x L2, ceil(4 x L2 / footprint) sets (at most 64), else 1. l2_bytes <= 0
+// (the query failed) uses kFallbackL2Bytes.
+constexpr double kFallbackL2Bytes = 50e6; // H100's L2; larger than A100's 40 MB
+int rotation_count(double footprint_bytes, double l2_bytes, bool rotate);
+
+// What one timed GPU sample needs from the device, so the sequence can be tested with a fake.
+class SampleDevice {
+public:
+  virtual ~SampleDevice() = default;
+  virtual Status hold() = 0;           // enqueue the gate: the stream waits until release()
+  virtual Status record_start() = 0;   // the start event, behind the gate
+  virtual Status enqueue(int run) = 0; // run `run` of the batch (asynchronous)
+  virtual Status record_stop() = 0;
+  virtual void release() = 0; // opens the gate; called exactly once after hold() succeeded
+  // Waits for the stop event: start..stop in seconds; an error when the gate gave up before release().
+  virtual Result<double> device_seconds() = 0;
+};
+struct Sample {
+  double device_s = 0; // per run
+  double host_s = 0;   // enqueue time per run
+};
+// hold, record start, enqueue `batch` runs (timed on the host), record stop, release, wait. The
+// gate is released on every path once held, so a failed enqueue never leaves the stream spinning.
+Result<Sample> gated_sample(SampleDevice& device, int batch);
+
+// A peer result that must fail the bench: the peer is n/a (not timed) for a reason other than the
+// descriptor step's "cannot express" (status "not_supported: ..."), or it was wrong.
+bool peer_failed(const CaseResult& r);
 
 // ---- output ------------------------------------------------------------------------------------
 // Raw results + the environment block as JSON (schema "convarith-bench-1").

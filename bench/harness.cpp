@@ -4,10 +4,19 @@
 // CPU timing: std::chrono::steady_clock around one synchronous run. Buffers are not rotated on
 // the CPU: the real layers' footprints (MBs) exceed this class of machine's per-core L2 anyway,
 // and rotating would change the working set the peer sees too.
-// GPU timing: a cudaEvent pair on one stream around `batch` back-to-back runs (batch > 1 only for
-// runs under ~20 us, so the event resolution does not dominate), divided by batch. When the
-// problem's footprint is under 2x a 50 MB L2, `rotation` copies of x/w/y are made and successive
-// runs use successive copies, so the numbers are not L2-hot.
+// GPU timing measures the device, not the host. Each sample (gated_sample) enqueues a gate kernel
+// (bench/gate.cu) that spins on a pinned host flag, records the start event behind it, enqueues
+// `batch` runs, records the stop event and only then opens the gate: the events bracket back-to-back
+// device work instead of a stream that waits while the host submits (Plan::run's pointer checks and
+// launch, cudnnSetStream and cuDNN's legacy call). The submission cost per run is reported on its
+// own (host_median_s): inference code pays it too. A gate rather than CUDA-graph replays: the peer's
+// legacy cuDNN calls are not documented as capturable, and both sides must be timed the same way.
+// The gate gives up after 2 s (an implementation that blocks while enqueuing would otherwise wait
+// on it forever); that entry then falls back to ungated samples and reports gated = false.
+// batch (choose_batch) > 1 for runs under ~20 us, from the warm-up median, so event resolution does
+// not dominate; the time is divided by batch. When the problem's footprint is under 2x the
+// device's L2 (cudaDevAttrL2CacheSize), `rotation` copies of x/w/y are made and successive runs use
+// successive copies, so the numbers are not L2-hot.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -20,6 +29,12 @@
 
 #if defined(CONVARITH_HAVE_CUDA)
 #include <cuda_runtime_api.h>
+
+namespace convarith::bench {
+// bench/gate.cu: enqueues one thread that spins until flag[0] != 0 or timeout_ns pass (then it sets
+// flag[1] = 1 and exits). `flag` is the device view of pinned, mapped host memory.
+cudaError_t launch_timing_gate(cudaStream_t stream, int* flag, unsigned long long timeout_ns);
+} // namespace convarith::bench
 #endif
 #if defined(CONVARITH_HAVE_CUDNN)
 #include "cudnn/cudnn_runner.hpp"
@@ -71,11 +86,57 @@ double percentile(std::vector<double> sample, double p) {
   const size_t lo = static_cast<size_t>(std::floor(pos));
   const size_t hi = std::min(lo + 1, sample.size() - 1);
   const double frac = pos - static_cast<double>(lo);
-  return sample[lo] * (1 - frac) + sample[hi] * frac;
+  // lo + frac * (hi - lo), clamped: a * (1 - f) + b * f can round above b when a == b, which put
+  // p10 above the median (test_bench_layers flaked on it).
+  return std::clamp(sample[lo] + frac * (sample[hi] - sample[lo]), sample[lo], sample[hi]);
 }
 
 double median(std::vector<double> sample) {
   return percentile(std::move(sample), 0.5);
+}
+
+int choose_batch(double warmup_median_s) {
+  if (!(warmup_median_s > 0))
+    return 1;
+  // (1 - 1e-9): 20e-6 / 1e-6 is 20.000000000000004 in doubles, and a whole ratio must not round up.
+  return static_cast<int>(std::clamp(std::ceil(20e-6 / warmup_median_s * (1 - 1e-9)), 1.0, 64.0));
+}
+
+int rotation_count(double footprint_bytes, double l2_bytes, bool rotate) {
+  const double l2 = l2_bytes > 0 ? l2_bytes : kFallbackL2Bytes;
+  if (!rotate || !(footprint_bytes > 0) || footprint_bytes >= 2 * l2)
+    return 1;
+  return static_cast<int>(std::min(64.0, std::ceil(4 * l2 / footprint_bytes)));
+}
+
+Result<Sample> gated_sample(SampleDevice& device, int batch) {
+  if (batch < 1)
+    return invalid_argument("gated_sample: batch is " + std::to_string(batch) + ", want >= 1");
+  CONVARITH_RETURN_IF_ERROR(device.hold());
+  Status s = device.record_start();
+  const Clock::time_point t0 = Clock::now();
+  for (int b = 0; s && b < batch; ++b)
+    s = device.enqueue(b);
+  const double host = seconds_since(t0);
+  if (s)
+    s = device.record_stop();
+  device.release();
+  CONVARITH_RETURN_IF_ERROR(s);
+  Result<double> elapsed = device.device_seconds();
+  if (!elapsed)
+    return elapsed.status();
+  Sample out;
+  out.device_s = *elapsed / batch;
+  out.host_s = host / batch;
+  return out;
+}
+
+bool peer_failed(const CaseResult& r) {
+  if (!r.is_peer())
+    return false;
+  if (r.timed() && r.correct)
+    return false;
+  return r.status.rfind("not_supported", 0) != 0;
 }
 
 int choose_reps(const Options& options, double estimate_s) {
@@ -102,7 +163,8 @@ struct LayerBench::Impl {
     size_t workspace = 0;
     std::vector<unsigned char> host_ws;
     void* dev_ws = nullptr;
-    int batch = 1;      // GPU: runs per timed sample
+    int batch = 1;      // GPU: runs per timed sample (choose_batch of the warm-up median)
+    bool gated = false; // GPU: samples are held behind the gate (false once it gave up)
     CaseResult checked; // the result of check(); valid when has_check
     bool has_check = false;
 #if defined(CONVARITH_HAVE_ONEDNN)
@@ -126,6 +188,8 @@ struct LayerBench::Impl {
   std::vector<float*> dx, dw, dy;
   cudaStream_t stream = nullptr;
   cudaEvent_t start = nullptr, stop = nullptr;
+  int* gate_host = nullptr; // [0] open, [1] the gate gave up; pinned and mapped
+  int* gate_dev = nullptr;  // the device's view of gate_host
 #endif
 
   ~Impl() {
@@ -146,6 +210,8 @@ struct LayerBench::Impl {
       (void)cudaEventDestroy(stop);
     if (stream != nullptr)
       (void)cudaStreamDestroy(stream);
+    if (gate_host != nullptr)
+      (void)cudaFreeHost(gate_host);
 #endif
   }
 
@@ -211,6 +277,11 @@ struct LayerBench::Impl {
       e.cudnn = std::move(runner).value();
       Status found = e.cudnn->find(dx[0], dw.empty() ? nullptr : dw[0], dy[0]);
       e.setup_s = seconds_since(t0);
+      // Only the descriptor step (Runner::create) may say "cannot express" (kNotSupported): a
+      // failure after it is an error the bench reports and fails on.
+      if (!found && found.code() == StatusCode::kNotSupported)
+        return e.prepared =
+                   device_error("cuDNN failed after its descriptor step accepted the problem: " + found.message());
       if (!found)
         return e.prepared = found;
       e.algorithm = "cudnn:" + e.cudnn->algorithm();
@@ -315,32 +386,90 @@ struct LayerBench::Impl {
     return r;
   }
 
-  double time_once(Entry& e) {
+#if defined(CONVARITH_HAVE_CUDA)
+  // One gated (or, once the gate gave up, ungated) sample on the CUDA stream.
+  class CudaSample : public SampleDevice {
+  public:
+    CudaSample(Impl& impl, Entry& e) : impl_(impl), e_(e), gate_(e.gated && impl.gate_dev != nullptr) {}
+    bool gave_up() const { return gave_up_; }
+    Status hold() override {
+      if (!gate_)
+        return Status::ok();
+      __atomic_store_n(&impl_.gate_host[0], 0, __ATOMIC_SEQ_CST);
+      __atomic_store_n(&impl_.gate_host[1], 0, __ATOMIC_SEQ_CST);
+      return cuda_status(launch_timing_gate(impl_.stream, impl_.gate_dev, 2000000000ull), "timing gate launch");
+    }
+    Status record_start() override { return cuda_status(cudaEventRecord(impl_.start, impl_.stream), "event"); }
+    Status enqueue(int) override {
+      const Status s = impl_.run_one(e_, impl_.next_set);
+      impl_.next_set = (impl_.next_set + 1) % impl_.rotation;
+      return s;
+    }
+    Status record_stop() override { return cuda_status(cudaEventRecord(impl_.stop, impl_.stream), "event"); }
+    void release() override {
+      if (gate_)
+        __atomic_store_n(&impl_.gate_host[0], 1, __ATOMIC_SEQ_CST);
+    }
+    Result<double> device_seconds() override {
+      CONVARITH_RETURN_IF_ERROR(cuda_status(cudaEventSynchronize(impl_.stop), "waiting for the timed runs"));
+      if (gate_ && __atomic_load_n(&impl_.gate_host[1], __ATOMIC_SEQ_CST) != 0) {
+        gave_up_ = true;
+        return device_error("the timing gate gave up after 2 s: enqueueing the batch blocked behind it");
+      }
+      float ms = 0;
+      CONVARITH_RETURN_IF_ERROR(
+          cuda_status(cudaEventElapsedTime(&ms, impl_.start, impl_.stop), "cudaEventElapsedTime"));
+      return ms * 1e-3;
+    }
+
+  private:
+    Impl& impl_;
+    Entry& e_;
+    bool gate_;
+    bool gave_up_ = false;
+  };
+#endif
+
+  // One timed sample: seconds per run (device time on the GPU), < 0 on error; *host_s gets the
+  // host time per run (the enqueue on the GPU, the run itself on the CPU).
+  double time_once(Entry& e, double* host_s = nullptr) {
     if (device == Device::kCpu) {
       const Clock::time_point t0 = Clock::now();
       if (!run_one(e, 0))
         return -1;
-      return seconds_since(t0);
+      const double t = seconds_since(t0);
+      if (host_s != nullptr)
+        *host_s = t;
+      return t;
     }
 #if defined(CONVARITH_HAVE_CUDA)
-    if (cudaEventRecord(start, stream) != cudaSuccess)
-      return -1;
-    for (int b = 0; b < e.batch; ++b) {
-      if (!run_one(e, next_set))
-        return -1;
-      next_set = (next_set + 1) % rotation;
+    CudaSample sample(*this, e);
+    Result<Sample> r = gated_sample(sample, e.batch);
+    if (!r && sample.gave_up()) {
+      e.gated = false; // this implementation cannot be enqueued behind a held stream: time it ungated
+      CudaSample ungated(*this, e);
+      r = gated_sample(ungated, e.batch);
     }
-    if (cudaEventRecord(stop, stream) != cudaSuccess)
+    if (!r)
       return -1;
-    if (cudaEventSynchronize(stop) != cudaSuccess)
-      return -1;
-    float ms = 0;
-    if (cudaEventElapsedTime(&ms, start, stop) != cudaSuccess)
-      return -1;
-    return ms * 1e-3 / e.batch;
+    if (host_s != nullptr)
+      *host_s = r->host_s;
+    return r->device_s;
 #else
+    (void)host_s;
     return -1;
 #endif
+  }
+
+  // Warm-up runs (batch as it stands); on the GPU the batch then follows their median.
+  double warm_and_batch(Entry& e, int runs) {
+    std::vector<double> warmup;
+    for (int i = 0; i < runs; ++i)
+      warmup.push_back(time_once(e));
+    const double estimate = median(warmup);
+    if (device == Device::kCuda)
+      e.batch = choose_batch(estimate);
+    return estimate;
   }
 };
 
@@ -391,10 +520,12 @@ Result<std::unique_ptr<LayerBench>> LayerBench::create(const Layer& layer, Devic
     CONVARITH_RETURN_IF_ERROR(cuda_status(cudaStreamCreateWithFlags(&impl->stream, cudaStreamNonBlocking), "stream"));
     CONVARITH_RETURN_IF_ERROR(cuda_status(cudaEventCreate(&impl->start), "cudaEventCreate"));
     CONVARITH_RETURN_IF_ERROR(cuda_status(cudaEventCreate(&impl->stop), "cudaEventCreate"));
-    const double footprint = static_cast<double>(p.min_bytes());
-    constexpr double kL2 = 50e6; // H100's L2; larger than A100's 40 MB, so safe for both
-    if (options.rotate && footprint > 0 && footprint < 2 * kL2)
-      impl->rotation = static_cast<int>(std::min(64.0, std::ceil(4 * kL2 / footprint)));
+    int dev = 0, l2 = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev) != cudaSuccess) {
+      (void)cudaGetLastError();
+      l2 = 0; // rotation_count falls back to kFallbackL2Bytes
+    }
+    impl->rotation = rotation_count(static_cast<double>(p.min_bytes()), l2, options.rotate);
     const size_t xb = impl->x.size() * sizeof(float), wb = impl->w.size() * sizeof(float);
     const size_t yb = impl->y.size() * sizeof(float);
     for (int r = 0; r < impl->rotation; ++r) {
@@ -410,6 +541,21 @@ Result<std::unique_ptr<LayerBench>> LayerBench::create(const Layer& layer, Devic
       CONVARITH_RETURN_IF_ERROR(cuda_status(device_alloc(&y, std::max<size_t>(yb, 4)), "cudaMalloc(y)"));
       impl->dy.push_back(y);
     }
+    // Pageable cudaMemcpy returns once the data is staged, and is not ordered with the
+    // non-blocking stream: wait for the copies before anything runs on them.
+    CONVARITH_RETURN_IF_ERROR(cuda_status(cudaDeviceSynchronize(), "finishing the uploads"));
+    // The gate's flag: without it (pinned memory refused) every sample is ungated (gated = false).
+    void* flag = nullptr;
+    if (cudaHostAlloc(&flag, 2 * sizeof(int), cudaHostAllocMapped) == cudaSuccess) {
+      impl->gate_host = static_cast<int*>(flag);
+      impl->gate_host[0] = impl->gate_host[1] = 0;
+      void* dev_flag = nullptr;
+      if (cudaHostGetDevicePointer(&dev_flag, flag, 0) == cudaSuccess)
+        impl->gate_dev = static_cast<int*>(dev_flag);
+    }
+    (void)cudaGetLastError();
+    for (Impl::Entry& e : impl->entries)
+      e.gated = impl->gate_dev != nullptr;
 #else
     return device_error("convarith_bench_lib was built without CUDA");
 #endif
@@ -431,20 +577,16 @@ std::vector<std::string> LayerBench::implementations() const {
   return names;
 }
 
+// The batch per GPU sample is not chosen here: the check run is cold (CUDA 13 loads modules
+// lazily), so it comes from the warm-up median (warm, run, run_interleaved). Each entry gets its
+// own batch (~20 us per sample): runs differ by 100x between algorithms.
 CaseResult LayerBench::check(size_t index) {
-  CaseResult r = impl_->check(index);
-  // The GPU batches short runs so event resolution does not dominate (same batch for every entry
-  // would be fairer, but runs differ by 100x between algorithms; each gets ~20 us per sample).
-  if (impl_->device == Device::kCuda && r.correct && r.min_s > 0)
-    impl_->entries[index].batch = static_cast<int>(std::clamp(std::ceil(20e-6 / r.min_s), 1.0, 64.0));
-  return r;
+  return impl_->check(index);
 }
 
 void LayerBench::warm(size_t index, int runs) {
-  Impl::Entry& e = impl_->entries[index];
-  for (int i = 0; i < runs; ++i)
-    if (impl_->time_once(e) < 0)
-      return;
+  if (runs > 0)
+    (void)impl_->warm_and_batch(impl_->entries[index], runs);
 }
 
 double LayerBench::time_once(size_t index) {
@@ -458,22 +600,23 @@ CaseResult LayerBench::run(size_t index) {
   Impl::Entry& e = impl_->entries[index];
   // The estimate for adaptive reps is the warm-up's median, not one run (one preempted run on a
   // busy machine would cut the reps to the minimum).
-  std::vector<double> warmup;
-  for (int i = 0; i < std::max(impl_->options.warmup, 1); ++i)
-    warmup.push_back(impl_->time_once(e));
-  const double estimate = median(warmup);
+  const double estimate = impl_->warm_and_batch(e, std::max(impl_->options.warmup, 1));
   const int reps = choose_reps(impl_->options, estimate);
-  std::vector<double> times;
+  std::vector<double> times, host;
   times.reserve(static_cast<size_t>(reps));
   for (int i = 0; i < reps; ++i) {
-    const double t = impl_->time_once(e);
+    double h = 0;
+    const double t = impl_->time_once(e, &h);
     if (t < 0) {
       r.status = "error: a timed run failed";
       r.correct = false;
       return r;
     }
     times.push_back(t);
+    host.push_back(h);
   }
+  r.host_median_s = median(host);
+  r.gated = e.gated;
   r.reps = reps;
   r.median_s = median(times);
   r.p10_s = percentile(times, 0.1);
@@ -492,28 +635,27 @@ std::vector<CaseResult> LayerBench::run_interleaved() {
     results[i] = check(i);
     if (!results[i].correct)
       continue;
-    std::vector<double> warmup;
-    for (int w = 0; w < std::max(impl_->options.warmup, 1); ++w)
-      warmup.push_back(impl_->time_once(impl_->entries[i]));
-    slowest = std::max(slowest, median(warmup));
+    slowest = std::max(slowest, impl_->warm_and_batch(impl_->entries[i], std::max(impl_->options.warmup, 1)));
     live.push_back(i);
   }
   // The slowest implementation sets the reps, so the whole layer costs about target_seconds per implementation.
   const int reps = choose_reps(impl_->options, slowest);
-  std::vector<std::vector<double>> times(count);
+  std::vector<std::vector<double>> times(count), host(count);
   for (int rep = 0; rep < reps; ++rep) {
     for (size_t j = 0; j < live.size(); ++j) {
       // Rotate who goes first, so no implementation always runs right after the same other one.
       const size_t i = live[(j + static_cast<size_t>(rep)) % live.size()];
       if (!results[i].correct)
         continue;
-      const double t = impl_->time_once(impl_->entries[i]);
+      double h = 0;
+      const double t = impl_->time_once(impl_->entries[i], &h);
       if (t < 0) {
         results[i].status = "error: a timed run failed";
         results[i].correct = false;
         continue;
       }
       times[i].push_back(t);
+      host[i].push_back(h);
     }
   }
   for (size_t i : live) {
@@ -526,6 +668,8 @@ std::vector<CaseResult> LayerBench::run_interleaved() {
     r.p90_s = percentile(times[i], 0.9);
     r.min_s = *std::min_element(times[i].begin(), times[i].end());
     r.rotation = impl_->rotation;
+    r.host_median_s = median(host[i]);
+    r.gated = impl_->entries[i].gated;
   }
   return results;
 }

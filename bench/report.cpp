@@ -207,6 +207,7 @@ std::string results_json(const Environment& env, const std::vector<Layer>& layer
   o << "    \"convarith\": " << q(env.convarith) << ",\n    \"peak_flops\": " << num(env.peak_flops) << ",\n";
   o << "    \"peak_bytes_per_s\": " << num(env.peak_bytes_per_s) << ",\n    \"peak_note\": " << q(env.peak_note)
     << ",\n";
+  o << "    \"device_choice\": " << q(env.device_choice) << ",\n";
   o << "    \"command\": " << q(command_line) << ",\n    \"suite\": " << q(suite) << "\n  },\n";
   o << "  \"layers\": [\n";
   for (size_t i = 0; i < layers.size(); ++i) {
@@ -231,7 +232,8 @@ std::string results_json(const Environment& env, const std::vector<Layer>& layer
       << ", \"median_s\": " << num(r.median_s) << ", \"p10_s\": " << num(r.p10_s) << ", \"p90_s\": " << num(r.p90_s)
       << ", \"min_s\": " << num(r.min_s) << ", \"setup_s\": " << num(r.setup_s) << ", \"flops\": " << num(r.flops)
       << ", \"bytes\": " << num(r.bytes) << ", \"workspace_bytes\": " << r.workspace_bytes
-      << ", \"rotation\": " << r.rotation << "}" << (i + 1 < results.size() ? "," : "") << "\n";
+      << ", \"rotation\": " << r.rotation << ", \"host_median_s\": " << num(r.host_median_s)
+      << ", \"gated\": " << (r.gated ? "true" : "false") << "}" << (i + 1 < results.size() ? "," : "") << "\n";
   }
   o << "  ]\n}\n";
   return o.str();

@@ -36,7 +36,10 @@ algorithm on the GPU, oneDNN on the CPU), after checking each against the fp64 r
   --layers FILE      the layer file (default: $CONVARITH_BENCH_LAYERS or the source tree's)
   --no-peer          time convarith only
 
-Exit status: 0 all checked cases correct, 1 a wrong result or a failed run, 2 bad arguments.
+--device auto prints the device it picked (stderr, and "device_choice" in the JSON).
+
+Exit status: 0 all checked cases correct, 1 a wrong result, a failed run or a peer that failed
+(n/a for any reason but cuDNN's/oneDNN's refusal to express the layer), 2 bad arguments.
 )";
 
 struct BenchArgs {
@@ -186,8 +189,13 @@ int bench_main(const std::vector<std::string>& args, std::ostream& out, std::ost
   }
 
   Device device = Device::kCpu;
+  std::string device_choice;
   if (b.device == "auto") {
     device = cuda_device_count() > 0 ? Device::kCuda : Device::kCpu;
+    // Said loudly (stderr and the JSON): a GPU job must not bench the CPU without anyone noticing.
+    device_choice = device == Device::kCuda ? "auto: cuda (a CUDA device is usable)"
+                                            : "auto: cpu (no usable CUDA device: " + cuda_unavailable_reason() + ")";
+    err << "convarith bench: --device " << device_choice << "\n";
   } else {
     Result<Device> d = parse_device(b.device);
     if (!d) {
@@ -201,7 +209,10 @@ int bench_main(const std::vector<std::string>& args, std::ostream& out, std::ost
     }
   }
 
-  const bench::Environment env = bench::environment(device);
+  if (device_choice.empty())
+    device_choice = std::string(device_name(device)) + " (--device " + b.device + ")";
+  bench::Environment env = bench::environment(device);
+  env.device_choice = device_choice;
   std::vector<bench::CaseResult> results;
   int failures = 0;
   for (size_t li = 0; li < layers.size(); ++li) {
@@ -233,6 +244,11 @@ int bench_main(const std::vector<std::string>& args, std::ostream& out, std::ost
         ++failures;
       } else if (r.status.rfind("error", 0) == 0) {
         err << "FAILED: " << l.id << " " << r.algorithm << ": " << r.status << "\n";
+        ++failures;
+      } else if (bench::peer_failed(r)) {
+        // Only the descriptor step's "cannot express" may leave the peer n/a.
+        err << "PEER FAILED: " << l.id << " " << r.algorithm << " is n/a although its descriptor step accepted the "
+            << "layer: " << r.status << "\n";
         ++failures;
       }
       results.push_back(std::move(r));

@@ -74,11 +74,9 @@ std::vector<NamedProblem> tile_problems() {
 }
 
 std::vector<std::pair<std::string, std::vector<NamedProblem>>> problem_lists() {
-  return {{"paper", paper_problems()},
-          {"smoke", smoke_problems()},
-          {"edge", edge_problems()},
-          {"random", random_problems(kRandomProblemSeed, kRandomProblemCount)},
-          {"tiles", tile_problems()}};
+  return {{"paper", paper_problems()}, {"smoke", smoke_problems()},
+          {"edge", edge_problems()},   {"random", random_problems(kRandomProblemSeed, kRandomProblemCount)},
+          {"tiles", tile_problems()},  {"index64", index64_problems()}};
 }
 
 std::vector<KernelCase> kernel_cases() {
@@ -194,6 +192,42 @@ TEST(EmulatedKernels, BaselinesSupportEveryProblem) {
       EXPECT_TRUE(s.is_ok()) << list << "/" << np.name << ": " << s.to_string();
     }
   }
+}
+
+// The 64-bit index path runs: every index64 problem fails index_fits_int32 (so direct, gather,
+// scatter and pool dispatch their int64_t instantiation), and every kCuda row supports at least one
+// of them, so the MatchesReference cases of the "index64" list run each row past 2^31 offsets.
+// tiled has a single instantiation whose global offsets are always int64_t; it declines a 2^31
+// stride on H or W (the input tile would not fit in shared memory) and runs the one on D.
+TEST(EmulatedKernels, Index64ProblemsTakeThe64BitPathOnEveryRow) {
+  const std::vector<NamedProblem> problems = index64_problems();
+  for (const NamedProblem& np : problems)
+    EXPECT_FALSE(kernels::index_fits_int32(np.problem)) << np.name << " fits int32";
+  for (const Algorithm& row : algorithm_table()) {
+    if (row.device != Device::kEmulated)
+      continue;
+    int runnable = 0;
+    for (const NamedProblem& np : problems)
+      if ((row.ops & op_bit(np.problem.op())) != 0 && row.supports(np.problem).is_ok())
+        ++runnable;
+    EXPECT_GT(runnable, 0) << row.name << " supports none of the index64 problems";
+  }
+  // The tap past the 2^31 offset is real: output row 1 reads input row 0 (integers, exact).
+  const NamedProblem& tap = problems[1];
+  ASSERT_EQ(tap.name, "conv_pad_2to31_tap_after_offset");
+  ASSERT_EQ(tap.problem.out(0), 2);
+  const Algorithm* direct = find_algorithm("direct", Device::kEmulated);
+  ASSERT_NE(direct, nullptr);
+  const Inputs ints = integer_inputs(tap.problem, 9, false);
+  const RunResult got = run_emulated(*direct, tap.problem, ints, false, false);
+  ASSERT_TRUE(got.status.is_ok()) << got.status.to_string();
+  const std::vector<double> want = exact_float_reference(tap.problem, ints, false);
+  EXPECT_TRUE(exact_match(tap.problem, got.y, want));
+  const int64_t row1 = tap.problem.out(1); // y[0][0][1][0]: the first element of output row 1
+  bool nonzero = false;
+  for (int64_t w = 0; w < tap.problem.out(1); ++w)
+    nonzero = nonzero || want[static_cast<size_t>(row1 + w)] != 0.0;
+  EXPECT_TRUE(nonzero) << "output row 1 should read real input";
 }
 
 // The kCuda rows, in `auto` order: tiled before direct, gather before scatter; each has an emulated twin.

@@ -1,18 +1,24 @@
 // Every CUDA kernel row of the algorithm table on a real GPU, through the public API
 // (Plan::create(problem, Device::kCuda, name) and plan.run on cudaMalloc'd buffers), against the
 // fp64 reference: the paper's figures, the smoke and edge lists, the same random draw as
-// test_kernels_emulated, and a few real layers.
+// test_kernels_emulated, a few real layers, the tiny 64-bit-index problems, and one max pool past
+// 2^31 elements (MaxPoolPast2To31ElementsOnSampledOutputs: 17 GB of device memory).
 //
 // Per (algorithm x problem): integer inputs compared exactly; random floats compared within the error
 // bound, twice — a deterministic row must give bitwise-identical results run to run. Outputs are
 // NaN-poisoned before every run. Without a CUDA device (or in a build without CUDA) every test is
-// skipped, never failed. Filter by algorithm, e.g. --gtest_filter='*Gpu*tiled*'.
+// skipped, never failed -- unless CONVARITH_REQUIRE_GPU is set, which turns each such skip into a
+// failure (tests/support). A row that declines a problem (kNotSupported) is a plain skip either way. Filter by
+// algorithm, e.g. --gtest_filter='*Gpu*tiled*'.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <ostream>
+#include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "convarith/convarith.hpp"
@@ -95,11 +101,9 @@ std::vector<NamedProblem> real_layers() {
 
 std::vector<GpuCase> gpu_cases() {
   const std::vector<std::pair<std::string, std::vector<NamedProblem>>> lists = {
-      {"paper", paper_problems()},
-      {"smoke", smoke_problems()},
-      {"edge", edge_problems()},
-      {"random", random_problems(kRandomProblemSeed, kRandomProblemCount)},
-      {"layer", real_layers()}};
+      {"paper", paper_problems()}, {"smoke", smoke_problems()},
+      {"edge", edge_problems()},   {"random", random_problems(kRandomProblemSeed, kRandomProblemCount)},
+      {"layer", real_layers()},    {"index64", index64_problems()}};
   std::vector<GpuCase> cases;
   for (const Algorithm& row : algorithm_table()) {
     if (row.device != Device::kCuda)
@@ -196,8 +200,7 @@ std::vector<double> exact_float_reference(const ConvProblem& p, const Inputs& in
 }
 
 TEST_P(GpuKernel, MatchesReference) {
-  if (cuda_device_count() == 0)
-    GTEST_SKIP() << "no CUDA device: " << cuda_unavailable_reason();
+  CONVARITH_SKIP_WITHOUT_GPU();
   const Algorithm& algorithm = *GetParam().algorithm;
   const ConvProblem& p = GetParam().problem.problem;
   Result<Plan> plan = Plan::create(p, Device::kCuda, algorithm.name);
@@ -238,8 +241,7 @@ TEST_P(GpuKernel, MatchesReference) {
 
 // A host pointer on the CUDA path is an error, not a crash, and the launch never happens.
 TEST(GpuKernels, HostPointersAreRejected) {
-  if (cuda_device_count() == 0)
-    GTEST_SKIP() << "no CUDA device: " << cuda_unavailable_reason();
+  CONVARITH_SKIP_WITHOUT_GPU();
   const ConvProblem p = must_make(conv2d(1, 2, 2, 5, 3, 1, 1));
   Result<Plan> plan = Plan::create(p, Device::kCuda, "direct");
   ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
@@ -251,10 +253,84 @@ TEST(GpuKernels, HostPointersAreRejected) {
     ASSERT_EQ(v, 42.0f);
 }
 
+// splitmix64's finaliser, cut to 24 bits: an exact float per element, different for neighbours and
+// for elements 2^31 or 2^32 apart (a wrapped or truncated index reads a different value).
+float pattern(uint64_t i) {
+  uint64_t z = i + 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return static_cast<float>(z & 0xFFFFFFu);
+}
+
+// The 64-bit index path on a real GPU past 2^31 elements: a k = 1 max pool over 1 x 1 x 46341 x 46341
+// (2^31 + 4633 elements; x and y 8.6 GB each), so y must equal x element for element. Checked on
+// samples: both ends, 4096 elements either side of element 2^31, and 4096 random elements.
+TEST(GpuKernels, MaxPoolPast2To31ElementsOnSampledOutputs) {
+  CONVARITH_SKIP_WITHOUT_GPU();
+  ProblemDesc d;
+  d.op = Op::kMaxPool;
+  d.input = {46341, 46341, 1};
+  d.kernel = {1, 1, 1};
+  const ConvProblem p = must_make(d);
+  const int64_t count = p.x_elements();
+  ASSERT_GT(count, int64_t{1} << 31);
+  ASSERT_EQ(p.y_elements(), count);
+  const size_t bytes = static_cast<size_t>(count) * sizeof(float);
+  size_t free_bytes = 0, total_bytes = 0;
+  ASSERT_CUDA(cudaMemGetInfo(&free_bytes, &total_bytes));
+  if (free_bytes < 2 * bytes + (size_t(512) << 20))
+    CONVARITH_GPU_SKIP("needs " + std::to_string(2 * bytes) + " bytes of device memory, " + std::to_string(free_bytes) +
+                       " free");
+  Result<Plan> plan = Plan::create(p, Device::kCuda, "pool");
+  ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+  DeviceBuffer x(bytes), y(bytes), ws(plan->workspace_bytes());
+  ASSERT_NE(x.as<float>(), nullptr);
+  ASSERT_NE(y.as<float>(), nullptr);
+  // Upload the pattern in 256 MiB pieces (no 8.6 GB host buffer).
+  const int64_t chunk = int64_t{1} << 26;
+  std::vector<float> host(static_cast<size_t>(chunk));
+  for (int64_t first = 0; first < count; first += chunk) {
+    const int64_t n = std::min(chunk, count - first);
+    for (int64_t i = 0; i < n; ++i)
+      host[static_cast<size_t>(i)] = pattern(static_cast<uint64_t>(first + i));
+    ASSERT_CUDA(
+        cudaMemcpy(x.as<float>() + first, host.data(), static_cast<size_t>(n) * sizeof(float), cudaMemcpyHostToDevice));
+  }
+  ASSERT_CUDA(cudaMemset(y.as<void>(), 0xFF, bytes)); // NaN
+  const Status s = plan->run(x.as<float>(), nullptr, nullptr, y.as<float>(), ws.as<void>(), plan->workspace_bytes());
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  ASSERT_CUDA(cudaDeviceSynchronize());
+
+  std::vector<std::pair<int64_t, int64_t>> ranges = {
+      {0, 4096}, {(int64_t{1} << 31) - 4096, 8192}, {count - 4096, 4096}};
+  const uint64_t seed = fresh_seed();
+  std::mt19937_64 gen(seed);
+  for (int i = 0; i < 4096; ++i)
+    ranges.emplace_back(std::uniform_int_distribution<int64_t>(0, count - 1)(gen), 1);
+  int64_t checked = 0, wrong = 0;
+  std::string first_wrong;
+  std::vector<float> back;
+  for (const auto& [first, n] : ranges) {
+    back.resize(static_cast<size_t>(n));
+    ASSERT_CUDA(
+        cudaMemcpy(back.data(), y.as<float>() + first, static_cast<size_t>(n) * sizeof(float), cudaMemcpyDeviceToHost));
+    for (int64_t i = 0; i < n; ++i, ++checked) {
+      const float want = pattern(static_cast<uint64_t>(first + i));
+      if (std::memcmp(&back[static_cast<size_t>(i)], &want, sizeof want) != 0 && wrong++ == 0)
+        first_wrong = "y[" + std::to_string(first + i) + "] = " + std::to_string(back[static_cast<size_t>(i)]) +
+                      ", want " + std::to_string(want);
+    }
+  }
+  EXPECT_EQ(checked, 4096 + 8192 + 4096 + 4096);
+  EXPECT_EQ(wrong, 0) << wrong << " of " << checked << " sampled outputs wrong; first " << first_wrong << " (seed "
+                      << seed << ")";
+}
+
 #else // built without CUDA
 
 TEST_P(GpuKernel, MatchesReference) {
-  GTEST_SKIP() << "convarith was built without CUDA";
+  CONVARITH_GPU_SKIP("convarith was built without CUDA");
 }
 
 #endif

@@ -228,8 +228,7 @@ TEST(PlanCreate, CudaWithoutDeviceIsADeviceError) {
 }
 
 TEST(PlanCreate, CudaPlansWhenADeviceIsPresent) {
-  if (cuda_device_count() == 0)
-    GTEST_SKIP() << cuda_unavailable_reason();
+  CONVARITH_SKIP_WITHOUT_GPU();
   EXPECT_TRUE(cuda_unavailable_reason().empty());
   const Plan plan = must_plan(conv_3x3(), Device::kCuda);
   EXPECT_EQ(plan.device(), Device::kCuda);
@@ -545,11 +544,8 @@ TEST(PlanRun, PlanIsACopyableValue) {
 
 #if defined(CONVARITH_HAVE_CUDA)
 
-#define SKIP_WITHOUT_GPU()                                                                                             \
-  do {                                                                                                                 \
-    if (cuda_device_count() == 0)                                                                                      \
-      GTEST_SKIP() << cuda_unavailable_reason();                                                                       \
-  } while (0)
+// Skips without a device; fails instead under CONVARITH_REQUIRE_GPU (tests/support).
+#define SKIP_WITHOUT_GPU() CONVARITH_SKIP_WITHOUT_GPU()
 
 // Device memory owned by a test; copies in and out synchronously.
 class DeviceBuffer {

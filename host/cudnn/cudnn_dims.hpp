@@ -29,19 +29,54 @@
 
 namespace convarith::cudnn {
 
-// A cuDNN status as a convarith Status naming the call; categories follow cuDNN 9's code ranges.
-inline Status from_cudnn(cudnnStatus_t s, const char* call) {
-  if (s == CUDNN_STATUS_SUCCESS)
-    return Status::ok();
-  std::string m = std::string("cuDNN ") + call + ": " + cudnnGetErrorString(s);
-  switch (static_cast<int>(s) / 1000) {
-  case 2:
-    return invalid_argument(m);
-  case 3:
-    return not_supported(m);
-  default:
-    return device_error(m);
+// Which step a cuDNN call belongs to: describing the problem (descriptor set-up and cuDNN's own
+// output-dim arithmetic, describe() below) or anything after it (the handle, Find/Get, workspace,
+// execution).
+enum class CudnnStep { kDescribe, kExecute };
+
+// The StatusCode a cuDNN status becomes (a pure function: tests/test_gpu_honesty.cpp checks it on
+// the CPU). Only the descriptor step may say "cuDNN cannot express this problem" (kNotSupported),
+// and only with a problem-shaped refusal: CUDNN_STATUS_BAD_PARAM / INVALID_VALUE / OUT_OF_BOUND
+// (the legacy API rejects these numbers) or NOT_SUPPORTED / _SHAPE / _DATA_TYPE / _LAYOUT /
+// _PADDING / _INVALID_DYNAMIC_SHAPE. Everything else is an error that fails a comparison and a
+// bench: the environment (NOT_INITIALIZED, sub-library loading or version mismatch, incompatible
+// driver or runtime, architecture mismatch, missing runtime prerequisite, sub-library unavailable,
+// shared memory or launch limits), cuDNN's internal and execution errors are kDeviceError at any
+// step; a bad parameter after the descriptor step (null or misaligned pointer, workspace too small,
+// ...) is kInternal: the adapter passed cuDNN something wrong.
+inline StatusCode cudnn_status_code(cudnnStatus_t s, CudnnStep step) {
+  const int code = static_cast<int>(s);
+  if (code == 0)
+    return StatusCode::kOk;
+  if (step == CudnnStep::kDescribe) {
+    switch (code) {
+    case 2000: // CUDNN_STATUS_BAD_PARAM
+    case 2001: // CUDNN_STATUS_INVALID_VALUE (deprecated alias of BAD_PARAM)
+    case 2005: // CUDNN_STATUS_BAD_PARAM_OUT_OF_BOUND
+    case 3000: // CUDNN_STATUS_NOT_SUPPORTED
+    case 3002: // CUDNN_STATUS_NOT_SUPPORTED_SHAPE
+    case 3003: // CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE
+    case 3004: // CUDNN_STATUS_NOT_SUPPORTED_LAYOUT
+    case 3011: // CUDNN_STATUS_NOT_SUPPORTED_PADDING
+    case 3014: // CUDNN_STATUS_NOT_SUPPORTED_INVALID_DYNAMIC_SHAPE
+      return StatusCode::kNotSupported;
+    default:
+      break;
+    }
   }
+  if (code / 1000 == 2)
+    return StatusCode::kInternal;
+  return StatusCode::kDeviceError;
+}
+
+// A cuDNN status as a convarith Status naming the call, the status string and its number.
+inline Status from_cudnn(cudnnStatus_t s, const char* call, CudnnStep step = CudnnStep::kExecute) {
+  const StatusCode code = cudnn_status_code(s, step);
+  if (code == StatusCode::kOk)
+    return Status::ok();
+  std::string m = code == StatusCode::kNotSupported ? "cuDNN cannot express this problem: " : "cuDNN ";
+  m += std::string(call) + ": " + cudnnGetErrorString(s) + " (" + std::to_string(static_cast<int>(s)) + ")";
+  return Status(code, m);
 }
 
 // The descriptors for one problem. Owns them; movable, not copyable.
@@ -108,13 +143,14 @@ inline Result<std::vector<int>> to_int_dims(const std::vector<int64_t>& shape, i
 }
 
 inline Status set_tensor(cudnnTensorDescriptor_t* d, const std::vector<int>& dims) {
-  CONVARITH_RETURN_IF_ERROR(from_cudnn(cudnnCreateTensorDescriptor(d), "cudnnCreateTensorDescriptor"));
+  CONVARITH_RETURN_IF_ERROR(
+      from_cudnn(cudnnCreateTensorDescriptor(d), "cudnnCreateTensorDescriptor", CudnnStep::kDescribe));
   std::vector<int> strides(dims.size(), 1);
   for (size_t j = dims.size() - 1; j > 0; --j)
     strides[j - 1] = strides[j] * dims[j];
   return from_cudnn(
       cudnnSetTensorNdDescriptor(*d, CUDNN_DATA_FLOAT, static_cast<int>(dims.size()), dims.data(), strides.data()),
-      "cudnnSetTensorNdDescriptor");
+      "cudnnSetTensorNdDescriptor", CudnnStep::kDescribe);
 }
 
 } // namespace detail
@@ -167,12 +203,13 @@ inline Result<Descriptors> describe(const ConvProblem& p) {
     const cudnnPoolingMode_t mode = p.op() == Op::kMaxPool  ? CUDNN_POOLING_MAX_DETERMINISTIC
                                     : p.count_include_pad() ? CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING
                                                             : CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING;
-    CONVARITH_RETURN_IF_ERROR(from_cudnn(cudnnCreatePoolingDescriptor(&d.pool), "cudnnCreatePoolingDescriptor"));
+    CONVARITH_RETURN_IF_ERROR(
+        from_cudnn(cudnnCreatePoolingDescriptor(&d.pool), "cudnnCreatePoolingDescriptor", CudnnStep::kDescribe));
     CONVARITH_RETURN_IF_ERROR(from_cudnn(cudnnSetPoolingNdDescriptor(d.pool, mode, CUDNN_NOT_PROPAGATE_NAN, nb,
                                                                      window.data(), pad.data(), stride.data()),
-                                         "cudnnSetPoolingNdDescriptor"));
+                                         "cudnnSetPoolingNdDescriptor", CudnnStep::kDescribe));
     CONVARITH_RETURN_IF_ERROR(from_cudnn(cudnnGetPoolingNdForwardOutputDim(d.pool, d.x, nb + 2, derived.data()),
-                                         "cudnnGetPoolingNdForwardOutputDim"));
+                                         "cudnnGetPoolingNdForwardOutputDim", CudnnStep::kDescribe));
     d.derived_dims = derived;
     return d;
   }
@@ -186,23 +223,26 @@ inline Result<Descriptors> describe(const ConvProblem& p) {
     wd = {static_cast<int>(p.c()), static_cast<int>(p.k() / p.groups())};
   }
   wd.insert(wd.end(), window.begin(), window.end());
-  CONVARITH_RETURN_IF_ERROR(from_cudnn(cudnnCreateFilterDescriptor(&d.w), "cudnnCreateFilterDescriptor"));
+  CONVARITH_RETURN_IF_ERROR(
+      from_cudnn(cudnnCreateFilterDescriptor(&d.w), "cudnnCreateFilterDescriptor", CudnnStep::kDescribe));
   CONVARITH_RETURN_IF_ERROR(
       from_cudnn(cudnnSetFilterNdDescriptor(d.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, nb + 2, wd.data()),
-                 "cudnnSetFilterNdDescriptor"));
-  CONVARITH_RETURN_IF_ERROR(from_cudnn(cudnnCreateConvolutionDescriptor(&d.conv), "cudnnCreateConvolutionDescriptor"));
+                 "cudnnSetFilterNdDescriptor", CudnnStep::kDescribe));
+  CONVARITH_RETURN_IF_ERROR(
+      from_cudnn(cudnnCreateConvolutionDescriptor(&d.conv), "cudnnCreateConvolutionDescriptor", CudnnStep::kDescribe));
   CONVARITH_RETURN_IF_ERROR(
       from_cudnn(cudnnSetConvolutionNdDescriptor(d.conv, nb, pad.data(), stride.data(), dil.data(),
                                                  CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
-                 "cudnnSetConvolutionNdDescriptor"));
-  CONVARITH_RETURN_IF_ERROR(from_cudnn(cudnnSetConvolutionGroupCount(d.conv, g), "cudnnSetConvolutionGroupCount"));
-  // FMA: cuDNN's default math lets fp32 run as TF32 on Ampere and later.
+                 "cudnnSetConvolutionNdDescriptor", CudnnStep::kDescribe));
   CONVARITH_RETURN_IF_ERROR(
-      from_cudnn(cudnnSetConvolutionMathType(d.conv, CUDNN_FMA_MATH), "cudnnSetConvolutionMathType"));
+      from_cudnn(cudnnSetConvolutionGroupCount(d.conv, g), "cudnnSetConvolutionGroupCount", CudnnStep::kDescribe));
+  // FMA: cuDNN's default math lets fp32 run as TF32 on Ampere and later.
+  CONVARITH_RETURN_IF_ERROR(from_cudnn(cudnnSetConvolutionMathType(d.conv, CUDNN_FMA_MATH),
+                                       "cudnnSetConvolutionMathType", CudnnStep::kDescribe));
   // Forward: from x (conv) or from y, cuDNN's dx (transposed).
   cudnnTensorDescriptor_t from = p.op() == Op::kConv ? d.x : d.y;
   CONVARITH_RETURN_IF_ERROR(from_cudnn(cudnnGetConvolutionNdForwardOutputDim(d.conv, from, d.w, nb + 2, derived.data()),
-                                       "cudnnGetConvolutionNdForwardOutputDim"));
+                                       "cudnnGetConvolutionNdForwardOutputDim", CudnnStep::kDescribe));
   d.derived_dims = derived;
   if (p.op() == Op::kConvTranspose && derived != d.x_dims)
     return not_supported("cuDNN: backward-data cannot produce this transposed output (forward of the output gives " +

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <mutex>
+#include <string>
 
 #include "cudnn/cudnn_dims.hpp"
 
@@ -59,6 +60,18 @@ const char* bwd_name(cudnnConvolutionBwdDataAlgo_t a) {
   default:
     return "BWD_DATA_UNKNOWN";
   }
+}
+
+// " NAME (why)" for an algorithm Find returned but find() drops.
+std::string rejection(const char* name, cudnnStatus_t status, cudnnMathType_t math, size_t memory, size_t cap) {
+  std::string why;
+  if (status != CUDNN_STATUS_SUCCESS)
+    why = cudnnGetErrorString(status);
+  else if (math != CUDNN_FMA_MATH)
+    why = "not FMA math";
+  else
+    why = "needs " + std::to_string(memory) + " bytes of workspace, cap " + std::to_string(cap);
+  return std::string(" ") + name + " (" + why + ");";
 }
 
 // One handle for the process (cuDNN handles are expensive: each loads kernels). Runners set their
@@ -164,6 +177,7 @@ Status Runner::find(const float* x, const float* w, float* y) {
     ws_bytes /= 2;
   }
   candidates_.clear();
+  std::string rejected; // why each algorithm cuDNN returned was dropped
   Status status = Status::ok();
   if (s.problem.op() == Op::kConv) {
     int max_count = 0;
@@ -176,8 +190,10 @@ Status Runner::find(const float* x, const float* w, float* y) {
                           "cudnnFindConvolutionForwardAlgorithmEx");
     for (int i = 0; status && i < returned; ++i) {
       const auto& p = perf[static_cast<size_t>(i)];
-      if (p.status != CUDNN_STATUS_SUCCESS || p.mathType != CUDNN_FMA_MATH || p.memory > ws_bytes)
+      if (p.status != CUDNN_STATUS_SUCCESS || p.mathType != CUDNN_FMA_MATH || p.memory > ws_bytes) {
+        rejected += rejection(fwd_name(p.algo), p.status, p.mathType, p.memory, ws_bytes);
         continue;
+      }
       if (candidates_.empty())
         s.fwd = p.algo;
       candidates_.push_back({fwd_name(p.algo), static_cast<int>(p.algo), p.time, p.memory});
@@ -194,8 +210,10 @@ Status Runner::find(const float* x, const float* w, float* y) {
                           "cudnnFindConvolutionBackwardDataAlgorithmEx");
     for (int i = 0; status && i < returned; ++i) {
       const auto& p = perf[static_cast<size_t>(i)];
-      if (p.status != CUDNN_STATUS_SUCCESS || p.mathType != CUDNN_FMA_MATH || p.memory > ws_bytes)
+      if (p.status != CUDNN_STATUS_SUCCESS || p.mathType != CUDNN_FMA_MATH || p.memory > ws_bytes) {
+        rejected += rejection(bwd_name(p.algo), p.status, p.mathType, p.memory, ws_bytes);
         continue;
+      }
       if (candidates_.empty())
         s.bwd = p.algo;
       candidates_.push_back({bwd_name(p.algo), static_cast<int>(p.algo), p.time, p.memory});
@@ -207,9 +225,12 @@ Status Runner::find(const float* x, const float* w, float* y) {
     status = from_cuda(cudaStreamSynchronize(s.stream), "find");
   find_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   CONVARITH_RETURN_IF_ERROR(status);
+  // The descriptor step accepted the problem, so an empty list is a failure of cuDNN (or of this
+  // box's cuDNN), never "cuDNN cannot express it": the comparison and the bench must not pass on it.
   if (candidates_.empty())
-    return not_supported("cuDNN: no FMA algorithm succeeded for " + s.problem.name() + " within " +
-                         std::to_string(ws_bytes >> 20) + " MiB of workspace");
+    return device_error("cuDNN: no FMA algorithm succeeded for " + s.problem.name() + " within " +
+                        std::to_string(ws_bytes >> 20) +
+                        " MiB of workspace:" + (rejected.empty() ? std::string(" Find returned none") : rejected));
   algorithm_ = candidates_.front().name;
   workspace_bytes_ = candidates_.front().workspace_bytes;
   if (s.workspace != nullptr)
@@ -263,7 +284,8 @@ Status Runner::choose_heuristic() {
     }
   }
   if (candidates_.empty())
-    return not_supported("cuDNN: the heuristic offers no FMA algorithm for " + s.problem.name());
+    return device_error("cuDNN: the heuristic offers no FMA algorithm for " + s.problem.name() + " within " +
+                        std::to_string(s.cap >> 20) + " MiB of workspace");
   algorithm_ = candidates_.front().name;
   workspace_bytes_ = candidates_.front().workspace_bytes;
   if (s.workspace != nullptr)

@@ -41,8 +41,10 @@ struct AlgoTiming {
 
 class Runner {
 public:
-  // Describes the problem (no GPU work). kNotSupported names what cuDNN cannot express;
-  // kDeviceError when no cuDNN handle can be made (no GPU). stream: a cudaStream_t or nullptr.
+  // Describes the problem (no GPU work). kNotSupported names what cuDNN cannot express -- the
+  // verdict of the descriptor step (describe()) alone; kDeviceError when no cuDNN handle can be made
+  // (no GPU, cuDNN or a sub-library fails to load, driver or architecture mismatch: see
+  // cudnn_status_code()). stream: a cudaStream_t or nullptr.
   static Result<std::unique_ptr<Runner>> create(const ConvProblem& problem, void* stream = nullptr,
                                                 size_t workspace_cap = size_t(1) << 30);
   ~Runner();
@@ -52,9 +54,11 @@ public:
   // Finds the fastest algorithm on these device buffers (y is overwritten), requesting every
   // algorithm, discarding failed and non-FMA results and those needing more than the workspace
   // cap; allocates its workspace. Synchronizes the stream. Pooling: nothing to find (OK).
+  // Never kNotSupported: no FMA algorithm surviving the filter is kDeviceError naming why each
+  // returned algorithm was dropped (a problem the descriptor step accepted must be comparable).
   Status find(const float* x, const float* w, float* y);
   // Picks an algorithm without timing (cudnnGet*_v7's first FMA success), for tests that only
-  // need a correct answer fast. Also allocates the workspace.
+  // need a correct answer fast. Also allocates the workspace. No FMA algorithm: kDeviceError.
   Status choose_heuristic();
   // y = op(x, w) (+ bias via cudnnAddTensor when bias != nullptr). Enqueued on the stream; no sync.
   // Requires find() or choose_heuristic() for conv ops.

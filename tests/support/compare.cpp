@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <random>
 #include <sstream>
@@ -178,6 +179,45 @@ ErrorStats error_stats(const std::vector<float>& got, const std::vector<double>&
     s.max_rel = std::max(s.max_rel, err / std::max(magnitude[e], kTiny));
   }
   return s;
+}
+
+double half_ulp(double magnitude) {
+  const float m = static_cast<float>(std::fabs(magnitude));
+  if (!(m < std::numeric_limits<float>::infinity()))
+    return std::numeric_limits<double>::infinity();
+  const float up = std::nextafter(m, std::numeric_limits<float>::infinity());
+  return 0.5 * (static_cast<double>(up) - static_cast<double>(m));
+}
+
+::testing::AssertionResult at_most_twice_peer_error(const std::vector<float>& ours, const std::vector<double>& want,
+                                                    const std::vector<double>& magnitude, double peer_max_rel) {
+  if (ours.size() != want.size() || magnitude.size() != want.size())
+    return ::testing::AssertionFailure() << "sizes differ: ours " << ours.size() << ", reference " << want.size()
+                                         << ", magnitude " << magnitude.size();
+  if (!(peer_max_rel >= 0))
+    return ::testing::AssertionFailure() << "the peer's error is " << peer_max_rel << " (a NaN in its output?)";
+  int64_t bad = 0;
+  std::ostringstream first;
+  for (size_t e = 0; e < ours.size(); ++e) {
+    const double err = std::fabs(static_cast<double>(ours[e]) - want[e]);
+    const double bound = 2 * peer_max_rel * magnitude[e] + kPeerSlackHalfUlps * half_ulp(magnitude[e]);
+    if (err <= bound)
+      continue;
+    if (bad < kMaxReported)
+      first << "\n  y[" << e << "]: got " << ours[e] << ", want " << want[e] << ", error " << err << " > " << bound
+            << " = 2 * " << peer_max_rel << " * magnitude " << magnitude[e] << " + " << kPeerSlackHalfUlps
+            << " half-ulps";
+    ++bad;
+  }
+  if (bad == 0)
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << bad << " of " << ours.size()
+                                       << " elements exceed twice the peer's error plus the slack:" << first.str();
+}
+
+bool gpu_required() {
+  const char* v = std::getenv("CONVARITH_REQUIRE_GPU");
+  return v != nullptr && *v != '\0' && std::string(v) != "0";
 }
 
 std::string param_name(const std::string& name) {

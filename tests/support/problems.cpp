@@ -282,6 +282,31 @@ std::vector<NamedProblem> edge_problems() {
   return out;
 }
 
+std::vector<NamedProblem> index64_problems() {
+  constexpr int64_t kBig = int64_t{1} << 31;
+  std::vector<NamedProblem> out;
+  auto add = [&](const std::string& name, const Spec& sp) { out.push_back(named(name, sp)); };
+  Spec s;
+  s = Spec{}, s.c = 2, s.k = 3, s.input = {3, 5}, s.kernel = {3}, s.stride = {kBig, 1};
+  add("conv_stride_2to31", with_pad(s, {1}));
+  // H: o = 2, and output row 1 reads input row 1 * 2^31 - 2^31 = 0: a real tap past a 2^31 offset.
+  s = Spec{}, s.c = 2, s.k = 2, s.input = {1, 4}, s.kernel = {1, 3}, s.stride = {kBig, 1};
+  s.pad_lo = {kBig, 1}, s.pad_hi = {0, 1};
+  add("conv_pad_2to31_tap_after_offset", s);
+  // The stride on D leaves the H x W tile small, so the tiled kernel runs it too.
+  s = Spec{}, s.c = 3, s.k = 5, s.input = {1, 6, 7}, s.kernel = {1, 3, 3}, s.stride = {kBig, 1, 1};
+  s.pad_lo = {0, 1, 1}, s.pad_hi = {0, 1, 1};
+  add("conv3d_stride_2to31_d", s);
+  s = Spec{}, s.op = Op::kConvTranspose, s.c = 2, s.k = 3, s.input = {1, 4}, s.kernel = {1, 3}, s.stride = {kBig, 2};
+  add("conv_transpose_stride_2to31", s);
+  s = Spec{}, s.op = Op::kMaxPool, s.c = 2, s.input = {1, 6}, s.kernel = {1, 2}, s.stride = {kBig, 2};
+  add("max_pool_stride_2to31", s);
+  s = Spec{}, s.op = Op::kAvgPool, s.c = 2, s.input = {2, 6}, s.kernel = {2, 3}, s.stride = {kBig, 1};
+  s.pad_lo = {0, 1}, s.pad_hi = {0, 1}, s.count_include_pad = true;
+  add("avg_pool_stride_2to31", s);
+  return out;
+}
+
 std::vector<NamedProblem> random_problems(uint64_t seed, int count) {
   std::mt19937_64 gen(seed);
   auto uniform = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(gen); };

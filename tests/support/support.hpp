@@ -47,13 +47,46 @@ void poison(std::vector<float>& v);
 ::testing::AssertionResult close_match(const ConvProblem& p, const std::vector<float>& got,
                                        const std::vector<double>& want, const std::vector<double>& magnitude,
                                        double tol_factor = 2.0);
-// Max abs error and max error relative to magnitude, for reports and the "at most twice cuDNN" rule.
+// Max abs error and max error relative to magnitude, for reports and the "at most twice cuDNN" rule below.
 struct ErrorStats {
   double max_abs = 0;
   double max_rel = 0; // max |got-want| / max(magnitude, tiny)
 };
 ErrorStats error_stats(const std::vector<float>& got, const std::vector<double>& want,
                        const std::vector<double>& magnitude);
+
+// ---- the "at most twice cuDNN's error" rule (DESIGN.md §5) -----------------------------------------
+// The one place the rule lives. Per output element e, with peer_max_rel the peer's (cuDNN's) max error
+// relative to the magnitude (ErrorStats::max_rel of its output):
+//   |ours[e] - want[e]| <= 2 * peer_max_rel * magnitude[e] + kPeerSlackHalfUlps * half_ulp(magnitude[e])
+// half_ulp(m) is half a float32 ulp at m (the error of one rounding of any value of size <= m). The
+// slack, 4 half-ulps, is for low-tap problems (depthwise 3x3, pools, C = 1 with k = 10) where both
+// errors are one to three half-ulps, or cuDNN happens to be exact: "twice" of such numbers is noise.
+constexpr double kPeerSlackHalfUlps = 4.0;
+double half_ulp(double magnitude);
+::testing::AssertionResult at_most_twice_peer_error(const std::vector<float>& ours, const std::vector<double>& want,
+                                                    const std::vector<double>& magnitude, double peer_max_rel);
+
+// ---- GPU tests that cannot run ----------------------------------------------------------------
+// CONVARITH_REQUIRE_GPU set to anything but "" or "0": a GPU test that would skip (no usable device,
+// a build without CUDA, cuDNN not found at configure time) fails instead, so a GPU job cannot go
+// green without having run. Every GPU test skips through CONVARITH_GPU_SKIP, never raw GTEST_SKIP.
+bool gpu_required();
+// Skips the test with `reason` (a std::string expression), or fails it under CONVARITH_REQUIRE_GPU.
+#define CONVARITH_GPU_SKIP(reason)                                                                                     \
+  do {                                                                                                                 \
+    const std::string convarith_skip_reason_ = (reason);                                                               \
+    if (::convarith::test::gpu_required())                                                                             \
+      GTEST_FAIL() << "CONVARITH_REQUIRE_GPU is set, so this GPU test may not skip: " << convarith_skip_reason_;       \
+    else                                                                                                               \
+      GTEST_SKIP() << convarith_skip_reason_;                                                                          \
+  } while (0)
+// The common case: no usable CUDA device.
+#define CONVARITH_SKIP_WITHOUT_GPU()                                                                                   \
+  do {                                                                                                                 \
+    if (::convarith::cuda_device_count() == 0)                                                                         \
+      CONVARITH_GPU_SKIP("no CUDA device: " + ::convarith::cuda_unavailable_reason());                                 \
+  } while (0)
 
 // ---- named problem lists (shared by tests and bench) --------------------------------------------
 struct NamedProblem {
@@ -69,6 +102,9 @@ std::vector<NamedProblem> smoke_problems();
 // kernel, dilation 2-3, prime sizes, C=1, K not a multiple of any tile, asymmetric padding, groups
 // and depthwise, rank 1 and 3, N=0, ceil_mode, count_include_pad, output padding.
 std::vector<NamedProblem> edge_problems();
+// Tiny problems that index_fits_int32() rejects (a stride or a padding of 2^31 with one or two
+// outputs on that axis), one or more per op, so every kernel's 64-bit index instantiation runs.
+std::vector<NamedProblem> index64_problems();
 // Small problems drawn at random over every attribute (valid only), deterministic in seed.
 std::vector<NamedProblem> random_problems(uint64_t seed, int count);
 // Dies (ADD_FAILURE + returns a default problem) if desc is invalid: for building test lists.
