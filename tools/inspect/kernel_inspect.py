@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""tools/inspect/inspect.py — kernel inspection without a GPU.
+"""tools/inspect/kernel_inspect.py — kernel inspection without a GPU.
 
 Compiles every kernels/*.cu to cubins (sm_90 and sm_80 by default) with the CMake build's nvcc flags, reads
 ptxas's resource report and the SASS (nvdisasm from the PyPI wheel nvidia-cuda-nvdisasm, installed into a venv
@@ -16,9 +16,9 @@ These are static counts of the loop bodies' SASS (every instruction in the addre
 instructions measured on a GPU; a loop body with skipped branches counts the skipped code too.
 
 Usage:
-  python3 tools/inspect/inspect.py [--arch sm_90,sm_80] [--json FILE] [--quiet]
-  python3 tools/inspect/inspect.py --check tools/inspect/baseline.json     (the CI gate, .ci/inspect.sh)
-  python3 tools/inspect/inspect.py --update                                 (rewrite the baseline)
+  python3 tools/inspect/kernel_inspect.py [--arch sm_90,sm_80] [--json FILE] [--quiet]
+  python3 tools/inspect/kernel_inspect.py --check tools/inspect/baseline.json     (the CI gate, .ci/inspect.sh)
+  python3 tools/inspect/kernel_inspect.py --update                                 (rewrite the baseline)
 Exit status: 0 ok; 1 a kernel is worse than the baseline beyond the tolerances (or spills), or a compile
 failed; 2 bad arguments or a tool that cannot be installed.
 """
@@ -450,7 +450,7 @@ def table(report):
             loop = "(no loop)"
         lines.append("%-34s %4d %5d %5d %6d %-22s | %s" % (key, e.get("regs", 0), e.get("spills", 0),
                                                            e.get("stack", 0), e.get("static_smem", 0), occ, loop))
-    lines.append("loop = instructions in the hot (innermost, most-FMA) loop body; fma%% = FFMA+HFMA2+HMMA share; "
+    lines.append("loop = instructions in the hot (innermost, most-FMA) loop body; fma% = FFMA+HFMA2+HMMA share; "
                  "ldg/lds/sts = count x width in bits; cst = constant-bank reads; static SASS counts, not measured")
     return "\n".join(lines)
 
