@@ -228,6 +228,7 @@ struct ModelRow {
   int blocks_per_sm = 0, threads = 0;
   size_t dynamic_smem = 0;
   double instructions_per_tap = 0, warp_instructions = 0, l2_bytes = 0;
+  double path_fma_share = 0; // FMA instructions / instructions on the tap path this layer runs
   double modeled_s = 0;
   std::string binding;
   double pct_of_peak = 0, pct_of_roofline = 0;
@@ -337,6 +338,7 @@ private:
     const double issued_fmas = fmas * (static_cast<double>(tp.ktiles * cfg.kt) / kg);
     const double taps = issued_fmas / cfg.cpt; // per-thread taps
     r.instructions_per_tap = row_instructions((*c)["tap_path"], kw) / kw;
+    r.path_fma_share = r.instructions_per_tap > 0 ? cfg.cpt / r.instructions_per_tap : 0;
     double warp_insts = taps / 32 * r.instructions_per_tap;
     // Staging: per (tile, chunk, valid depth tap) the input tile and the filter slice, one element per thread
     // per pass of the staging loops (tools/inspect: staging_loops in address order: x, then w).
@@ -379,6 +381,7 @@ private:
     if (p.op() == Op::kConvTranspose && !scatter) // gather steps the taps of one phase: ceil(k / s) per row
       row = std::ceil(kw / static_cast<double>(p.axis3(2).s));
     r.instructions_per_tap = row_instructions((*c)["tap_path"], row) / row;
+    r.path_fma_share = pool || scatter || r.instructions_per_tap <= 0 ? 0 : 1 / r.instructions_per_tap;
     r.warp_instructions = taps / 32 * r.instructions_per_tap;
     const double items = static_cast<double>(scatter ? p.x_elements() : p.y_elements());
     waves(r, std::ceil(items / threads), static_cast<int>((*c)["regs"].num()), static_cast<int>(threads), 0);
@@ -569,9 +572,9 @@ int model_main(const std::vector<std::string>& args, std::ostream& out, std::ost
       << " GHz, fp32 " << prof.fp32_fma_tflops << " TFLOP/s, HBM " << prof.dram_tbps << " TB/s, L2 ~" << prof.l2_tbps
       << " TB/s) -- MODELED, NOT MEASURED\n";
   char line[512];
-  std::snprintf(line, sizeof line, "%-8s %-8s %-22s %9s %9s %9s %9s %9s %6s %10s %7s %-6s %10s\n", "layer", "kernel",
-                "specialisation", "issue us", "fma us", "smem us", "l2 us", "dram us", "waves", "modeled us", "%peak",
-                "bound", "roofline us");
+  std::snprintf(line, sizeof line, "%-8s %-8s %-22s %5s %9s %9s %9s %9s %9s %6s %10s %7s %-6s %10s\n", "layer",
+                "kernel", "specialisation", "fma%", "issue us", "fma us", "smem us", "l2 us", "dram us", "waves",
+                "modeled us", "%peak", "bound", "roofline us");
   out << line;
   std::map<std::string, std::vector<double>> pct_by_kernel;
   for (const ModelRow& r : rows) {
@@ -580,10 +583,11 @@ int model_main(const std::vector<std::string>& args, std::ostream& out, std::ost
       rc = 1;
       continue;
     }
-    std::snprintf(line, sizeof line, "%-8s %-8s %-22s %9.2f %9.2f %9.2f %9.2f %9.2f %6.0f %10.2f %6.1f%% %-6s %10.2f\n",
-                  r.layer_id.c_str(), r.algorithm.c_str(), r.specialisation.c_str(), r.t.issue * 1e6, r.t.fma * 1e6,
-                  r.t.smem * 1e6, r.t.l2 * 1e6, r.t.dram * 1e6, r.waves, r.modeled_s * 1e6, r.pct_of_peak,
-                  r.binding.c_str(), r.roofline_s * 1e6);
+    std::snprintf(line, sizeof line,
+                  "%-8s %-8s %-22s %5.1f %9.2f %9.2f %9.2f %9.2f %9.2f %6.0f %10.2f %6.1f%% %-6s %10.2f\n",
+                  r.layer_id.c_str(), r.algorithm.c_str(), r.specialisation.c_str(), 100 * r.path_fma_share,
+                  r.t.issue * 1e6, r.t.fma * 1e6, r.t.smem * 1e6, r.t.l2 * 1e6, r.t.dram * 1e6, r.waves,
+                  r.modeled_s * 1e6, r.pct_of_peak, r.binding.c_str(), r.roofline_s * 1e6);
     out << line;
     pct_by_kernel[r.algorithm].push_back(r.pct_of_peak);
   }
@@ -597,7 +601,8 @@ int model_main(const std::vector<std::string>& args, std::ostream& out, std::ost
         << fmt1(v[v.size() / 2]) << " %, max " << fmt1(v.back()) << " %, geomean "
         << fmt1(std::exp(lg / static_cast<double>(v.size()))) << " %\n";
   }
-  out << kCannotSee << "\n";
+  out << "fma% = FMA share of the instructions on the tap path the layer runs (static SASS, tools/inspect)\n"
+      << kCannotSee << "\n";
 
   if (!m.json.empty()) {
     std::ofstream f(m.json);
@@ -617,9 +622,9 @@ int model_main(const std::vector<std::string>& args, std::ostream& out, std::ost
         << ", \"waves\": " << r.waves << ", \"wave_efficiency\": " << r.wave_efficiency
         << ", \"blocks_per_sm\": " << r.blocks_per_sm << ", \"threads\": " << r.threads
         << ", \"dynamic_smem\": " << r.dynamic_smem << ", \"instructions_per_tap\": " << r.instructions_per_tap
-        << ", \"warp_instructions\": " << r.warp_instructions << ", \"l2_bytes\": " << r.l2_bytes
-        << ", \"modeled_us\": " << r.modeled_s * 1e6 << ", \"binding\": \"" << r.binding
-        << "\", \"pct_of_peak\": " << r.pct_of_peak << ", \"pct_of_roofline\": " << r.pct_of_roofline
+        << ", \"path_fma_share\": " << r.path_fma_share << ", \"warp_instructions\": " << r.warp_instructions
+        << ", \"l2_bytes\": " << r.l2_bytes << ", \"modeled_us\": " << r.modeled_s * 1e6 << ", \"binding\": \""
+        << r.binding << "\", \"pct_of_peak\": " << r.pct_of_peak << ", \"pct_of_roofline\": " << r.pct_of_roofline
         << ", \"roofline_us\": " << r.roofline_s * 1e6 << "}";
     }
     f << "\n ]\n}\n";

@@ -93,6 +93,7 @@ TEST(ModelCli, TapPathArithmeticFollowsTheCharacterisation) {
   EXPECT_NE(r.out.find("no characterisation for sm_90/tiled_kernel<4>"), std::string::npos) << r.out;
   std::string j = read(json);
   EXPECT_DOUBLE_EQ(field(j, "\"algorithm\": \"direct\"", "instructions_per_tap"), 12.0) << j;
+  EXPECT_NEAR(field(j, "\"algorithm\": \"direct\"", "path_fma_share"), 1.0 / 12.0, 1e-9) << j; // 1 FMA per tap
   // KW = 5: one pass of the loop (4 taps, 40) + 1 tap of the remainder (36 / 3) = 52 / 5.
   r = model({"--inspect", insp, "--json", json, "--layer", "conv", "--x-shape", "1,4,16,16", "--w-shape", "4,4,1,5"});
   j = read(json);
