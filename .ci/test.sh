@@ -3,6 +3,8 @@
 #   1. the default build (CUDA kernels too when nvcc is there, for sm_80 and sm_90) and all tests
 #      (GPU tests skip without a device; every CUDA kernel also runs under the CPU kernel executor);
 #   2. nvcc --resource-usage over every kernel (fails on register spills), when nvcc is there;
+#      the kernel inspection gate (.ci/inspect.sh: registers, spills, hot-loop FMA share against
+#      tools/inspect/baseline.json), when nvcc is there (installs nvdisasm from PyPI);
 #   3. cmake --install + a tiny consumer project that does find_package(convarith);
 #   4. AddressSanitizer+UBSan and ThreadSanitizer builds (.ci/sanitize.sh);
 #   5. short libFuzzer runs (.ci/fuzz.sh).
@@ -52,6 +54,7 @@ consumer() {
 step "build (default preset)" build_default
 step "tests (default preset)" test_default
 step "nvcc resource usage" resource_usage
+step "kernel inspection gate" bash .ci/inspect.sh --quiet
 step "installed package + consumer project" consumer
 step "sanitizers (asan+ubsan, tsan)" bash .ci/sanitize.sh
 step "fuzzing (short budget)" bash .ci/fuzz.sh

@@ -15,6 +15,7 @@ Commands:
   run     run a layer on .npy files through a convarith Plan (CPU or CUDA), optionally checked
   bench   time a layer or the layer suite
   draw    draw a layer's arithmetic
+  model   the bound model: modeled (not measured) GPU time per kernel and layer
   help    this text; `convarith help COMMAND` (or `convarith COMMAND --help`) for a command's options
 
 Layers are written as ONNX attributes, e.g.
@@ -36,6 +37,8 @@ Command find_command(const char* name) {
     return convarith::cli::cmd_bench;
   if (std::strcmp(name, "draw") == 0)
     return convarith::cli::cmd_draw;
+  if (std::strcmp(name, "model") == 0)
+    return convarith::cli::cmd_model;
   return nullptr;
 }
 

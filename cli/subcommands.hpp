@@ -12,6 +12,8 @@ namespace convarith::cli {
 
 int shape_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int run_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+// `convarith model` (cli/cmd_model.cpp): the bound model, modeled not measured.
+int model_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 const char* shape_help();
 const char* run_help();

@@ -1,0 +1,135 @@
+// tests/test_cli_model.cpp — `convarith model` in-process (cli/cmd_model.cpp's model_main): the built-in
+// characterisation gives every kernel row a modeled time no lower than the layer's roofline bound, the output
+// is labelled modeled-not-measured, the tap-path arithmetic follows a characterisation given with --inspect,
+// the H100/H200 profiles differ by their HBM, and bad command lines or a missing characterisation fail.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "subcommands.hpp"
+
+namespace {
+
+struct CliRun {
+  int rc = -1;
+  std::string out, err;
+};
+
+CliRun model(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  CliRun r;
+  r.rc = convarith::cli::model_main(args, out, err);
+  r.out = out.str();
+  r.err = err.str();
+  return r;
+}
+
+std::string read(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// The number after "key": in the first row of `json` that follows `anchor`.
+double field(const std::string& json, const std::string& anchor, const std::string& key) {
+  const size_t a = json.find(anchor);
+  if (a == std::string::npos)
+    return -1;
+  const size_t k = json.find("\"" + key + "\": ", a);
+  if (k == std::string::npos)
+    return -1;
+  return std::strtod(json.c_str() + k + key.size() + 4, nullptr);
+}
+
+const std::vector<std::string> kConv3x3 = {"--layer",   "conv",      "--x-shape", "8,64,56,56",
+                                           "--w-shape", "64,64,3,3", "--pads",    "1,1,1,1"};
+
+TEST(ModelCli, BuiltInCharacterisationModelsTiledAndDirect) {
+  const std::string json = ::testing::TempDir() + "convarith_model_cli.json";
+  std::remove(json.c_str());
+  std::vector<std::string> args = {"--json", json};
+  args.insert(args.end(), kConv3x3.begin(), kConv3x3.end());
+  CliRun r = model(args);
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("MODELED, NOT MEASURED"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("what it cannot see"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tiled_kernel<8>"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("direct_kernel<int32_t>"), std::string::npos) << r.out;
+  const std::string j = read(json);
+  EXPECT_NE(j.find("\"label\": \"modeled, not measured\""), std::string::npos) << j;
+  for (const char* algo : {"\"algorithm\": \"tiled\"", "\"algorithm\": \"direct\""}) {
+    const double modeled = field(j, algo, "modeled_us"), roof = field(j, algo, "roofline_us");
+    const double fma = field(j, algo, "fma_us"), issue = field(j, algo, "issue_us");
+    EXPECT_GT(roof, 0) << algo;
+    EXPECT_GE(modeled, roof * 0.999) << algo; // a bound model never beats the roofline
+    EXPECT_GE(modeled, fma) << algo;
+    EXPECT_GE(modeled, issue) << algo;
+    const double pct = field(j, algo, "pct_of_peak");
+    EXPECT_GT(pct, 0) << algo;
+    EXPECT_LE(pct, 100) << algo;
+  }
+}
+
+TEST(ModelCli, TapPathArithmeticFollowsTheCharacterisation) {
+  // direct: an unrolled loop of 4 taps in 40 instructions, remainder code of 3 taps in 36.
+  const std::string insp = ::testing::TempDir() + "convarith_model_inspect.json";
+  {
+    std::ofstream f(insp);
+    f << R"({"kernels": {"sm_90/direct_kernel<int32_t>": {"regs": 32, "static_smem": 0, "tap_path": {
+          "fma_per_tap": 1, "unrolled_loops": [{"taps": 4, "instructions": 40}],
+          "remainder_body": {"taps": 3, "instructions": 36}}}}})";
+  }
+  const std::string json = ::testing::TempDir() + "convarith_model_tap.json";
+  // KW = 3: the remainder only, 36 / 3 = 12 instructions per tap.
+  CliRun r =
+      model({"--inspect", insp, "--json", json, "--layer", "conv", "--x-shape", "1,4,16,16", "--w-shape", "4,4,3,3"});
+  ASSERT_EQ(r.rc, 1) << r.out << r.err; // tiled has no characterisation in this file
+  EXPECT_NE(r.out.find("no characterisation for sm_90/tiled_kernel<4>"), std::string::npos) << r.out;
+  std::string j = read(json);
+  EXPECT_DOUBLE_EQ(field(j, "\"algorithm\": \"direct\"", "instructions_per_tap"), 12.0) << j;
+  EXPECT_NEAR(field(j, "\"algorithm\": \"direct\"", "path_fma_share"), 1.0 / 12.0, 1e-9) << j; // 1 FMA per tap
+  // KW = 5: one pass of the loop (4 taps, 40) + 1 tap of the remainder (36 / 3) = 52 / 5.
+  r = model({"--inspect", insp, "--json", json, "--layer", "conv", "--x-shape", "1,4,16,16", "--w-shape", "4,4,1,5"});
+  j = read(json);
+  EXPECT_DOUBLE_EQ(field(j, "\"algorithm\": \"direct\"", "instructions_per_tap"), 52.0 / 5.0) << j;
+  // Issue time = taps / 32 * instructions per tap / (4 schedulers x 132 SMs x 1.98 GHz) / wave efficiency.
+  const double taps = 2.0 * 4 * 4 * 5 * 16 * 12 / 2; // flops / 2 (16 x 12 outputs)
+  const double eff = field(j, "\"algorithm\": \"direct\"", "wave_efficiency");
+  EXPECT_NEAR(field(j, "\"algorithm\": \"direct\"", "issue_us"), taps / 32 * 10.4 / (4 * 132 * 1.98e9) / eff * 1e6,
+              1e-6);
+}
+
+TEST(ModelCli, H100AndH200DifferInHbmOnly) {
+  const std::string a = ::testing::TempDir() + "convarith_model_h100.json";
+  const std::string b = ::testing::TempDir() + "convarith_model_h200.json";
+  std::vector<std::string> args = {"--gpu", "h100", "--json", a};
+  args.insert(args.end(), kConv3x3.begin(), kConv3x3.end());
+  ASSERT_EQ(model(args).rc, 0);
+  args[1] = "h200";
+  args[3] = b;
+  ASSERT_EQ(model(args).rc, 0);
+  const std::string ja = read(a), jb = read(b);
+  const char* row = "\"algorithm\": \"tiled\"";
+  EXPECT_NEAR(field(ja, row, "dram_us") / field(jb, row, "dram_us"), 4.8 / 3.35, 1e-6);
+  EXPECT_DOUBLE_EQ(field(ja, row, "issue_us"), field(jb, row, "issue_us"));
+}
+
+TEST(ModelCli, BadArgumentsExitTwo) {
+  CliRun r = model({"--gpu", "a10", "--layer", "conv", "--x-shape", "1,1,5,5", "--w-shape", "1,1,3,3"});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--gpu wants h100 or h200, got 'a10'"), std::string::npos) << r.err;
+  r = model({"--suite", "no-such-suite"});
+  EXPECT_EQ(r.rc, 2);
+  r = model(
+      {"--inspect", "/nonexistent/inspect.json", "--layer", "conv", "--x-shape", "1,1,5,5", "--w-shape", "1,1,3,3"});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("cannot read"), std::string::npos) << r.err;
+}
+
+} // namespace
