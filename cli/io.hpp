@@ -85,6 +85,17 @@ inline uint64_t first_number_in(const char* path) {
   return got == 1 ? static_cast<uint64_t>(v) : kUnlimited;
 }
 
+inline const char* file_kind(mode_t mode) {
+  return S_ISCHR(mode)    ? "a character device"
+         : S_ISBLK(mode)  ? "a block device"
+         : S_ISDIR(mode)  ? "a directory"
+         : S_ISFIFO(mode) ? "a FIFO"
+         : S_ISSOCK(mode) ? "a socket"
+         : S_ISLNK(mode)  ? "a symbolic link"
+         : S_ISREG(mode)  ? "a regular file"
+                          : "an unknown kind of file";
+}
+
 } // namespace detail
 
 // Computed on each call (cheap: a few syscalls), so it follows setrlimit and the environment.
@@ -194,15 +205,8 @@ public:
     struct stat st {};
     if (::fstat(f.fd_, &st) != 0)
       return invalid_argument(path + ": cannot stat (" + std::strerror(errno) + ")");
-    if (!S_ISREG(st.st_mode)) {
-      const char* kind = S_ISCHR(st.st_mode)    ? "a character device"
-                         : S_ISBLK(st.st_mode)  ? "a block device"
-                         : S_ISDIR(st.st_mode)  ? "a directory"
-                         : S_ISFIFO(st.st_mode) ? "a FIFO"
-                         : S_ISSOCK(st.st_mode) ? "a socket"
-                                                : "not a plain file";
-      return invalid_argument(path + ": not a regular file (" + kind + ")");
-    }
+    if (!S_ISREG(st.st_mode))
+      return invalid_argument(path + ": not a regular file (" + detail::file_kind(st.st_mode) + ")");
     // Back to blocking reads (they never block on a regular file anyway).
     const int flags = ::fcntl(f.fd_, F_GETFL);
     if (flags >= 0)
@@ -281,6 +285,12 @@ struct ByteSpan {
 inline Status write_file_atomic(const std::string& path, std::initializer_list<ByteSpan> parts) {
   if (path.empty())
     return invalid_argument("output path is empty");
+  // rename() would replace whatever is there: a device (--out /dev/null as root), a FIFO or a
+  // directory is refused; a regular file or a symlink (the link is replaced, not its target) is not.
+  struct stat existing {};
+  if (::lstat(path.c_str(), &existing) == 0 && !S_ISREG(existing.st_mode) && !S_ISLNK(existing.st_mode))
+    return invalid_argument(path + ": exists and is not a regular file (" + detail::file_kind(existing.st_mode) +
+                            "); nothing was written");
   // The temporary file lives next to the destination so that rename() stays on one file system.
   std::string tmp = path + ".tmp-XXXXXX";
   const int fd = ::mkstemp(&tmp[0]); // O_CREAT | O_EXCL: never opens an existing file or symlink

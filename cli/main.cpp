@@ -56,7 +56,7 @@ int finish(int code) {
   const int why = errno;
   if (!flushed || std::ferror(stdout) || !std::cout.good()) {
     std::fprintf(stderr, "convarith: writing to standard output failed (%s)\n",
-                 why != 0 ? std::strerror(why) : "stream error");
+                 why != 0 ? std::strerror(why) : "an earlier write failed");
     return code == 0 ? 1 : code;
   }
   return code;
@@ -71,8 +71,7 @@ int main(int argc, char** argv) {
   try {
     code = dispatch(argc, argv);
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "convarith: out of memory (an allocation failed although its size was checked against the "
-                         "memory limit; nothing was written)\n");
+    std::fprintf(stderr, "convarith: out of memory (an allocation failed; nothing was written)\n");
     code = 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "convarith: internal error: %s\n", e.what());
