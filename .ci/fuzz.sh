@@ -3,7 +3,8 @@
 # -fsanitize=fuzzer,address,undefined) and, for each target, first replays its regression inputs
 # (tests/regressions/<dir>/) and then fuzzes from its committed seed corpus (fuzz/corpus/<target>/)
 # for a fixed budget:
-#   FUZZ_SECONDS=30 (default) seconds per target, FUZZ_RUNS=500000 (default; -1: no cap) inputs at most,
+#   FUZZ_SECONDS=30 (default) seconds per target (fuzz_npy and fuzz_npy_file, two views of one
+#   reader, share one such budget: half each), FUZZ_RUNS=500000 (default; -1: no cap) inputs at most,
 #   FUZZ_SEED=1 (default: CI's runs repeat; FUZZ_SEED=0 lets libFuzzer pick one).
 #   fuzz_huge (huge attributes, small tensors, time-bounded) gets FUZZ_HUGE_SECONDS=20 (default): its
 #   inputs run every algorithm and the reference, so it needs fewer of them to cover its classes.
@@ -19,9 +20,13 @@ cd "$(dirname "$0")/.."
 jobs=${JOBS:-$(nproc)}
 seconds=${FUZZ_SECONDS:-30}
 runs=${FUZZ_RUNS:-500000}
-declare -A regressions=([fuzz_problem]=problem [fuzz_attributes]=attributes [fuzz_npy]=npy [fuzz_huge]=huge)
+declare -A regressions=([fuzz_problem]=problem [fuzz_attributes]=attributes [fuzz_npy]=npy [fuzz_npy_file]=npy_file [fuzz_huge]=huge)
+declare -A share=([fuzz_npy]=2 [fuzz_npy_file]=2) # the budget is divided by this
+# fuzz_npy_file runs the reader under a 1 MiB memory limit (fuzz/cli_harness.hpp): a declared size
+# must be refused, never allocated, so one allocation past 64 MB is a failure there.
+declare -A extra=([fuzz_npy_file]=-malloc_limit_mb=64)
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(fuzz_problem fuzz_attributes fuzz_npy fuzz_huge)
+[ ${#targets[@]} -eq 0 ] && targets=(fuzz_problem fuzz_attributes fuzz_npy fuzz_npy_file fuzz_huge)
 
 if ! command -v clang++ >/dev/null 2>&1; then
   echo "fuzz: clang++ not found (install clang and libclang-rt-14-dev: see .ci/deps.sh)" >&2
@@ -51,12 +56,13 @@ for target in "${targets[@]}"; do
   work=build/fuzz/corpus/$target
   mkdir -p "$work"
   t1=$SECONDS
-  budget=$seconds
+  budget=$(( seconds / ${share[$target]:-1} ))
   [ "$target" = fuzz_huge ] && budget=${FUZZ_HUGE_SECONDS:-20}
+  [ "$budget" -lt 1 ] && budget=1
   echo "fuzz: $target: ${budget} s, at most $runs inputs, seeds fuzz/corpus/$target"
   # -timeout: a single input slower than 10 s is a hang; -rss_limit_mb: the default 2 GB cap.
   if "$bin" "$work" "fuzz/corpus/$target" -max_total_time="$budget" -runs="$runs" -timeout=10 -seed="${FUZZ_SEED:-1}" \
-    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="build/fuzz/artifacts/$target-" \
+    -rss_limit_mb=2048 ${extra[$target]:-} -print_final_stats=1 -artifact_prefix="build/fuzz/artifacts/$target-" \
     >"build/fuzz/$target.log" 2>&1; then
     grep -E '^stat::number_of_executed_units|^Done' "build/fuzz/$target.log" | tr '\n' ' '
     echo "($((SECONDS - t1)) s, corpus $(find "$work" -type f | wc -l) files)"

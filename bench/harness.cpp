@@ -24,6 +24,7 @@
 #include <limits>
 #include <random>
 
+#include "../cli/io.hpp"
 #include "bench.hpp"
 #include "reference/reference.hpp"
 
@@ -59,6 +60,20 @@ std::vector<float> random_floats(int64_t count, uint64_t seed) {
   for (float& f : v)
     f = dist(rng);
   return v;
+}
+
+// The host buffers LayerBench keeps for a layer (workspaces are added per implementation).
+cli::HostMemory layer_host_memory(const ConvProblem& p, Device device, const Options& options) {
+  const uint64_t x = static_cast<uint64_t>(p.x_elements()), y = static_cast<uint64_t>(p.y_elements());
+  const uint64_t w = is_pool(p.op()) ? 0 : static_cast<uint64_t>(p.w_elements());
+  cli::HostMemory m;
+  m.add("x, w and y", cli::saturating_add(cli::saturating_add(x, w), y), sizeof(float));
+  m.add("the output copy each check compares", y, sizeof(float));
+  m.add("the fp64 reference and magnitudes", y, 2 * sizeof(double));
+  if (options.with_peer && device == Device::kCpu)
+    m.add("the CPU peer's reordered copies (an estimate)", cli::saturating_add(cli::saturating_add(x, w), y),
+          sizeof(float));
+  return m;
 }
 
 #if defined(CONVARITH_HAVE_CUDA)
@@ -184,6 +199,7 @@ struct LayerBench::Impl {
   std::vector<Entry> entries;
   int rotation = 1;
   int next_set = 0;
+  cli::HostMemory memory; // what this layer holds on the host, checked before each allocation
 #if defined(CONVARITH_HAVE_CUDA)
   std::vector<float*> dx, dw, dy;
   cudaStream_t stream = nullptr;
@@ -243,6 +259,11 @@ struct LayerBench::Impl {
       e.workspace = e.plan.workspace_bytes();
       if (e.workspace > 0) {
         if (device == Device::kCpu) {
+          cli::HostMemory with = memory;
+          with.add("the workspace of " + e.name, e.workspace, 1);
+          if (Status fits = with.check("benchmarking " + layer.id + " with " + e.name); !fits)
+            return e.prepared = fits;
+          memory = with;
           e.host_ws.resize(e.workspace);
         } else {
 #if defined(CONVARITH_HAVE_CUDA)
@@ -497,6 +518,8 @@ Result<std::unique_ptr<LayerBench>> LayerBench::create(const Layer& layer, Devic
   impl->device = device;
   impl->options = options;
   const ConvProblem& p = layer.problem;
+  impl->memory = layer_host_memory(p, device, options);
+  CONVARITH_RETURN_IF_ERROR(impl->memory.check("benchmarking " + layer.id + " (" + p.name() + ")"));
   impl->x = random_floats(p.x_elements(), options.seed);
   if (p.w_elements() > 0 && !is_pool(p.op()))
     impl->w = random_floats(p.w_elements(), options.seed + 1);

@@ -6,10 +6,10 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
 #include <limits>
 #include <sstream>
 
+#include "../cli/io.hpp"
 #include "bench.hpp"
 
 #ifndef CONVARITH_SOURCE_DIR
@@ -18,6 +18,9 @@
 
 namespace convarith::bench {
 namespace {
+
+// bench/layers.csv is a few KiB; anything past this is not a layer file.
+constexpr uint64_t kMaxLayerFileBytes = uint64_t{16} << 20;
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r'))
@@ -185,9 +188,12 @@ Result<Layer> parse_layer_row(std::string_view row, int line) {
 }
 
 Result<std::vector<Layer>> load_layers(const std::string& path) {
-  std::ifstream in(path);
-  if (!in)
-    return invalid_argument("cannot open the layer file '" + path + "' (set CONVARITH_BENCH_LAYERS)");
+  // A regular file of bounded size: a device or FIFO given as the layer file is refused, not read
+  // without end.
+  Result<std::string> text = cli::read_regular_file(path, kMaxLayerFileBytes, "the layer file");
+  if (!text)
+    return Status(text.status().code(), text.status().message() + " (set CONVARITH_BENCH_LAYERS or --layers)");
+  std::istringstream in(*text);
   std::vector<Layer> layers;
   std::string row;
   int line = 0;

@@ -5,13 +5,13 @@
 // reference before it is timed; a wrong result is printed loudly and makes the exit status 1.
 // The work is convarith_bench_lib's (bench/bench.hpp); this file only parses and prints.
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "attributes.hpp"
 #include "bench.hpp"
 #include "commands.hpp"
+#include "io.hpp"
 #include "subcommands.hpp"
 
 #if defined(CONVARITH_HAVE_CUDNN)
@@ -27,15 +27,19 @@ Times every algorithm of the table that runs each layer, and the peer (cuDNN's f
 algorithm on the GPU, oneDNN on the CPU), after checking each against the fp64 reference.
 
   --suite NAME       a suite of bench/layers.csv: smoke, default (the CPU run), full (default: default)
-  --layer OP ...     one layer instead; the rest of the line is its ONNX attributes, e.g.
+  --layer OP ...     one layer instead (not with --suite or --layers); the rest of the line is its
+                     ONNX attributes, e.g.
                      --layer conv --x-shape 1,64,56,56 --w-shape 64,64,3,3 --pads 1,1,1,1
   --device D         cpu, cuda or auto (default: auto = cuda when a GPU is usable)
   --reps N           timed runs per case (default: adaptive, 10..1000, ~0.25 s of work)
   --warmup N         untimed runs before timing (default: 10)
-  --json FILE        write the raw results and the environment block as JSON
-  --layers FILE      the layer file (default: $CONVARITH_BENCH_LAYERS or the source tree's)
+  --json FILE        write the raw results and the environment block as JSON (atomically)
+  --layers FILE      the layer file (default: $CONVARITH_BENCH_LAYERS or the source tree's; a
+                     regular file of at most 16 MiB)
   --no-peer          time convarith only
 
+Each option may be given once. A layer whose buffers would pass the memory limit is refused
+(the message gives the bytes needed and the limit) and counts as a failed case.
 --device auto prints the device it picked (stderr, and "device_choice" in the JSON).
 
 Exit status: 0 all checked cases correct, 1 a wrong result, a failed run or a peer that failed
@@ -49,6 +53,7 @@ struct BenchArgs {
   std::string json;
   bool single = false;
   std::vector<std::string> layer_spec;
+  std::vector<std::string> seen; // options given so far: each at most once
   bench::Options options;
 };
 
@@ -71,6 +76,17 @@ const std::vector<ExtraOption>& extras() {
 }
 
 bool apply_option(BenchArgs& b, const std::string& name, const std::string& value, std::ostream& err) {
+  for (const std::string& s : b.seen) {
+    if (s == name) {
+      err << "convarith bench: " << name << " given more than once\n";
+      return false;
+    }
+  }
+  b.seen.push_back(name);
+  if ((name == "--json" || name == "--layers") && value.empty()) {
+    err << "convarith bench: " << name << " is empty: give a file name\n";
+    return false;
+  }
   if (name == "--suite") {
     b.suite = value;
   } else if (name == "--device") {
@@ -167,6 +183,15 @@ int bench_main(const std::vector<std::string>& args, std::ostream& out, std::ost
     for (const auto& [name, value] : parsed->args.extras)
       if (!apply_option(b, name, value, err))
         return 2;
+    for (const char* suite_only : {"--suite", "--layers"}) {
+      for (const std::string& s : b.seen) {
+        if (s == suite_only) {
+          err << "convarith bench: " << suite_only << " cannot be combined with --layer (--layer times one layer "
+              << "instead of a suite)\n";
+          return 2;
+        }
+      }
+    }
     Result<ConvProblem> p = ConvProblem::make(parsed->desc);
     if (!p) {
       err << "convarith bench: " << p.status().to_string() << "\n";
@@ -267,10 +292,10 @@ int bench_main(const std::vector<std::string>& args, std::ostream& out, std::ost
     out << "\n" << failures << " case(s) FAILED (wrong result or error): see stderr\n";
 
   if (!b.json.empty()) {
-    std::ofstream f(b.json);
-    f << bench::results_json(env, layers, results, command_line(args), b.suite);
-    if (!f) {
-      err << "convarith bench: cannot write '" << b.json << "'\n";
+    const Status wrote =
+        write_file_atomic(b.json, bench::results_json(env, layers, results, command_line(args), b.suite));
+    if (!wrote) {
+      err << "convarith bench: --json " << wrote.message() << "\n";
       return 1;
     }
   }

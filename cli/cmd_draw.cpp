@@ -11,6 +11,7 @@
 #include "convarith/problem.hpp"
 #include "draw/draw_command.hpp"
 #include "draw/render.hpp"
+#include "io.hpp"
 #include "subcommands.hpp"
 
 namespace convarith::cli {
@@ -20,24 +21,10 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// A bad layer or option is the caller's (2); anything else is ours or the system's (1).
+// A bad layer or option is the caller's (2); anything else (a drawing past the memory limit, a
+// failed write) is the system's or ours (1).
 int exit_code(const Status& s) {
-  return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kOutOfRange ? 2 : 1;
-}
-
-// Writes to a temporary name first, so a failed write never leaves a truncated FILE behind.
-Status write_file(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f)
-    return internal_error("draw: cannot open " + tmp + " for writing");
-  const bool wrote = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  const bool closed = std::fclose(f) == 0;
-  if (!wrote || !closed || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return internal_error("draw: cannot write " + path);
-  }
-  return Status::ok();
+  return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
 }
 
 } // namespace
@@ -58,7 +45,8 @@ layer as one row); N and C are not. One frame per output cell, in row-major orde
   --frame-ms MS    time per frame of the animation (default 600)
   --cell-px PX     cell size in pixels (default: from the grid size)
 Exit status: 0; 2 with the reason on stderr for a bad layer or option (e.g. a frame out of
-range); 1 for other failures.
+range); 1 for other failures (a drawing past the memory limit, a failed write). FILE is
+written atomically: a fresh temporary file next to it, renamed over it when complete.
 
 Examples:
   convarith draw conv --x-shape 1,1,5,5 --kernel-shape 3,3 --strides 2,2 --pads 1,1,1,1 --out padding_strides.svg
@@ -113,8 +101,13 @@ int draw_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
     *target = static_cast<int>(*v);
   }
   std::string path;
-  if (auto it = extras.find("--out"); it != extras.end())
+  if (auto it = extras.find("--out"); it != extras.end()) {
     path = it->second;
+    if (path.empty()) {
+      err << "convarith draw: --out is empty: give a file name (or - for standard output)\n";
+      return 2;
+    }
+  }
   const bool gif = ends_with(path, ".gif");
   if (!path.empty() && path != "-" && !gif && !ends_with(path, ".svg")) {
     err << "convarith draw: --out " << path << ": the file name must end in .svg or .gif\n";
@@ -130,7 +123,7 @@ int draw_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
     out << *drawing;
     return out.good() ? 0 : 1;
   }
-  Status written = write_file(path, *drawing);
+  Status written = write_file_atomic(path, *drawing);
   if (!written) {
     err << "convarith draw: " << written.message() << "\n";
     return 1;

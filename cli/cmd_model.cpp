@@ -39,6 +39,7 @@
 #include "conv_tiled.cuh"
 #include "device_profile.hpp"
 #include "pool_direct.cuh"
+#include "row.hpp"
 #include "subcommands.hpp"
 #include "transpose_gather.cuh"
 #include "transpose_scatter.cuh"
@@ -287,11 +288,18 @@ public:
       out.push_back(r);
     };
     namespace kn = kernels;
-    add("tiled", kn::tiled_supports(p), [&](ModelRow& r) { tiled(p, r); });
-    add("direct", kn::direct_supports(p), [&](ModelRow& r) { simple(p, r, "direct_kernel", kn::kDirectThreads); });
-    add("gather", kn::gather_supports(p), [&](ModelRow& r) { simple(p, r, "gather_kernel", kn::kGatherThreads); });
-    add("scatter", kn::scatter_supports(p), [&](ModelRow& r) { simple(p, r, "scatter_kernel", kn::kScatterThreads); });
-    add("pool", kn::pool_supports(p), [&](ModelRow& r) { simple(p, r, "pool_kernel", kn::kPoolThreads); });
+    // A row is modeled when the table says it takes the problem (its declared formats and its own limits, for the
+    // emulated device's sm_90 profile).
+    const auto row_status = [&](const char* name) {
+      const Algorithm* row = find_algorithm(name, Device::kEmulated);
+      return row == nullptr ? not_supported(std::string(name) + ": no such row")
+                            : row->supports(p, emulated_device_info());
+    };
+    add("tiled", row_status("tiled"), [&](ModelRow& r) { tiled(p, r); });
+    add("direct", row_status("direct"), [&](ModelRow& r) { simple(p, r, "direct_kernel", kn::kDirectThreads); });
+    add("gather", row_status("gather"), [&](ModelRow& r) { simple(p, r, "gather_kernel", kn::kGatherThreads); });
+    add("scatter", row_status("scatter"), [&](ModelRow& r) { simple(p, r, "scatter_kernel", kn::kScatterThreads); });
+    add("pool", row_status("pool"), [&](ModelRow& r) { simple(p, r, "pool_kernel", kn::kPoolThreads); });
     return out;
   }
 
@@ -330,7 +338,13 @@ private:
       r.status = "no characterisation for " + std::string(prof_.arch) + "/" + r.specialisation;
       return;
     }
-    const kernels::TiledParams tp = kernels::tiled_params(p, nullptr, nullptr, nullptr, nullptr);
+    const Result<Prepared> prepared = kernels::tiled_prepare(p, emulated_device_info());
+    if (!prepared) {
+      r.status = prepared.status().message();
+      return;
+    }
+    const kernels::TiledParams& tp =
+        static_cast<const kernels::KernelPlan<kernels::TiledParams>*>(prepared->state.get())->params;
     const double kw = static_cast<double>(p.axis3(2).k), kh = static_cast<double>(p.axis3(1).k);
     const double fmas = r.flops / 2;
     // Threads compute kt channels per block even past K/g (on zeros): the FMAs issued.

@@ -11,6 +11,7 @@
 #include "commands.hpp"
 #include "convarith/plan.hpp"
 #include "convarith/problem.hpp"
+#include "io.hpp"
 #include "npy.hpp"
 #include "subcommands.hpp"
 
@@ -135,6 +136,9 @@ int run_layer(const LayerArgs& parsed, std::ostream& out, std::ostream& err) {
     return fail(2, "--x FILE (the input .npy) is required");
   if (!args.has("--out"))
     return fail(2, "--out FILE (where to write the output .npy) is required");
+  for (const char* file : {"--x", "--w", "--b", "--out"})
+    if (args.has(file) && args.extras.at(file).empty())
+      return fail(2, std::string(file) + " is empty: give a file name");
   const bool pool = is_pool(args.op);
   if (pool && args.has("--w"))
     return fail(2, std::string("--w does not apply to ") + op_cli_name(args.op));
@@ -189,6 +193,20 @@ int run_layer(const LayerArgs& parsed, std::ostream& out, std::ostream& err) {
   if (!plan)
     return fail(2, plan.status().message());
 
+  // Everything this run allocates from the problem's sizes, refused as a whole before any of it is.
+  // The operands already read count too: they stay in memory throughout.
+  HostMemory memory;
+  memory.add("x, w and b as read", x->data.size() + (pool ? 0 : w->data.size()) + (b ? b->data.size() : 0),
+             sizeof(float));
+  memory.add("y " + join(p.y_shape(), "x"), static_cast<uint64_t>(p.y_elements()), sizeof(float));
+  if (plan->device() == Device::kCpu)
+    memory.add("workspace of " + std::string(plan->algorithm()), plan->workspace_bytes(), 1);
+  if (args.has("--check"))
+    memory.add("--check's fp64 reference and magnitudes", static_cast<uint64_t>(p.y_elements()), 2 * sizeof(double));
+  const Status fits = memory.check(std::string("running ") + op_cli_name(p.op()) + " " + join(p.x_shape(), "x") +
+                                   " -> " + join(p.y_shape(), "x"));
+  if (!fits)
+    return fail(1, fits.message());
   std::vector<float> y(static_cast<size_t>(p.y_elements()));
   Status ran = execute(*plan, x->data, pool ? nullptr : &w->data, b ? &b->data : nullptr, y);
   if (!ran.is_ok())
@@ -232,7 +250,8 @@ Runs one layer through a convarith Plan and writes the output as .npy (float32, 
   --check                  also compute an fp64 reference and print the max abs and max relative
                            error (relative to sum |x*w| per element); a failed check exits 1 and
                            writes nothing
-Exit status: 0; 2 for a bad layer, file or option; 1 when running, checking or writing fails.
+Exit status: 0; 2 for a bad layer, file or option; 1 when running, checking or writing fails, or
+when the buffers would pass the memory limit (the message gives the bytes needed and the limit).
 
 Example:
   convarith run conv --x x.npy --w w.npy --b b.npy --strides 2,2 --pads 1,1,1,1 --out y.npy --check

@@ -1,7 +1,16 @@
 // cli/main.cpp — `convarith SUBCOMMAND ...`: dispatches to cli/commands.hpp. Each subcommand gets
 // argv with argv[0] = its own name, so it parses argv[1..argc) like a program of its own.
+//
+// Two last lines of defence for every command: an allocation that fails anyway (every size-driven
+// one is checked first, see cli/io.hpp) ends the command with a message and exit 1 instead of an
+// abort; and standard output is flushed and checked at the end, so a failed write (a full disk,
+// `> /dev/full`, a closed pipe) is exit 1 with a message on stderr, never a silent exit 0.
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <exception>
+#include <iostream>
+#include <new>
 
 #include "commands.hpp"
 #include "convarith/version.hpp"
@@ -42,9 +51,41 @@ Command find_command(const char* name) {
   return nullptr;
 }
 
+// The command's exit status, or 1 when its output did not reach standard output.
+int finish(int code) {
+  errno = 0;
+  std::cout.flush(); // synced with stdio: this already flushes stdout and may fail
+  const bool flushed = std::fflush(stdout) == 0;
+  const int why = errno;
+  if (!flushed || std::ferror(stdout) || !std::cout.good()) {
+    std::fprintf(stderr, "convarith: writing to standard output failed (%s)\n",
+                 why != 0 ? std::strerror(why) : "an earlier write failed");
+    return code == 0 ? 1 : code;
+  }
+  return code;
+}
+
+int dispatch(int argc, char** argv);
+
 } // namespace
 
 int main(int argc, char** argv) {
+  int code = 1;
+  try {
+    code = dispatch(argc, argv);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "convarith: out of memory (an allocation failed; nothing was written)\n");
+    code = 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "convarith: internal error: %s\n", e.what());
+    code = 1;
+  }
+  return finish(code);
+}
+
+namespace {
+
+int dispatch(int argc, char** argv) {
   if (argc < 2) {
     std::fputs(kUsage, stderr);
     return 2;
@@ -72,3 +113,5 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "convarith: unknown command '%s'\n\n%s", first, kUsage);
   return 2;
 }
+
+} // namespace

@@ -7,18 +7,13 @@
 // needs to interpret.
 #include "npy.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include "convarith/arithmetic.hpp"
+#include "io.hpp"
 
 namespace convarith::cli {
 namespace {
@@ -191,7 +186,22 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 
 } // namespace
 
-Result<NpyArray> parse_npy(const std::string& bytes, const std::string& name) {
+namespace {
+
+// What the header says: the shape, and where and how long the data is.
+struct NpyHeader {
+  std::vector<int64_t> shape;
+  uint64_t count = 0;       // product(shape)
+  uint64_t data_bytes = 0;  // 4 * count
+  uint64_t data_offset = 0; // prefix + header length
+};
+
+// numpy writes a few hundred bytes (and itself refuses more than 10000 unless told otherwise).
+constexpr uint64_t kMaxNpyHeaderBytes = uint64_t{1} << 20;
+
+// The magic, version, header length and dict at the start of `bytes`, which holds the first bytes
+// of a file of `total_size` bytes: all of them, or at least the whole header when it fits.
+Result<NpyHeader> parse_npy_header(const std::string& bytes, uint64_t total_size, const std::string& name) {
   if (bytes.size() < kMagicSize || bytes.compare(0, kMagicSize, kMagic, kMagicSize) != 0)
     return invalid_argument(name + ": not a .npy file (bad magic: starts with \"" +
                             excerpt(bytes.substr(0, kMagicSize)) + "\", expected \"\\x93NUMPY\")");
@@ -209,15 +219,20 @@ Result<NpyArray> parse_npy(const std::string& bytes, const std::string& name) {
     return invalid_argument(name + ": truncated .npy file (" + std::to_string(bytes.size()) +
                             " bytes, ends inside the header length)");
   const size_t header_len = load_le(bytes, kMagicSize + 2, len_bytes);
-  if (bytes.size() - prefix < header_len)
+  if (total_size - prefix < header_len)
     return invalid_argument(name + ": truncated .npy file (the header claims " + std::to_string(header_len) +
-                            " bytes, but only " + std::to_string(bytes.size() - prefix) + " follow)");
+                            " bytes, but only " + std::to_string(total_size - prefix) + " follow)");
+  if (header_len > kMaxNpyHeaderBytes)
+    return invalid_argument(name + ": the .npy header claims " + std::to_string(header_len) + " bytes, more than the " +
+                            std::to_string(kMaxNpyHeaderBytes) + " this reader accepts (numpy writes a few hundred)");
+  if (bytes.size() - prefix < header_len)
+    return internal_error(name + ": the header was not read in full");
   const std::string header = bytes.substr(prefix, header_len);
 
   std::string descr;
   bool fortran = false;
-  std::vector<int64_t> shape;
-  CONVARITH_RETURN_IF_ERROR(HeaderParser(header, name).parse(&descr, &fortran, &shape));
+  NpyHeader out;
+  CONVARITH_RETURN_IF_ERROR(HeaderParser(header, name).parse(&descr, &fortran, &out.shape));
   if (descr != "<f4") {
     std::string why = "only little-endian float32 ('<f4') is supported";
     if (descr == ">f4")
@@ -228,48 +243,103 @@ Result<NpyArray> parse_npy(const std::string& bytes, const std::string& name) {
     return invalid_argument(name + ": fortran_order is True (only C order is supported; save with "
                                    "numpy.ascontiguousarray)");
   int64_t count = 1;
-  for (int64_t d : shape) {
+  for (int64_t d : out.shape) {
     if (!checked_mul(count, d, &count))
-      return out_of_range(name + ": shape " + shape_text(shape) + " has more elements than fit in 64 bits");
+      return out_of_range(name + ": shape " + shape_text(out.shape) + " has more elements than fit in 64 bits");
   }
   int64_t data_bytes = 0;
   if (!checked_mul(count, 4, &data_bytes))
-    return out_of_range(name + ": shape " + shape_text(shape) + " needs more bytes than fit in 64 bits");
-  const size_t have = bytes.size() - prefix - header_len;
-  if (static_cast<uint64_t>(data_bytes) != have) {
-    return invalid_argument(name + ": the header's shape " + shape_text(shape) + " needs " +
-                            std::to_string(data_bytes) + " bytes of float32 data, but the file has " +
-                            std::to_string(have) + (static_cast<uint64_t>(data_bytes) > have ? " (truncated)" : ""));
+    return out_of_range(name + ": shape " + shape_text(out.shape) + " needs more bytes than fit in 64 bits");
+  out.count = static_cast<uint64_t>(count);
+  out.data_bytes = static_cast<uint64_t>(data_bytes);
+  out.data_offset = prefix + header_len;
+  return out;
+}
+
+// The data after the header must be exactly what the shape declares.
+Status check_npy_data_size(const std::string& name, const NpyHeader& h, uint64_t have) {
+  if (h.data_bytes == have)
+    return Status::ok();
+  const bool short_file = h.data_bytes > have;
+  const uint64_t diff = short_file ? h.data_bytes - have : have - h.data_bytes;
+  return invalid_argument(
+      name + ": the header's shape " + shape_text(h.shape) + " needs " + std::to_string(h.data_bytes) +
+      " bytes of float32 data, but the file has " + std::to_string(have) + " after the header (" +
+      (short_file ? "truncated: " + std::to_string(diff) + " missing" : std::to_string(diff) + " extra bytes") + ")");
+}
+
+void to_host_order(std::vector<float>& data) {
+  if (host_is_little_endian())
+    return;
+  for (float& f : data) {
+    unsigned char b[4];
+    std::memcpy(b, &f, 4);
+    std::swap(b[0], b[3]);
+    std::swap(b[1], b[2]);
+    std::memcpy(&f, b, 4);
   }
+}
+
+} // namespace
+
+Result<NpyArray> parse_npy(const std::string& bytes, const std::string& name) {
+  Result<NpyHeader> h = parse_npy_header(bytes, bytes.size(), name);
+  if (!h)
+    return h.status();
+  CONVARITH_RETURN_IF_ERROR(check_npy_data_size(name, *h, bytes.size() - h->data_offset));
   NpyArray out;
-  out.shape = std::move(shape);
-  out.data.resize(static_cast<size_t>(count));
-  if (count > 0)
-    std::memcpy(out.data.data(), bytes.data() + prefix + header_len, have);
-  if (!host_is_little_endian()) {
-    for (float& f : out.data) {
-      unsigned char b[4];
-      std::memcpy(b, &f, 4);
-      std::swap(b[0], b[3]);
-      std::swap(b[1], b[2]);
-      std::memcpy(&f, b, 4);
-    }
-  }
+  out.shape = h->shape;
+  out.data.resize(static_cast<size_t>(h->count));
+  if (h->count > 0)
+    std::memcpy(out.data.data(), bytes.data() + h->data_offset, static_cast<size_t>(h->data_bytes));
+  to_host_order(out.data);
   return out;
 }
 
 Result<NpyArray> read_npy(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return invalid_argument(path + ": cannot open (" + std::strerror(errno) + ")");
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  if (in.bad())
-    return invalid_argument(path + ": read error");
-  return parse_npy(buf.str(), path);
+  Result<InputFile> opened = InputFile::open(path);
+  if (!opened)
+    return opened.status();
+  InputFile f = std::move(opened).value();
+  // The fixed prefix first (magic, version, header length), then the header it announces, never
+  // more than the file holds; parse_npy_header reports a short or malformed start.
+  std::string head(static_cast<size_t>(std::min<uint64_t>(f.size(), 12)), '\0');
+  CONVARITH_RETURN_IF_ERROR(f.read_exact(head.data(), head.size()));
+  const bool v1 = head.size() > 6 && head[6] == 1;
+  const size_t prefix = v1 ? 10 : 12;
+  if (head.size() >= prefix && head.compare(0, kMagicSize, kMagic, kMagicSize) == 0) {
+    const uint64_t header_len = load_le(head, kMagicSize + 2, v1 ? 2 : 4);
+    const uint64_t end = std::min<uint64_t>(f.size(), prefix + std::min(header_len, kMaxNpyHeaderBytes));
+    if (end > head.size()) {
+      const size_t had = head.size();
+      head.resize(static_cast<size_t>(end));
+      CONVARITH_RETURN_IF_ERROR(f.read_exact(&head[had], head.size() - had));
+    }
+  }
+  Result<NpyHeader> h = parse_npy_header(head, f.size(), path);
+  if (!h)
+    return h.status();
+  CONVARITH_RETURN_IF_ERROR(check_npy_data_size(path, *h, f.size() - h->data_offset));
+  CONVARITH_RETURN_IF_ERROR(
+      HostMemory().add("the data of shape " + shape_text(h->shape), h->count, 4).check("reading " + path));
+  // Only what was read past the header so far (a 10-byte v1 prefix can over-read into the data
+  // when the header is short) goes first.
+  NpyArray out;
+  out.shape = h->shape;
+  out.data.resize(static_cast<size_t>(h->count));
+  unsigned char* dst = reinterpret_cast<unsigned char*>(out.data.data());
+  const uint64_t already = head.size() - h->data_offset;
+  if (already > 0)
+    std::memcpy(dst, head.data() + h->data_offset, static_cast<size_t>(already));
+  CONVARITH_RETURN_IF_ERROR(f.read_exact(dst + already, h->data_bytes - already));
+  if (!f.at_end())
+    return invalid_argument(path + ": extra bytes (the file grew past the " + std::to_string(f.size()) +
+                            " bytes it had when opened)");
+  to_host_order(out.data);
+  return out;
 }
 
-Result<std::string> encode_npy(const std::vector<int64_t>& shape, const float* data) {
+Result<std::string> encode_npy_header(const std::vector<int64_t>& shape) {
   int64_t count = 1;
   for (int64_t d : shape) {
     if (d < 0)
@@ -277,8 +347,9 @@ Result<std::string> encode_npy(const std::vector<int64_t>& shape, const float* d
     if (!checked_mul(count, d, &count))
       return out_of_range("encode_npy: shape " + shape_text(shape) + " overflows 64 bits");
   }
-  if (count > 0 && data == nullptr)
-    return invalid_argument("encode_npy: null data for " + std::to_string(count) + " values");
+  int64_t bytes = 0;
+  if (!checked_mul(count, 4, &bytes))
+    return out_of_range("encode_npy: shape " + shape_text(shape) + " needs more bytes than fit in 64 bits");
   std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape_text(shape) + ", }";
   // numpy aligns the data to 64 bytes and ends the header with a newline; version 1.0 has a
   // 2-byte header length, so longer headers (shapes are short: never in practice) need 2.0.
@@ -295,6 +366,32 @@ Result<std::string> encode_npy(const std::vector<int64_t>& shape, const float* d
   for (size_t i = 0; i < (v1 ? 2u : 4u); ++i)
     out += static_cast<char>((len >> (8 * i)) & 0xff);
   out += dict;
+  return out;
+}
+
+namespace {
+
+uint64_t element_count(const std::vector<int64_t>& shape) {
+  uint64_t n = 1;
+  for (int64_t d : shape)
+    n *= static_cast<uint64_t>(d); // encode_npy_header checked the product
+  return n;
+}
+
+} // namespace
+
+Result<std::string> encode_npy(const std::vector<int64_t>& shape, const float* data) {
+  Result<std::string> header = encode_npy_header(shape);
+  if (!header)
+    return header.status();
+  const uint64_t count = element_count(shape);
+  if (count > 0 && data == nullptr)
+    return invalid_argument("encode_npy: null data for " + std::to_string(count) + " values");
+  CONVARITH_RETURN_IF_ERROR(HostMemory()
+                                .add("the header", header->size(), 1)
+                                .add("the data of shape " + shape_text(shape), count, 4)
+                                .check("encoding a .npy file"));
+  std::string out = std::move(header).value();
   const size_t header_end = out.size();
   out.resize(header_end + static_cast<size_t>(count) * 4);
   if (count > 0)
@@ -308,50 +405,17 @@ Result<std::string> encode_npy(const std::vector<int64_t>& shape, const float* d
   return out;
 }
 
-Status write_file_atomic(const std::string& path, const std::string& bytes) {
+Status write_npy(const std::string& path, const std::vector<int64_t>& shape, const float* data) {
   if (path.empty())
     return invalid_argument("output path is empty");
-  // The temporary file lives next to the destination so that rename() stays on one file system.
-  std::string tmp = path + ".tmp-XXXXXX";
-  const int fd = mkstemp(&tmp[0]);
-  if (fd < 0)
-    return invalid_argument(path + ": cannot create a temporary file next to it (" + std::strerror(errno) + ")");
-  // mkstemp creates 0600; give the result the permissions a plain open() would (0666 & ~umask).
-  const mode_t mask = umask(0);
-  umask(mask);
-  auto fail = [&](const char* what) {
-    const std::string why = std::strerror(errno);
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return invalid_argument(path + ": " + what + " (" + why + "); nothing was written");
-  };
-  if (fchmod(fd, static_cast<mode_t>(0666 & ~mask)) != 0)
-    return fail("cannot set permissions");
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return fail("write failed");
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0)
-    return fail("fsync failed");
-  if (::close(fd) != 0) {
-    const std::string why = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return invalid_argument(path + ": close failed (" + why + "); nothing was written");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return invalid_argument(path + ": cannot rename the temporary file into place (" + why + "); nothing was written");
-  }
-  return Status::ok();
-}
-
-Status write_npy(const std::string& path, const std::vector<int64_t>& shape, const float* data) {
+  Result<std::string> header = encode_npy_header(shape);
+  if (!header)
+    return Status(header.status().code(), path + ": " + header.status().message());
+  const uint64_t count = element_count(shape);
+  if (count > 0 && data == nullptr)
+    return invalid_argument(path + ": null data for " + std::to_string(count) + " values");
+  if (host_is_little_endian()) // the floats are the file's bytes: no copy
+    return write_file_atomic(path, {ByteSpan{header->data(), header->size()}, ByteSpan{data, count * 4}});
   Result<std::string> bytes = encode_npy(shape, data);
   if (!bytes)
     return Status(bytes.status().code(), path + ": " + bytes.status().message());

@@ -1,10 +1,15 @@
-// fuzz/cli_harness.hpp — harnesses for the CLI's parsers, shared by fuzz/fuzz_attributes.cpp and
-// fuzz/fuzz_npy.cpp (libFuzzer) and tests/test_cli_fuzz_regressions.cpp (which replays
-// tests/regressions/{attributes,npy}/ in the normal test build). Each returns "" or the first
-// broken invariant.
+// fuzz/cli_harness.hpp — harnesses for the CLI's parsers, shared by fuzz/fuzz_attributes.cpp,
+// fuzz/fuzz_npy.cpp and fuzz/fuzz_npy_file.cpp (libFuzzer) and tests/test_cli_fuzz_regressions.cpp
+// (which replays tests/regressions/{attributes,npy,npy_file}/ in the normal test build). Each
+// returns "" or the first broken invariant.
 #pragma once
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -253,6 +258,163 @@ inline std::string check_npy_file(const std::string& file) {
 
 inline std::string check_npy_bytes(const uint8_t* data, size_t size) {
   return check_npy_file(decode_npy_bytes(data, size));
+}
+
+// ---- .npy files on disk -------------------------------------------------------------------------
+
+// A private directory for the files the harness writes, made once per process and removed at exit:
+// under /dev/shm when it can (tmpfs: about 10x more inputs per second than a disk), else $TMPDIR
+// or /tmp.
+inline const std::string& npy_scratch_dir() {
+  static const std::string dir = [] {
+    const char* tmp = std::getenv("TMPDIR");
+    for (std::string base : {std::string("/dev/shm"), std::string(tmp && *tmp ? tmp : "/tmp")}) {
+      std::string t = base + "/convarith_fuzz_npy_XXXXXX";
+      if (!mkdtemp(&t[0]))
+        continue;
+      static std::string removed;
+      removed = t;
+      std::atexit([] {
+        for (const char* f : {"/in.npy", "/fifo", "/link"})
+          ::unlink((removed + f).c_str());
+        ::rmdir(removed.c_str());
+      });
+      return t;
+    }
+    return std::string();
+  }();
+  return dir;
+}
+
+// Sets CONVARITH_MEMORY_LIMIT for the lifetime of the object, then puts the old value back.
+class ScopedMemoryLimit {
+public:
+  explicit ScopedMemoryLimit(const char* bytes) {
+    const char* old = std::getenv("CONVARITH_MEMORY_LIMIT");
+    had_ = old != nullptr;
+    if (had_)
+      old_ = old;
+    ::setenv("CONVARITH_MEMORY_LIMIT", bytes, 1);
+  }
+  ~ScopedMemoryLimit() {
+    if (had_)
+      ::setenv("CONVARITH_MEMORY_LIMIT", old_.c_str(), 1);
+    else
+      ::unsetenv("CONVARITH_MEMORY_LIMIT");
+  }
+  ScopedMemoryLimit(const ScopedMemoryLimit&) = delete;
+  ScopedMemoryLimit& operator=(const ScopedMemoryLimit&) = delete;
+
+private:
+  bool had_ = false;
+  std::string old_;
+};
+
+// The memory limit the file harness runs under: a declared size past it must be refused, never
+// allocated (libFuzzer's -malloc_limit_mb catches an allocation that slips through).
+constexpr uint64_t kNpyFileMemoryLimit = uint64_t{1} << 20;
+
+inline bool write_whole(const std::string& path, const std::string& bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return false;
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n <= 0) {
+      ::close(fd);
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return ::close(fd) == 0;
+}
+
+// Input byte 0 chooses what read_npy is given; the rest is decoded as fuzz_npy decodes its input:
+//   kind 0-3: a regular file holding those bytes: read_npy must agree exactly with parse_npy on the
+//             same bytes (same shape and data, or the same error message);
+//   kind 4-5: the same file followed by a hole of 2^(10 + byte 0 / 8) bytes, 1 KiB to 2 TiB (a sparse
+//             file: it costs nothing): a valid file becomes "extra bytes", a short one may now match its
+//             huge declared shape and must be refused by the memory limit, never allocated;
+//   kind 6-7: something that is not a regular file (/dev/zero, a FIFO with no writer, a directory, a
+//             symlink to /dev/zero): "not a regular file", without blocking or reading.
+inline std::string check_npy_file_bytes(const uint8_t* data, size_t size) {
+  const std::string& dir = npy_scratch_dir();
+  if (dir.empty())
+    return "cannot create a scratch directory";
+  const uint8_t sel = size > 0 ? data[0] : 0;
+  const int kind = sel % 8;
+  const std::string file = decode_npy_bytes(size > 0 ? data + 1 : data, size > 0 ? size - 1 : 0);
+  const std::string path = dir + "/in.npy";
+  const ScopedMemoryLimit limit(std::to_string(kNpyFileMemoryLimit).c_str());
+
+  if (kind >= 6) {
+    const int which = file.empty() ? 0 : static_cast<unsigned char>(file[0]) % 4;
+    std::string target = "/dev/zero";
+    if (which == 1) {
+      target = dir + "/fifo";
+      ::unlink(target.c_str());
+      if (::mkfifo(target.c_str(), 0600) != 0)
+        return "mkfifo failed";
+    } else if (which == 2) {
+      target = dir;
+    } else if (which == 3) {
+      target = dir + "/link";
+      ::unlink(target.c_str());
+      if (::symlink("/dev/zero", target.c_str()) != 0)
+        return "symlink failed";
+    }
+    const Result<cli::NpyArray> r = cli::read_npy(target);
+    if (r)
+      return "read_npy accepted " + target + ", which is not a regular file";
+    if (r.status().message().find(target + ": not a regular file (") != 0)
+      return "read_npy on " + target + " did not say it is not a regular file: " + r.status().message();
+    return "";
+  }
+
+  if (!write_whole(path, file))
+    return "cannot write " + path;
+  if (kind >= 4) {
+    const uint64_t hole = uint64_t{1} << (10 + sel / 8);
+    if (::truncate(path.c_str(), static_cast<off_t>(file.size() + hole)) != 0)
+      return ""; // a file system without room for such a file (EFBIG): nothing to check here
+    const uint64_t file_size = file.size() + hole;
+    const Result<cli::NpyArray> r = cli::read_npy(path);
+    if (!r) {
+      if (r.status().message().find(path) == std::string::npos)
+        return "read_npy's error does not name the file: " + r.status().message();
+      // A complete file followed by the hole: the ordinary extra-bytes error with the numbers.
+      if (cli::parse_npy(file, path).is_ok() &&
+          r.status().message().find(std::to_string(hole) + " extra bytes") == std::string::npos)
+        return "a valid file plus " + std::to_string(hole) +
+               " bytes is not reported as extra bytes: " + r.status().message();
+      return "";
+    }
+    const uint64_t bytes = static_cast<uint64_t>(r->data.size()) * 4;
+    if (bytes > kNpyFileMemoryLimit)
+      return "read_npy allocated " + std::to_string(bytes) + " bytes, past the memory limit";
+    if (bytes > file_size)
+      return "read_npy returned more data than the file holds";
+    return "";
+  }
+
+  const Result<cli::NpyArray> disk = cli::read_npy(path);
+  const Result<cli::NpyArray> memory = cli::parse_npy(file, path);
+  if (disk.is_ok() != memory.is_ok())
+    return "read_npy and parse_npy disagree on the same bytes: " +
+           (disk ? std::string("read_npy accepted, parse_npy: ") + memory.status().message()
+                 : std::string("parse_npy accepted, read_npy: ") + disk.status().message());
+  if (!disk) {
+    if (disk.status().message() != memory.status().message())
+      return "read_npy and parse_npy give different errors: \"" + disk.status().message() + "\" vs \"" +
+             memory.status().message() + "\"";
+    return "";
+  }
+  if (disk->shape != memory->shape || disk->data.size() != memory->data.size() ||
+      (!disk->data.empty() &&
+       std::memcmp(disk->data.data(), memory->data.data(), disk->data.size() * sizeof(float)) != 0))
+    return "read_npy and parse_npy read different arrays from the same bytes";
+  return check_npy_file(file);
 }
 
 } // namespace convarith::fuzz

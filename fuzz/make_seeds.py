@@ -127,6 +127,45 @@ NPY_SEEDS = {  # mode byte 0: the file as is
 }
 
 
+# fuzz_npy_file: byte 0 chooses the kind (fuzz/cli_harness.hpp check_npy_file_bytes), the rest is a
+# fuzz_npy input. Kind 0: a regular file; kind 4 + 8*(e-10): the file plus a hole of 2^e bytes; kind 6 with
+# the decoded file's first byte % 4 choosing /dev/zero, a FIFO, a directory or a symlink to /dev/zero.
+def hole(e):
+    assert 10 <= e <= 41
+    return bytes([4 + 8 * (e - 10)])
+
+
+DEVICE = bytes([6])
+NPY_FILE_SEEDS = {
+    "file_f4_2x3": b"\x00" + NPY_SEEDS["f4_2x3"],
+    "file_v2_1d": b"\x00" + NPY_SEEDS["f4_v2_1d"],
+    "file_wrapped_header": b"\x00" + NPY_SEEDS["wrapped_header"],
+    "file_lying_shape": b"\x00" + NPY_SEEDS["wrapped_lying_shape"],
+    "hole_1MiB_after_valid": hole(20) + NPY_SEEDS["f4_2x3"],
+    "hole_1TiB_after_valid": hole(40) + NPY_SEEDS["f4_scalar"],
+    "dev_zero": DEVICE + b"\x00\x00",
+    "fifo": DEVICE + b"\x00\x01",
+    "directory": DEVICE + b"\x00\x02",
+    "symlink_to_dev_zero": DEVICE + b"\x00\x03",
+}
+
+# The issue-18 cases, kept as regressions of fuzz_npy_file (tests/regressions/npy_file/): before the
+# fix read_npy read the whole stream first (a device filled memory; gigabytes after a valid header
+# were read before the "extra bytes" check) and allocated whatever a matching header declared.
+NPY_FILE_REGRESSIONS = {
+    "dev_zero_as_input": DEVICE + b"\x00\x00",
+    "fifo_without_writer": DEVICE + b"\x00\x01",
+    "valid_header_then_4GiB": hole(32) + NPY_SEEDS["f4_2x3"],
+    # shape (1, 2^28) with no data, then a 2^30-byte hole: exactly the declared 1 GiB, so only the
+    # memory limit stands between the header and the allocation.
+    "huge_shape_hole_matches": hole(30) + b"\x01" + b"{'descr': '<f4', 'fortran_order': False, 'shape': (1, 268435456), }" +
+                               b"\xff",
+    "huge_declared_tiny_file": b"\x00" + b"\x01" +
+                               b"{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000, 1000), }" +
+                               b"\xff" + floats(1),
+}
+
+
 def write_all(directory, items):
     os.makedirs(directory, exist_ok=True)
     for name, data in items.items():
@@ -140,4 +179,6 @@ if __name__ == "__main__":
     write_all(os.path.join(here, "corpus", "fuzz_problem"), SEEDS)
     write_all(os.path.join(here, "corpus", "fuzz_attributes"), ATTRIBUTE_SEEDS)
     write_all(os.path.join(here, "corpus", "fuzz_npy"), NPY_SEEDS)
+    write_all(os.path.join(here, "corpus", "fuzz_npy_file"), NPY_FILE_SEEDS)
+    write_all(os.path.join(here, "..", "tests", "regressions", "npy_file"), NPY_FILE_REGRESSIONS)
     write_all(os.path.join(here, "..", "tests", "regressions", "problem"), REGRESSIONS)

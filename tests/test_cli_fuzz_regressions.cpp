@@ -1,6 +1,7 @@
 // tests/test_cli_fuzz_regressions.cpp — replays the CLI fuzz targets' regression inputs
-// (tests/regressions/attributes/, tests/regressions/npy/: inputs that once broke an invariant or
-// crashed) and their committed seed corpora (fuzz/corpus/fuzz_attributes/, fuzz/corpus/fuzz_npy/)
+// (tests/regressions/attributes/, tests/regressions/npy/, tests/regressions/npy_file/: inputs that
+// once broke an invariant or crashed) and their committed seed corpora (fuzz/corpus/fuzz_attributes/,
+// fuzz/corpus/fuzz_npy/, fuzz/corpus/fuzz_npy_file/)
 // through the very harnesses the fuzzers run (fuzz/cli_harness.hpp), in the normal test build and
 // under ASan/UBSan in .ci/sanitize.sh. (Named test_cli_* so it links the CLI's code.)
 #include <gtest/gtest.h>
@@ -70,6 +71,25 @@ TEST(CliFuzzRegressions, AttributeInputs) {
 
 TEST(CliFuzzRegressions, NpyInputs) {
   EXPECT_GE(replay("fuzz_npy", "npy", fuzz::check_npy_bytes), 5u);
+}
+
+TEST(CliFuzzRegressions, NpyFileInputs) {
+  EXPECT_GE(replay("fuzz_npy_file", "npy_file", fuzz::check_npy_file_bytes), 10u);
+}
+
+// The file harness sees what read_npy does: the device and hole kinds are checked, not skipped.
+TEST(CliFuzzRegressions, NpyFileHarnessChecksEachKind) {
+  const auto run = [](const std::string& input) {
+    return fuzz::check_npy_file_bytes(reinterpret_cast<const uint8_t*>(input.data()), input.size());
+  };
+  EXPECT_EQ(run(std::string("\x06\x00\x00", 3)), ""); // /dev/zero
+  EXPECT_EQ(run(std::string("\x06\x00\x01", 3)), ""); // a FIFO
+  const Result<std::string> good = cli::encode_npy({2, 2}, std::vector<float>{1, 2, 3, 4}.data());
+  ASSERT_TRUE(good.is_ok());
+  EXPECT_EQ(run(std::string("\x00\x00", 2) + *good), ""); // a regular file: read_npy == parse_npy
+  EXPECT_EQ(run(std::string("\x54\x00", 2) + *good), ""); // + a 2^20-byte hole: extra bytes
+  // The limit the file harness runs under is back to what it was afterwards.
+  EXPECT_EQ(std::getenv("CONVARITH_MEMORY_LIMIT"), nullptr);
 }
 
 // The harnesses can fail: a seed that parses is checked field by field, and a lying header is caught.

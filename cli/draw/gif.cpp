@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "draw/render.hpp"
+#include "io.hpp"
 
 #if defined(CONVARITH_HAVE_GIF)
 #include <gif_lib.h>
@@ -146,6 +147,12 @@ Result<std::string> render_gif(const ConvProblem& problem, const DrawOptions& op
                             std::to_string(width) + "x" + std::to_string(height) +
                             " pixels; too large: draw one frame with --frame N, or write an SVG");
   }
+  // Each pixel of each image is a 32-bit colour while rendering and one palette index (and at
+  // most a byte of the encoded file) afterwards.
+  CONVARITH_RETURN_IF_ERROR(HostMemory()
+                                .add("the rendered images", static_cast<uint64_t>(images * width * height), 4)
+                                .add("their palette indices", static_cast<uint64_t>(images * width * height), 1)
+                                .check("drawing the GIF"));
 
   // Render every image first, then build the palette (a few dozen colours: fills, strokes and
   // their blends with the kernel's shading).
