@@ -165,6 +165,16 @@ TEST(PlanCreate, RowsThatDeclineAProblemSayWhy) {
   std::vector<NamedProblem> cases = paper_problems();
   for (const auto& list : {smoke_problems(), edge_problems(), random_problems(77, 200)})
     cases.insert(cases.end(), list.begin(), list.end());
+  // One that `tiled` (on the emulated device, present in every build) must decline: a dilated 3x3 whose input
+  // tile exceeds 48 KiB of shared memory.
+  ProblemDesc big;
+  big.op = Op::kConv;
+  big.c = 2;
+  big.k = 3;
+  big.input = {150, 150, 1};
+  big.kernel = {3, 3, 1};
+  big.dilation = {60, 60, 1};
+  cases.push_back({"tiled_oversized_tile", must_make(big)});
   int declined = 0;
   for (const Algorithm& a : algorithm_table()) {
     if (a.run == nullptr || (a.device == Device::kCuda && cuda_device_count() == 0))
@@ -190,6 +200,7 @@ TEST(PlanCreate, RowsThatDeclineAProblemSayWhy) {
     }
   }
   RecordProperty("declined", declined);
+  EXPECT_GT(declined, 0) << "no row declined anything: the checks above never ran";
 }
 
 TEST(PlanCreate, CudaOnlyNameOnTheCpu) {

@@ -57,6 +57,7 @@ namespace {
 
 using Core = Status (*)(const CpuArgs&);
 using CoreWorkspace = size_t (*)(const ConvProblem&);
+using CoreBlocking = std::shared_ptr<const void> (*)(const ConvProblem&);
 
 // What a CPU row prepares once per plan.
 struct CpuPlan {
@@ -67,6 +68,7 @@ struct CpuPlan {
   // Byte offsets into the workspace (each 64-byte aligned): converted x, w, bias, the f32 result, the core's.
   size_t x_off = 0, w_off = 0, b_off = 0, y_off = 0, core_off = 0;
   size_t core_workspace = 0;
+  std::shared_ptr<const void> blocking; // the core's blocking for `direct ? problem : inner`, once per plan
 };
 
 bool f32_nchw(const TensorDesc& t) {
@@ -173,7 +175,7 @@ ConvProblem inner_problem(const ConvProblem& p) {
 }
 
 Result<Prepared> prepare_cpu(const ConvProblem& p, const DeviceInfo& dev, Core core, CoreWorkspace core_ws,
-                             double gflops) {
+                             CoreBlocking core_blocking, double gflops) {
   auto plan = std::make_shared<CpuPlan>();
   plan->core = core;
   plan->direct = p.is_plain_f32_nchw();
@@ -207,6 +209,8 @@ Result<Prepared> prepare_cpu(const ConvProblem& p, const DeviceInfo& dev, Core c
     total = inner_ws == SIZE_MAX || total > SIZE_MAX - inner_ws - kWorkspaceSlack ? SIZE_MAX
                                                                                   : total + inner_ws + kWorkspaceSlack;
   }
+  if (core_blocking != nullptr && p.n() > 0)
+    plan->blocking = core_blocking(plan->direct ? p : plan->inner);
   Prepared out;
   out.workspace_bytes = total;
   const double threads = std::max(1, dev.cpu_threads);
@@ -228,6 +232,7 @@ Status run_cpu(const convarith::KernelArgs& args) {
     a.y = static_cast<float*>(args.y);
     a.workspace = args.workspace;
     a.workspace_bytes = args.workspace_bytes;
+    a.prepared = plan.blocking.get();
     return plan.core(a);
   }
   auto* base = static_cast<unsigned char*>(static_cast<void*>(aligned_workspace(args.workspace)));
@@ -261,6 +266,7 @@ Status run_cpu(const convarith::KernelArgs& args) {
   a.bias = nullptr; // added by the epilogue (after alpha)
   a.workspace = plan.core_workspace > 0 ? static_cast<void*>(base + plan.core_off) : nullptr;
   a.workspace_bytes = plan.core_workspace;
+  a.prepared = plan.blocking.get();
   CONVARITH_RETURN_IF_ERROR(plan.core(a));
   switch (p.dtype(TensorId::kY)) {
   case DataType::kF16:
@@ -286,13 +292,14 @@ Status cpu_pool_supports_row(const ConvProblem& p, const DeviceInfo&) {
   return cpu_pool_supports(p);
 }
 Result<Prepared> cpu_conv_prepare(const ConvProblem& p, const DeviceInfo& dev) {
-  return prepare_cpu(p, dev, &cpu_conv_run, &cpu_conv_workspace, 40.0);
+  return prepare_cpu(p, dev, &cpu_conv_run, &cpu_conv_workspace, &cpu_conv_blocking, 40.0);
 }
 Result<Prepared> cpu_conv_transpose_prepare(const ConvProblem& p, const DeviceInfo& dev) {
-  return prepare_cpu(p, dev, &cpu_conv_transpose_run, &cpu_conv_transpose_workspace, 30.0);
+  return prepare_cpu(p, dev, &cpu_conv_transpose_run, &cpu_conv_transpose_workspace, &cpu_conv_transpose_blocking,
+                     30.0);
 }
 Result<Prepared> cpu_pool_prepare(const ConvProblem& p, const DeviceInfo& dev) {
-  return prepare_cpu(p, dev, &cpu_pool_run, &cpu_pool_workspace, 5.0);
+  return prepare_cpu(p, dev, &cpu_pool_run, &cpu_pool_workspace, nullptr, 5.0);
 }
 
 } // namespace

@@ -203,6 +203,10 @@ Status cpu_conv_supports(const ConvProblem& p) {
   return Status::ok();
 }
 
+std::shared_ptr<const void> cpu_conv_blocking(const ConvProblem& p) {
+  return std::make_shared<const ConvBlocking>(conv_blocking(p));
+}
+
 size_t cpu_conv_workspace(const ConvProblem& p) {
   if (p.k() == p.groups())
     return 0; // the direct path (Kg = 1) needs none
@@ -217,8 +221,10 @@ Status cpu_conv_run(const KernelArgs& args) {
   const ConvProblem& p = *args.problem;
   if (p.n() == 0)
     return Status::ok();
-  CONVARITH_RETURN_IF_ERROR(cpu_conv_supports(p));
-  CONVARITH_RETURN_IF_ERROR(check_cpu_args(args, "cpu_gemm", cpu_conv_workspace(p)));
+  if (args.prepared == nullptr) {
+    CONVARITH_RETURN_IF_ERROR(cpu_conv_supports(p));
+    CONVARITH_RETURN_IF_ERROR(check_cpu_args(args, "cpu_gemm", cpu_conv_workspace(p)));
+  }
   const Geometry g(p);
   ThreadPool& pool = ThreadPool::instance();
   bool finite_w = true;
@@ -240,7 +246,8 @@ Status cpu_conv_run(const KernelArgs& args) {
     pool.parallel_for((planes + per_task - 1) / per_task, direct);
     return Status::ok();
   }
-  const ConvBlocking blk = conv_blocking(p);
+  const ConvBlocking blk =
+      args.prepared != nullptr ? *static_cast<const ConvBlocking*>(args.prepared) : conv_blocking(p);
   const GemmKernel& gk = gemm_kernel();
   const int64_t depth = g.cg * g.ker_spatial;
   const int64_t panels = ceil_div(g.kg, gk.mr);
@@ -379,6 +386,10 @@ Status cpu_conv_transpose_supports(const ConvProblem& p) {
   return Status::ok();
 }
 
+std::shared_ptr<const void> cpu_conv_transpose_blocking(const ConvProblem& p) {
+  return std::make_shared<const TransposeBlocking>(transpose_blocking(p));
+}
+
 size_t cpu_conv_transpose_workspace(const ConvProblem& p) {
   const TransposeBlocking b = transpose_blocking(p);
   return workspace_bytes_for_floats(sat_add(sat_mul(sat_mul(p.groups(), b.kblocks), b.a_floats),
@@ -391,10 +402,13 @@ Status cpu_conv_transpose_run(const KernelArgs& args) {
   const ConvProblem& p = *args.problem;
   if (p.n() == 0)
     return Status::ok();
-  CONVARITH_RETURN_IF_ERROR(cpu_conv_transpose_supports(p));
-  CONVARITH_RETURN_IF_ERROR(check_cpu_args(args, "cpu_gemm_col2im", cpu_conv_transpose_workspace(p)));
+  if (args.prepared == nullptr) {
+    CONVARITH_RETURN_IF_ERROR(cpu_conv_transpose_supports(p));
+    CONVARITH_RETURN_IF_ERROR(check_cpu_args(args, "cpu_gemm_col2im", cpu_conv_transpose_workspace(p)));
+  }
   const Geometry g(p);
-  const TransposeBlocking blk = transpose_blocking(p);
+  const TransposeBlocking blk =
+      args.prepared != nullptr ? *static_cast<const TransposeBlocking*>(args.prepared) : transpose_blocking(p);
   const GemmKernel& gk = gemm_kernel();
   ThreadPool& pool = ThreadPool::instance();
   const int64_t rows_per_group = g.kg * g.ker_spatial; // row m = kl * T*R*S + tap

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "convarith/arithmetic.hpp"
 #include "convarith/problem.hpp"
@@ -54,6 +55,9 @@ struct CpuArgs {
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
   void* stream = nullptr;
+  // The core's blocking, computed once per plan (cpu_conv_blocking / cpu_conv_transpose_blocking). With it the
+  // core trusts the Plan's checks; nullptr (direct callers) recomputes the blocking and checks the arguments.
+  const void* prepared = nullptr;
 };
 using KernelArgs = CpuArgs;
 
@@ -62,12 +66,14 @@ using KernelArgs = CpuArgs;
 Status cpu_conv_supports(const ConvProblem& p);
 size_t cpu_conv_workspace(const ConvProblem& p);
 Status cpu_conv_run(const KernelArgs& args);
+std::shared_ptr<const void> cpu_conv_blocking(const ConvProblem& p); // for CpuArgs::prepared
 
 // "cpu_gemm_col2im": transposed convolution as columns = W^T x (SGEMM, x read in place), then a
 // deterministic col2im accumulation into y (each output plane written by one task in a fixed order).
 Status cpu_conv_transpose_supports(const ConvProblem& p);
 size_t cpu_conv_transpose_workspace(const ConvProblem& p);
 Status cpu_conv_transpose_run(const KernelArgs& args);
+std::shared_ptr<const void> cpu_conv_transpose_blocking(const ConvProblem& p);
 
 // "cpu_pool": direct max / average pooling over each N x C plane.
 Status cpu_pool_supports(const ConvProblem& p);
