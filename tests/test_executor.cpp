@@ -704,7 +704,7 @@ TEST(ExecutorConfig, BadLaunchConfigurationsAreInvalidArgumentsAndRunNothing) {
       {dim3(1, 65536), dim3(32), 0, "grid.y and grid.z must be at most 65535"},
       {dim3(1, 1, 65536), dim3(32), 0, "grid.y and grid.z must be at most 65535"},
       {dim3(2147483648u), dim3(32), 0, "grid.x 2147483648 exceeds the limit 2147483647"},
-      {dim3(1), dim3(32), 227 * 1024 + 1, "dynamic shared memory 232449 bytes exceeds the limit 232448"},
+      {dim3(1), dim3(32), 48 * 1024 + 1, "dynamic shared memory 49153 bytes (+ 0 static) exceeds the 49152 bytes"},
   };
   for (const Case& c : cases) {
     emu::reset_stats();
@@ -726,7 +726,8 @@ TEST(ExecutorConfig, LimitsThemselvesAreAccepted) {
   EXPECT_TRUE(CONVARITH_LAUNCH(trivial, dim3(1), dim3(1024), 0, nullptr, p).is_ok());
   EXPECT_TRUE(CONVARITH_LAUNCH(trivial, dim3(1), dim3(1, 1, 64), 0, nullptr, p).is_ok());
   EXPECT_TRUE(CONVARITH_LAUNCH(trivial, dim3(1), dim3(32, 32), 0, nullptr, p).is_ok());
-  EXPECT_TRUE(CONVARITH_LAUNCH(trivial, dim3(1), dim3(1), 227 * 1024, nullptr, p).is_ok());
+  EXPECT_TRUE(CONVARITH_LAUNCH(trivial, dim3(1), dim3(1), 48 * 1024, nullptr, p).is_ok());
+  EXPECT_TRUE(CONVARITH_LAUNCH_OPTIN(trivial, dim3(1), dim3(1), 227 * 1024, nullptr, p).is_ok());
   EXPECT_EQ(y[0], 1.0f);
 }
 
