@@ -903,6 +903,21 @@ void reset_stats() {
   t_stats = Stats{};
 }
 
+int resident_blocks_per_sm(const kernels::DeviceProfile& prof, unsigned threads, int registers, size_t smem_bytes) {
+  if (threads == 0)
+    return 0;
+  const int64_t warps = (int64_t{threads} + prof.warp_size - 1) / prof.warp_size;
+  int64_t blocks = prof.max_blocks_per_sm;
+  blocks = std::min<int64_t>(blocks, prof.max_threads_per_sm / int64_t{threads});
+  const int64_t regs_per_warp = round_up(int64_t{registers} * prof.warp_size, prof.reg_alloc_unit);
+  if (regs_per_warp > 0)
+    blocks = std::min<int64_t>(blocks, prof.regs_per_sm / regs_per_warp / warps);
+  const int64_t smem =
+      static_cast<int64_t>(std::min<size_t>(smem_bytes, size_t{1} << 40)) + prof.smem_reserved_per_block;
+  blocks = std::min<int64_t>(blocks, prof.smem_per_sm / smem);
+  return static_cast<int>(std::max<int64_t>(blocks, 0));
+}
+
 // ---- access hooks --------------------------------------------------------------------------------
 
 namespace detail {

@@ -140,6 +140,11 @@ Status launch(const LaunchSpec& spec, const std::function<void()>& body);
 // The same, without the opt-in, with key = name.
 Status launch(dim3 grid, dim3 block, size_t dynamic_smem_bytes, const std::function<void()>& body, const char* name);
 
+// Blocks of `threads` threads, `registers` per thread and `smem_bytes` of shared memory (static +
+// dynamic) that one SM of `profile` can hold at once (the occupancy calculator's limit by registers,
+// shared memory, threads and blocks per SM); 0: the block cannot be resident.
+int resident_blocks_per_sm(const kernels::DeviceProfile& profile, unsigned threads, int registers, size_t smem_bytes);
+
 namespace detail {
 // "const char* kernel_key() [with auto F = ns::foo<long int>]" -> "foo<long>" (GCC and Clang forms;
 // integer type names as cu++filt spells them, so the keys match ptxas's demangled names).
@@ -193,7 +198,8 @@ template <typename T> inline bool misaligned(const T* p) {
   return (reinterpret_cast<uintptr_t>(p) & (alignof(T) - 1)) != 0;
 }
 template <typename T> inline bool outside_shared(const T* p) {
-  return reinterpret_cast<uintptr_t>(p) - t_watch.smem_base + sizeof(T) > t_watch.smem_bytes;
+  const uintptr_t offset = reinterpret_cast<uintptr_t>(p) - t_watch.smem_base; // huge when p < base
+  return offset > t_watch.smem_bytes || sizeof(T) > t_watch.smem_bytes - offset;
 }
 } // namespace detail
 
