@@ -7,9 +7,9 @@
 // barrier the phase ends and they all resume. Dynamic shared memory is one heap buffer of exactly
 // the launch's size per block, filled with a NaN pattern at block start, so a read of shared
 // memory that no thread wrote in an earlier phase (a missing barrier) yields NaN, and an index
-// past the end is a heap overflow for AddressSanitizer. Atomics are plain updates (one fiber runs
-// at a time). Barrier misuse (some fibers exit while others wait, i.e. a divergent
-// __syncthreads) is reported as an error Status, not a hang.
+// past the end is a heap overflow for AddressSanitizer (and, through CONVARITH_LDS/STS, an error
+// naming the site). Atomics are plain updates (one fiber runs at a time). Barrier misuse (some
+// fibers exit while others wait, i.e. a divergent __syncthreads) is an error Status, not a hang.
 //
 // Options (set_options) let tests run the fibers of each phase in reverse order too: a kernel
 // whose result depends on the order has a race.
@@ -21,9 +21,19 @@
 // AddressSanitizer the guards are also poisoned (Options::asan_guard), so any access to them is
 // reported at the faulting instruction.
 //
-// Errors of the kernel itself (divergent barrier, a write out of shared-memory bounds, an exception
-// escaping the body) are kInternal: the kernels are convarith's; launch-configuration errors are
-// kInvalidArgument, as CUDA would reject the launch. A failed launch stops at the failing block;
+// GPU faults caught on the CPU: every launch is checked against a target DeviceProfile (sm_90 unless
+// Options::profile says otherwise) with the kernel's registers and static shared memory from ptxas
+// (kernels/kernel_resources.inc): the launch limits, the 48 KiB shared-memory default without the
+// opt-in (CONVARITH_LAUNCH_OPTIN), registers x threads, and a block that cannot be resident at all.
+// Every access through the access macros (portable.cuh) is checked for alignment to its width, shared
+// ones against the launch's dynamic shared memory, global ones against the tensor extents registered
+// with GlobalExtents on the calling OS thread (if any); a fault names the kernel, block, thread,
+// source line and address, and the faulting access is not performed. Optionally the same hooks count
+// memory traffic per access site (Options::count_traffic, counters()).
+//
+// Errors of the kernel itself (divergent barrier, a write out of shared-memory bounds, a misaligned or
+// out-of-bounds access, an exception escaping the body) are kInternal: the kernels are convarith's;
+// launch-configuration errors are kInvalidArgument, as CUDA would reject the launch. A failed launch stops at the failing block;
 // fibers left waiting at a barrier are abandoned (their stacks are reused; nothing is destroyed).
 // Fiber stacks are cached per OS thread (mmap, a PROT_NONE page below each, so an overflow faults
 // instead of silently corrupting a neighbour); a kernel with big local arrays needs a larger

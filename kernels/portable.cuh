@@ -79,11 +79,14 @@ template <typename Kernel> inline Status cuda_optin_smem(Kernel kernel, size_t s
 
 #define CONVARITH_LAUNCH_IMPL_(kernel, grid, block, smem, stream, params, optin)                                       \
   [&]() -> ::convarith::Status {                                                                                       \
-    ::convarith::Status prep_ = ::convarith::kernels::cuda_pending_error(cudaPeekAtLastError(), #kernel);              \
-    if (prep_.is_ok() && (optin))                                                                                      \
-      prep_ = ::convarith::kernels::cuda_optin_smem(kernel, (smem), #kernel);                                          \
-    if (!prep_.is_ok())                                                                                                \
-      return prep_;                                                                                                    \
+    ::convarith::Status pending_ = ::convarith::kernels::cuda_pending_error(cudaPeekAtLastError(), #kernel);           \
+    if (!pending_.is_ok())                                                                                             \
+      return pending_;                                                                                                 \
+    if constexpr (optin) {                                                                                             \
+      ::convarith::Status optin_ = ::convarith::kernels::cuda_optin_smem(kernel, (smem), #kernel);                     \
+      if (!optin_.is_ok())                                                                                             \
+        return optin_;                                                                                                 \
+    }                                                                                                                  \
     kernel<<<(grid), (block), (smem), static_cast<cudaStream_t>(stream)>>>(params);                                    \
     return ::convarith::kernels::cuda_status(cudaGetLastError(), "launch of " #kernel);                                \
   }()
