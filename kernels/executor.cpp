@@ -818,7 +818,10 @@ Status launch_impl(const LaunchSpec& spec, const std::function<void()>& body) {
   e.fiber_error = Status::ok();
   detail::t_watch.smem_base = reinterpret_cast<uintptr_t>(smem.data());
   detail::t_watch.smem_bytes = smem_bytes;
-  detail::t_watch.global_slow = (t_extent_scopes > 0 || e.counting) ? 1u : 0u;
+  detail::t_watch.extents = t_extents.data();
+  detail::t_watch.extent_count = t_extents.size();
+  detail::t_watch.check_extents = t_extent_scopes > 0 ? 1u : 0u;
+  detail::t_watch.counting = e.counting ? 1u : 0u;
   t_current.smem = smem.data();
   t_current.block_dim = block;
   t_current.grid_dim = grid;
@@ -830,7 +833,7 @@ Status launch_impl(const LaunchSpec& spec, const std::function<void()>& body) {
         status = run_block(e, smem, threads, e.stacks.usable(), opts.reverse_thread_order);
       }
   t_current = Current{};
-  detail::t_watch = detail::AccessWatch{0, 0, 0};
+  detail::t_watch = detail::AccessWatch{0, 0, nullptr, 0, 0, 0};
   e.in_launch = false;
   e.body = nullptr;
   e.name = "";
@@ -886,7 +889,7 @@ Status launch(const LaunchSpec& spec, const std::function<void()>& body) {
     engine().in_launch = false;
     engine().counting = false;
     t_current = Current{};
-    detail::t_watch = detail::AccessWatch{0, 0, 0};
+    detail::t_watch = detail::AccessWatch{0, 0, nullptr, 0, 0, 0};
     t_traffic.records.clear();
     return device_error(std::string("launch of ") + named.name + ": out of host memory for the executor's fibers");
   }
@@ -922,7 +925,11 @@ int resident_blocks_per_sm(const kernels::DeviceProfile& prof, unsigned threads,
 
 namespace detail {
 
-thread_local AccessWatch t_watch{0, 0, 0};
+#if defined(__GNUC__)
+__thread AccessWatch t_watch{0, 0, nullptr, 0, 0, 0};
+#else
+thread_local AccessWatch t_watch{0, 0, nullptr, 0, 0, 0};
+#endif
 
 void on_access(const void* p, size_t bytes, size_t align, AccessKind kind, const char* file, int line) {
   Fiber* f = t_current.fiber;
@@ -954,7 +961,7 @@ void on_access(const void* p, size_t bytes, size_t align, AccessKind kind, const
               nearest_extent(a, bytes);
     fault();
   }
-  if (engine().counting)
+  if (t_watch.counting != 0)
     count_access(*f, a, bytes, kind, file, line);
 }
 

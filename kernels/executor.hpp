@@ -33,11 +33,10 @@
 //
 // Errors of the kernel itself (divergent barrier, a write out of shared-memory bounds, a misaligned or
 // out-of-bounds access, an exception escaping the body) are kInternal: the kernels are convarith's;
-// launch-configuration errors are kInvalidArgument, as CUDA would reject the launch. A failed launch stops at the failing block;
-// fibers left waiting at a barrier are abandoned (their stacks are reused; nothing is destroyed).
-// Fiber stacks are cached per OS thread (mmap, a PROT_NONE page below each, so an overflow faults
-// instead of silently corrupting a neighbour); a kernel with big local arrays needs a larger
-// Options::fiber_stack_bytes.
+// launch-configuration errors are kInvalidArgument, as CUDA would reject the launch. A failed launch stops at the
+// failing block; fibers left waiting at a barrier are abandoned (their stacks are reused; nothing is destroyed). Fiber
+// stacks are cached per OS thread (mmap, a PROT_NONE page below each, so an overflow faults instead of silently
+// corrupting a neighbour); a kernel with big local arrays needs a larger Options::fiber_stack_bytes.
 #pragma once
 
 #include <cstddef>
@@ -192,14 +191,22 @@ enum class AccessKind : uint8_t { kGlobalLoad, kGlobalStore, kGlobalAtomic, kSha
 const char* access_kind_name(AccessKind kind); // "global load", ...
 
 namespace detail {
-// The calling thread's dynamic shared memory of the running launch, and whether global accesses need
-// the slow path (extents registered or traffic counted). Zero outside a launch.
+// What the inline fast path of the access hooks needs, for the launch running on the calling OS thread
+// (all zero outside a launch): its dynamic shared memory, the registered global extents (when
+// check_extents) and whether traffic is counted. A plain TLS struct (__thread: no TLS wrapper call).
 struct AccessWatch {
   uintptr_t smem_base;
   size_t smem_bytes;
-  unsigned global_slow;
+  const Extent* extents;
+  size_t extent_count;
+  unsigned check_extents;
+  unsigned counting;
 };
+#if defined(__GNUC__)
+extern __thread AccessWatch t_watch;
+#else
 extern thread_local AccessWatch t_watch;
+#endif
 // Checks one access (alignment, bounds) and counts it; on a fault inside a launch it records the
 // error and does not return to the kernel (the fiber is abandoned). Outside a launch: nothing.
 void on_access(const void* p, size_t bytes, size_t align, AccessKind kind, const char* file, int line);
@@ -211,24 +218,39 @@ template <typename T> inline bool outside_shared(const T* p) {
   const uintptr_t offset = reinterpret_cast<uintptr_t>(p) - t_watch.smem_base; // huge when p < base
   return offset > t_watch.smem_bytes || sizeof(T) > t_watch.smem_bytes - offset;
 }
+// True when the global access needs the slow path: misaligned, counted, or outside every extent.
+template <typename T> inline bool global_slow(const T* p) {
+  if (misaligned(p) || t_watch.counting != 0)
+    return true;
+  if (t_watch.check_extents == 0)
+    return false;
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  for (size_t i = 0; i < t_watch.extent_count; ++i) {
+    const Extent& x = t_watch.extents[i];
+    const uintptr_t offset = a - reinterpret_cast<uintptr_t>(x.ptr); // huge when a < ptr
+    if (offset < x.bytes && sizeof(T) <= x.bytes - offset)
+      return false;
+  }
+  return true;
+}
 } // namespace detail
 
 template <typename T> inline T ldg(const T* p, const char* file, int line) {
-  if (detail::misaligned(p) || detail::t_watch.global_slow != 0)
+  if (detail::global_slow(p))
     detail::on_access(p, sizeof(T), alignof(T), AccessKind::kGlobalLoad, file, line);
   T v;
   std::memcpy(static_cast<void*>(&v), static_cast<const void*>(p), sizeof(T));
   return v;
 }
 template <typename T, typename V> inline void stg(T* p, const V& value, const char* file, int line) {
-  if (detail::misaligned(p) || detail::t_watch.global_slow != 0)
+  if (detail::global_slow(p))
     detail::on_access(p, sizeof(T), alignof(T), AccessKind::kGlobalStore, file, line);
   const T v = value;
   std::memcpy(static_cast<void*>(p), static_cast<const void*>(&v), sizeof(T));
 }
 // Atomics are plain updates (one fiber runs at a time); returns the old value as atomicAdd does.
 template <typename T, typename V> inline T atomic_add(T* p, V value, const char* file, int line) {
-  if (detail::misaligned(p) || detail::t_watch.global_slow != 0)
+  if (detail::global_slow(p))
     detail::on_access(p, sizeof(T), alignof(T), AccessKind::kGlobalAtomic, file, line);
   const T old = *p;
   *p = static_cast<T>(old + value);
@@ -237,14 +259,14 @@ template <typename T, typename V> inline T atomic_add(T* p, V value, const char*
 // Shared memory: every access must lie inside the launch's dynamic shared memory (a read past the end
 // is an error here, not only a NaN) and be aligned to its width.
 template <typename T> inline T lds(const T* p, const char* file, int line) {
-  if (detail::misaligned(p) || detail::outside_shared(p) || detail::t_watch.global_slow != 0)
+  if (detail::misaligned(p) || detail::outside_shared(p) || detail::t_watch.counting != 0)
     detail::on_access(p, sizeof(T), alignof(T), AccessKind::kSharedLoad, file, line);
   T v;
   std::memcpy(static_cast<void*>(&v), static_cast<const void*>(p), sizeof(T));
   return v;
 }
 template <typename T, typename V> inline void sts(T* p, const V& value, const char* file, int line) {
-  if (detail::misaligned(p) || detail::outside_shared(p) || detail::t_watch.global_slow != 0)
+  if (detail::misaligned(p) || detail::outside_shared(p) || detail::t_watch.counting != 0)
     detail::on_access(p, sizeof(T), alignof(T), AccessKind::kSharedStore, file, line);
   const T v = value;
   std::memcpy(static_cast<void*>(p), static_cast<const void*>(&v), sizeof(T));
