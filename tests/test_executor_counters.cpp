@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "convarith/convarith.hpp"
@@ -91,14 +92,15 @@ std::vector<float> iota(size_t n) {
   return v;
 }
 
-const emu::SiteCounters* only_site(const emu::Counters& c, emu::AccessKind kind) {
-  const emu::SiteCounters* found = nullptr;
+// The one site of `kind` (a copy: counters() returns by value); empty when there is none or several.
+std::optional<emu::SiteCounters> only_site(const emu::Counters& c, emu::AccessKind kind) {
+  std::optional<emu::SiteCounters> found;
   for (const emu::SiteCounters& s : c.sites) {
     if (s.kind != kind)
       continue;
-    if (found != nullptr)
-      return nullptr;
-    found = &s;
+    if (found.has_value())
+      return std::nullopt;
+    found = s;
   }
   return found;
 }
@@ -111,8 +113,8 @@ TEST(ExecutorCounters, CoalescedFloatLoadIsFourSectorsPerWarpRequest) {
   ASSERT_TRUE(CONVARITH_LAUNCH(global_strided, dim3(1), dim3(64), 0, nullptr, p).is_ok());
   EXPECT_EQ(y[63], 63.0f);
   const emu::Counters c = emu::counters();
-  const emu::SiteCounters* load = only_site(c, emu::AccessKind::kGlobalLoad);
-  ASSERT_NE(load, nullptr);
+  const std::optional<emu::SiteCounters> load = only_site(c, emu::AccessKind::kGlobalLoad);
+  ASSERT_TRUE(load.has_value());
   EXPECT_EQ(load->bytes, 4);
   EXPECT_EQ(load->requests, 2u); // two warps
   EXPECT_EQ(load->accesses, 64u);
@@ -122,8 +124,8 @@ TEST(ExecutorCounters, CoalescedFloatLoadIsFourSectorsPerWarpRequest) {
   EXPECT_EQ(load->sectors, want);
   EXPECT_EQ(load->ideal_sectors, 8u);
   EXPECT_NE(load->site.find("test_executor_counters.cpp:"), std::string::npos) << load->site;
-  const emu::SiteCounters* store = only_site(c, emu::AccessKind::kGlobalStore);
-  ASSERT_NE(store, nullptr);
+  const std::optional<emu::SiteCounters> store = only_site(c, emu::AccessKind::kGlobalStore);
+  ASSERT_TRUE(store.has_value());
   EXPECT_EQ(store->requests, 2u);
   EXPECT_EQ(c.unique_bytes_read, 256u);
   EXPECT_EQ(c.unique_bytes_written, 256u);
@@ -141,8 +143,8 @@ TEST(ExecutorCounters, AlignedCoalescedLoadIsExactlyFourSectors) {
     emu::reset_counters();
     Params p{x, y.data(), stride, 0};
     ASSERT_TRUE(CONVARITH_LAUNCH(global_strided, dim3(1), dim3(32), 0, nullptr, p).is_ok());
-    const emu::SiteCounters* load = only_site(emu::counters(), emu::AccessKind::kGlobalLoad);
-    ASSERT_NE(load, nullptr);
+    const std::optional<emu::SiteCounters> load = only_site(emu::counters(), emu::AccessKind::kGlobalLoad);
+    ASSERT_TRUE(load.has_value());
     EXPECT_EQ(load->requests, 1u);
     // stride 1: 128 bytes in 4 sectors; stride 2: 8 sectors for 128 useful bytes; stride 0: a broadcast.
     EXPECT_EQ(load->sectors, stride == 1 ? 4u : stride == 2 ? 8u : 1u) << "stride " << stride;
@@ -158,8 +160,8 @@ TEST(ExecutorCounters, Float4LoadIsOneRequestOfSixteenSectors) {
   Params p{x, y.data(), 0, 0};
   ASSERT_TRUE(CONVARITH_LAUNCH(global_float4, dim3(1), dim3(32), 0, nullptr, p).is_ok());
   EXPECT_EQ(y[5], 4.0f);
-  const emu::SiteCounters* load = only_site(emu::counters(), emu::AccessKind::kGlobalLoad);
-  ASSERT_NE(load, nullptr);
+  const std::optional<emu::SiteCounters> load = only_site(emu::counters(), emu::AccessKind::kGlobalLoad);
+  ASSERT_TRUE(load.has_value());
   EXPECT_EQ(load->bytes, 16);
   EXPECT_EQ(load->requests, 1u);
   EXPECT_EQ(load->sectors, 16u);
@@ -173,8 +175,8 @@ TEST(ExecutorCounters, Stride32SharedStoreIsA32WayConflict) {
     emu::reset_counters();
     Params p{nullptr, y.data(), stride, 0};
     ASSERT_TRUE(CONVARITH_LAUNCH(shared_patterns, dim3(1), dim3(32), 32 * 32 * sizeof(float), nullptr, p).is_ok());
-    const emu::SiteCounters* store = only_site(emu::counters(), emu::AccessKind::kSharedStore);
-    ASSERT_NE(store, nullptr);
+    const std::optional<emu::SiteCounters> store = only_site(emu::counters(), emu::AccessKind::kSharedStore);
+    ASSERT_TRUE(store.has_value());
     EXPECT_EQ(store->requests, 1u);
     EXPECT_EQ(store->wavefronts, stride == 32 ? 32u : stride == 2 ? 2u : 1u) << "stride " << stride;
     EXPECT_EQ(store->ideal_wavefronts, 1u);
@@ -187,24 +189,24 @@ TEST(ExecutorCounters, SharedBroadcastIsOneWavefrontAndFloat4IsFour) {
   Params p{nullptr, y.data(), 0, 1};
   ASSERT_TRUE(CONVARITH_LAUNCH(shared_patterns, dim3(1), dim3(64), 64 * 4 * sizeof(float), nullptr, p).is_ok());
   EXPECT_EQ(y[40], 2.0f);
-  const emu::SiteCounters* load = only_site(emu::counters(), emu::AccessKind::kSharedLoad);
-  ASSERT_NE(load, nullptr);
+  const std::optional<emu::SiteCounters> load = only_site(emu::counters(), emu::AccessKind::kSharedLoad);
+  ASSERT_TRUE(load.has_value());
   EXPECT_EQ(load->requests, 2u);
   EXPECT_EQ(load->wavefronts, 2u);
   emu::reset_counters();
   p.mode = 2;
   ASSERT_TRUE(CONVARITH_LAUNCH(shared_patterns, dim3(1), dim3(32), 32 * 4 * sizeof(float), nullptr, p).is_ok());
   EXPECT_EQ(y[3], 6.0f);
-  const emu::SiteCounters* vec = only_site(emu::counters(), emu::AccessKind::kSharedLoad);
-  ASSERT_NE(vec, nullptr);
+  const std::optional<emu::SiteCounters> vec = only_site(emu::counters(), emu::AccessKind::kSharedLoad);
+  ASSERT_TRUE(vec.has_value());
   EXPECT_EQ(vec->bytes, 16);
   EXPECT_EQ(vec->requests, 1u);
   EXPECT_EQ(vec->wavefronts, 4u);
   EXPECT_EQ(vec->ideal_wavefronts, 4u);
   // The staging stores: one site, executed 4 times per lane in the phase: 4 requests, lanes t write
   // s[4t + j] (stride 4: a 4-way conflict each).
-  const emu::SiteCounters* stores = only_site(emu::counters(), emu::AccessKind::kSharedStore);
-  ASSERT_NE(stores, nullptr);
+  const std::optional<emu::SiteCounters> stores = only_site(emu::counters(), emu::AccessKind::kSharedStore);
+  ASSERT_TRUE(stores.has_value());
   EXPECT_EQ(stores->requests, 4u);
   EXPECT_EQ(stores->wavefronts, 16u);
   EXPECT_EQ(stores->ideal_wavefronts, 4u);
@@ -217,12 +219,12 @@ TEST(ExecutorCounters, RepeatsAndPhasesAreSeparateRequestsAndUniqueBytesCountOnc
   Params p{x.data(), y.data(), 1, 0};
   ASSERT_TRUE(CONVARITH_LAUNCH(repeated_site, dim3(1), dim3(64), 0, nullptr, p).is_ok());
   const emu::Counters c = emu::counters();
-  const emu::SiteCounters* load = only_site(c, emu::AccessKind::kGlobalLoad);
-  ASSERT_NE(load, nullptr);
+  const std::optional<emu::SiteCounters> load = only_site(c, emu::AccessKind::kGlobalLoad);
+  ASSERT_TRUE(load.has_value());
   EXPECT_EQ(load->requests, 6u); // 2 warps x (2 in the first phase + 1 after the barrier)
   EXPECT_EQ(load->accesses, 192u);
-  const emu::SiteCounters* atomics = only_site(c, emu::AccessKind::kGlobalAtomic);
-  ASSERT_NE(atomics, nullptr);
+  const std::optional<emu::SiteCounters> atomics = only_site(c, emu::AccessKind::kGlobalAtomic);
+  ASSERT_TRUE(atomics.has_value());
   EXPECT_EQ(atomics->requests, 2u);
   EXPECT_EQ(c.unique_bytes_read, 256u + 16u); // x once, however often; the atomics read y
   EXPECT_EQ(c.unique_bytes_written, 16u);
