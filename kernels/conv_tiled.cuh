@@ -24,8 +24,7 @@
 //   The filter slice keeps a thread's cpt channels of one tap contiguous and 16-byte aligned (the
 //   input tile is padded to 4 floats; kt and the thread's first channel are multiples of 4 when
 //   cpt >= 4), so on the GPU they are read as float4: per tap a warp issues 1 + cpt/4 shared loads
-//   (x, then broadcast weights) for cpt FMAs per thread. The emulator reads them one by one and
-//   checks the alignment invariant instead (a violation poisons the result with NaN).
+//   (x, then broadcast weights) for cpt FMAs per thread; the executor checks each float4's alignment.
 // supports(): op == conv and the tile for ct = 1 fits in 48 KiB (large kernels, strides or dilations
 //   do not; the message gives the numbers) — `direct` takes those.
 // Determinism: bitwise deterministic; each output is one thread's sum in the fixed order
@@ -175,12 +174,11 @@ namespace convarith::kernels::CONVARITH_KNS {
 // for kCpt a multiple of 4, as float4: index is then a multiple of 4 and the dynamic shared memory is
 // 16-byte aligned (see the shared-memory layout above).
 template <int kCpt> CONVARITH_DEVICE void tiled_load_weights(const float* smem, int index, float (&wv)[kCpt]) {
-#if CONVARITH_GPU_ONLY
   if constexpr (kCpt % 4 == 0) {
     const float4* w4 = reinterpret_cast<const float4*>(smem + index);
     CONVARITH_UNROLL
     for (int q = 0; q < kCpt / 4; ++q) {
-      const float4 v = w4[q];
+      const float4 v = CONVARITH_LDS(w4 + q);
       wv[4 * q] = v.x;
       wv[4 * q + 1] = v.y;
       wv[4 * q + 2] = v.z;
@@ -189,15 +187,8 @@ template <int kCpt> CONVARITH_DEVICE void tiled_load_weights(const float* smem, 
   } else {
     CONVARITH_UNROLL
     for (int j = 0; j < kCpt; ++j)
-      wv[j] = smem[index + j];
+      wv[j] = CONVARITH_LDS(smem + index + j);
   }
-#else
-  // The GPU reads these as float4 when kCpt % 4 == 0, which needs index % 4 == 0: make a violation
-  // visible to the emulated tests.
-  const bool misaligned = kCpt % 4 == 0 && index % 4 != 0;
-  for (int j = 0; j < kCpt; ++j)
-    wv[j] = misaligned ? std::numeric_limits<float>::quiet_NaN() : smem[index + j];
-#endif
 }
 
 // kCpt output channels per thread; blockDim.x = kTiledPixels * kgroups. Global offsets are int64_t
@@ -268,7 +259,7 @@ template <int kCpt> CONVARITH_GLOBAL void tiled_kernel(TiledParams p) {
           float v = 0.0f; // padding and channels past the group's end read as zero
           if (cc < cn && ih >= 0 && ih < g.in[1] && iw >= 0 && iw < g.in[2])
             v = CONVARITH_LDG(x + x_plane + cc * g.in_spatial + ih * g.in[2] + iw);
-          xs[e] = v;
+          CONVARITH_STS(xs + e, v);
         }
         // Global reads in filter order (consecutive threads, consecutive taps), stored transposed
         // so that a thread's channels of one tap are adjacent.
@@ -280,7 +271,7 @@ template <int kCpt> CONVARITH_GLOBAL void tiled_kernel(TiledParams p) {
           float v = 0.0f; // channels past K/g or C/g contribute zero
           if (kk < g.kg && cc < cn)
             v = CONVARITH_LDG(w + conv_w_offset<int64_t>(g, grp * g.kg + kk, c0 + cc, r, 0, 0) + tap);
-          ws[(cc * taps_hw + tap) * kt + j] = v;
+          CONVARITH_STS(ws + (cc * taps_hw + tap) * kt + j, v);
         }
         CONVARITH_SYNC(); // the stage is complete before anyone reads it
         if (pixel_valid) {
@@ -289,7 +280,7 @@ template <int kCpt> CONVARITH_GLOBAL void tiled_kernel(TiledParams p) {
             const int w_first = ws_base + cc * taps_hw * kt + kgrp * kCpt; // this thread's channels, tap 0
             for (int s = s_lo; s < s_hi; ++s) {
               for (int t = t_lo; t < t_hi; ++t) {
-                const float xv = xrow[s * dh * itw + t * dw];
+                const float xv = CONVARITH_LDS(xrow + s * dh * itw + t * dw);
                 float wv[kCpt];
                 tiled_load_weights<kCpt>(smem, w_first + (s * ker_w + t) * kt, wv);
                 CONVARITH_UNROLL

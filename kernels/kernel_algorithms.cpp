@@ -46,7 +46,20 @@ DeviceInfo emulated_device_info() {
 
 namespace detail {
 
+// Every emulated launch of the run is checked as a GPU would fault: a global access outside x, w, bias, z, y and
+// the workspace (their exact extents: the problem's tensor bytes and the plan's workspace) is an error.
 Status run_emulated(const Algorithm& row, const KernelArgs& args) {
+  const ConvProblem& p = *args.problem;
+  const auto bytes = [&](TensorId id, const void* ptr) {
+    return ptr != nullptr ? static_cast<size_t>(p.tensor(id).bytes()) : size_t{0};
+  };
+  const emu::GlobalExtents extents(
+      {{args.x, bytes(TensorId::kX, args.x), "x"},
+       {args.w, bytes(TensorId::kW, args.w), "w"},
+       {args.bias, bytes(TensorId::kBias, args.bias), "bias"},
+       {args.z, bytes(TensorId::kZ, args.z), "z"},
+       {args.y, bytes(TensorId::kY, args.y), "y"},
+       {args.workspace, args.workspace != nullptr ? args.workspace_bytes : 0, "workspace"}});
   return row.run(args);
 }
 

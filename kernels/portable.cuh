@@ -1,7 +1,8 @@
 // kernels/portable.cuh — the portability layer that lets one kernel source compile two ways.
 //
-//  * with nvcc (__CUDACC__): real CUDA; CONVARITH_LAUNCH is a <<<>>> launch on the caller's stream
-//    followed by cudaGetLastError, returned as a Status;
+//  * with nvcc (__CUDACC__): real CUDA; CONVARITH_LAUNCH checks that no error is pending
+//    (cudaPeekAtLastError), then is a <<<>>> launch on the caller's stream followed by
+//    cudaGetLastError, returned as a Status;
 //  * with the host compiler: the CPU kernel executor (kernels/executor.hpp) runs every CUDA thread
 //    of a block as a fiber, one block at a time, with CONVARITH_SYNC() as a barrier among the block's
 //    fibers and dynamic shared memory as one NaN-poisoned heap buffer per block.
@@ -10,7 +11,15 @@
 //  * no CUDA runtime headers, no <<<>>>, no inline PTX, no warp intrinsics (unless inside
 //    `#if CONVARITH_GPU_ONLY` with a portable #else, and tested on a GPU only);
 //  * shared memory only through CONVARITH_DYNAMIC_SHARED (sized at launch); no static __shared__;
-//  * barriers only through CONVARITH_SYNC(); atomics only through CONVARITH_ATOMIC_ADD;
+//  * every memory access through an access macro, with its width as the pointer's type (float, or
+//    float2 / float4 for 64- and 128-bit accesses): CONVARITH_LDG(p) / CONVARITH_STG(p, v) for global
+//    memory, CONVARITH_LDS(p) / CONVARITH_STS(p, v) for shared memory, CONVARITH_ATOMIC_ADD(p, v).
+//    Under the executor each one checks alignment, bounds and (optionally) counts traffic, naming the
+//    source line of the macro in its errors;
+//  * barriers only through CONVARITH_SYNC();
+//  * a launch through CONVARITH_LAUNCH, or CONVARITH_LAUNCH_OPTIN when the block may need more than
+//    48 KiB of dynamic shared memory (it sets cudaFuncAttributeMaxDynamicSharedMemorySize; without it
+//    such a launch fails on the GPU and under the executor alike);
 //  * threadIdx / blockIdx / blockDim / gridDim as usual (macros under the executor);
 //  * one flat params struct by value; 64-bit offsets where a tensor can pass 2^31 elements.
 // A kernel family file `foo.cuh` defines, in namespace convarith::kernels:
@@ -38,6 +47,8 @@
 #define CONVARITH_ATOMIC_ADD(ptr, value) atomicAdd((ptr), (value))
 #define CONVARITH_LDG(ptr) __ldg(ptr)
 #define CONVARITH_STG(ptr, value) (*(ptr) = (value))
+#define CONVARITH_LDS(ptr) (*(ptr))
+#define CONVARITH_STS(ptr, value) (*(ptr) = (value))
 #define CONVARITH_DYNAMIC_SHARED(T, name)                                                                              \
   extern __shared__ __align__(16) unsigned char convarith_dynamic_smem_[];                                             \
   T* name = reinterpret_cast<T*>(convarith_dynamic_smem_)
@@ -48,8 +59,17 @@ inline Status cuda_status(cudaError_t err, const char* what) {
     return Status::ok();
   return device_error(std::string(what) + ": " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
 }
-// Opt in to more than 48 KiB of dynamic shared memory when a launch needs it.
-template <typename Kernel> inline Status cuda_prepare_smem(Kernel kernel, size_t smem_bytes, const char* name) {
+// An error some earlier call left pending (cudaPeekAtLastError does not clear it): reported as such,
+// and the kernel is not launched, so the launch's own cudaGetLastError can only see the launch's error
+// and the caller's error is neither cleared nor blamed on the kernel.
+inline Status cuda_pending_error(cudaError_t pending, const char* kernel) {
+  if (pending == cudaSuccess)
+    return Status::ok();
+  return device_error(std::string("a CUDA error was already pending before the launch of ") + kernel +
+                      " (not launched): " + cudaGetErrorName(pending) + " (" + cudaGetErrorString(pending) + ")");
+}
+// CONVARITH_LAUNCH_OPTIN: allow up to smem_bytes of dynamic shared memory (only needed above 48 KiB).
+template <typename Kernel> inline Status cuda_optin_smem(Kernel kernel, size_t smem_bytes, const char* name) {
   if (smem_bytes <= 48 * 1024)
     return Status::ok();
   return cuda_status(
@@ -57,16 +77,26 @@ template <typename Kernel> inline Status cuda_prepare_smem(Kernel kernel, size_t
 }
 } // namespace convarith::kernels
 
-// Enqueues kernel<<<grid, block, smem, stream>>>(params) and evaluates to a Status (launch errors only:
-// the library never synchronizes behind the caller).
-#define CONVARITH_LAUNCH(kernel, grid, block, smem, stream, params)                                                    \
+#define CONVARITH_LAUNCH_IMPL_(kernel, grid, block, smem, stream, params, optin)                                       \
   [&]() -> ::convarith::Status {                                                                                       \
-    ::convarith::Status prep_ = ::convarith::kernels::cuda_prepare_smem(kernel, (smem), #kernel);                      \
-    if (!prep_.is_ok())                                                                                                \
-      return prep_;                                                                                                    \
+    ::convarith::Status pending_ = ::convarith::kernels::cuda_pending_error(cudaPeekAtLastError(), #kernel);           \
+    if (!pending_.is_ok())                                                                                             \
+      return pending_;                                                                                                 \
+    if constexpr (optin) {                                                                                             \
+      ::convarith::Status optin_ = ::convarith::kernels::cuda_optin_smem(kernel, (smem), #kernel);                     \
+      if (!optin_.is_ok())                                                                                             \
+        return optin_;                                                                                                 \
+    }                                                                                                                  \
     kernel<<<(grid), (block), (smem), static_cast<cudaStream_t>(stream)>>>(params);                                    \
     return ::convarith::kernels::cuda_status(cudaGetLastError(), "launch of " #kernel);                                \
   }()
+// Enqueues kernel<<<grid, block, smem, stream>>>(params) and evaluates to a Status (launch errors only:
+// the library never synchronizes behind the caller). At most 48 KiB of dynamic shared memory.
+#define CONVARITH_LAUNCH(kernel, grid, block, smem, stream, params)                                                    \
+  CONVARITH_LAUNCH_IMPL_(kernel, grid, block, smem, stream, params, false)
+// The same with the opt-in to more than 48 KiB (up to the device's maximum, 227 KiB on sm_90).
+#define CONVARITH_LAUNCH_OPTIN(kernel, grid, block, smem, stream, params)                                              \
+  CONVARITH_LAUNCH_IMPL_(kernel, grid, block, smem, stream, params, true)
 
 // Zero `bytes` bytes at device pointer `ptr`, ordered on `stream`.
 #define CONVARITH_MEMSET_ZERO(ptr, bytes, stream)                                                                      \
@@ -86,18 +116,27 @@ template <typename Kernel> inline Status cuda_prepare_smem(Kernel kernel, size_t
 #define CONVARITH_HOST_DEVICE inline
 #define CONVARITH_RESTRICT
 #define CONVARITH_SYNC() ::convarith::emu::sync_threads()
-#define CONVARITH_ATOMIC_ADD(ptr, value) ::convarith::emu::atomic_add((ptr), (value))
-#define CONVARITH_LDG(ptr) (*(ptr))
-#define CONVARITH_STG(ptr, value) (*(ptr) = (value))
+#define CONVARITH_ATOMIC_ADD(ptr, value) ::convarith::emu::atomic_add((ptr), (value), __FILE__, __LINE__)
+#define CONVARITH_LDG(ptr) ::convarith::emu::ldg((ptr), __FILE__, __LINE__)
+#define CONVARITH_STG(ptr, value) ::convarith::emu::stg((ptr), (value), __FILE__, __LINE__)
+#define CONVARITH_LDS(ptr) ::convarith::emu::lds((ptr), __FILE__, __LINE__)
+#define CONVARITH_STS(ptr, value) ::convarith::emu::sts((ptr), (value), __FILE__, __LINE__)
 #define CONVARITH_DYNAMIC_SHARED(T, name) T* name = static_cast<T*>(::convarith::emu::dynamic_shared())
 #define threadIdx (::convarith::emu::thread_idx())
 #define blockIdx (::convarith::emu::block_idx())
 #define blockDim (::convarith::emu::block_dim())
 #define gridDim (::convarith::emu::grid_dim())
 
-// Runs every block of the grid (one block at a time, each thread a fiber) and evaluates to a Status.
+// Runs every block of the grid (one block at a time, each thread a fiber) and evaluates to a Status,
+// after checking the launch against the target profile (executor.hpp) with the kernel's resources.
 #define CONVARITH_LAUNCH(kernel, grid, block, smem, stream, params)                                                    \
-  ::convarith::emu::launch((grid), (block), (smem), [&]() { kernel(params); }, #kernel)
+  ::convarith::emu::launch(                                                                                            \
+      ::convarith::emu::LaunchSpec{(grid), (block), (smem), false, #kernel, ::convarith::emu::kernel_key<kernel>()},   \
+      [&]() { kernel(params); })
+#define CONVARITH_LAUNCH_OPTIN(kernel, grid, block, smem, stream, params)                                              \
+  ::convarith::emu::launch(                                                                                            \
+      ::convarith::emu::LaunchSpec{(grid), (block), (smem), true, #kernel, ::convarith::emu::kernel_key<kernel>()},    \
+      [&]() { kernel(params); })
 
 #define CONVARITH_MEMSET_ZERO(ptr, bytes, stream) (std::memset((ptr), 0, (bytes)), ::convarith::Status::ok())
 

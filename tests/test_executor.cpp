@@ -704,7 +704,7 @@ TEST(ExecutorConfig, BadLaunchConfigurationsAreInvalidArgumentsAndRunNothing) {
       {dim3(1, 65536), dim3(32), 0, "grid.y and grid.z must be at most 65535"},
       {dim3(1, 1, 65536), dim3(32), 0, "grid.y and grid.z must be at most 65535"},
       {dim3(2147483648u), dim3(32), 0, "grid.x 2147483648 exceeds the limit 2147483647"},
-      {dim3(1), dim3(32), 227 * 1024 + 1, "dynamic shared memory 232449 bytes exceeds the limit 232448"},
+      {dim3(1), dim3(32), 48 * 1024 + 1, "dynamic shared memory 49153 bytes (+ 0 static) exceeds the 49152 bytes"},
   };
   for (const Case& c : cases) {
     emu::reset_stats();
@@ -726,7 +726,8 @@ TEST(ExecutorConfig, LimitsThemselvesAreAccepted) {
   EXPECT_TRUE(CONVARITH_LAUNCH(trivial, dim3(1), dim3(1024), 0, nullptr, p).is_ok());
   EXPECT_TRUE(CONVARITH_LAUNCH(trivial, dim3(1), dim3(1, 1, 64), 0, nullptr, p).is_ok());
   EXPECT_TRUE(CONVARITH_LAUNCH(trivial, dim3(1), dim3(32, 32), 0, nullptr, p).is_ok());
-  EXPECT_TRUE(CONVARITH_LAUNCH(trivial, dim3(1), dim3(1), 227 * 1024, nullptr, p).is_ok());
+  EXPECT_TRUE(CONVARITH_LAUNCH(trivial, dim3(1), dim3(1), 48 * 1024, nullptr, p).is_ok());
+  EXPECT_TRUE(CONVARITH_LAUNCH_OPTIN(trivial, dim3(1), dim3(1), 227 * 1024, nullptr, p).is_ok());
   EXPECT_EQ(y[0], 1.0f);
 }
 
@@ -740,6 +741,303 @@ TEST(ExecutorConfig, TooSmallFiberStackIsRejected) {
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(mentions(s, "fiber_stack_bytes 4096 is below the minimum 16384"));
   EXPECT_EQ(y[0], 0.0f);
+}
+
+// ---- what a GPU would refuse or fault on -------------------------------------------------------
+
+struct VectorParams {
+  const float* x;    // global input
+  float* y;          // global output
+  int offset;        // in floats, added to the vector access's address (4: still 16-byte aligned)
+  int mode;          // 0: float4 global load, 1: float4 shared load, 2: float2 global stores
+  unsigned elements; // copy_n: y elements written, y[0 .. elements)
+};
+
+// Thread t copies 4 floats with a 128-bit load from x + offset + 4t (global or via shared memory).
+CONVARITH_GLOBAL void vector_copy(VectorParams p) {
+  CONVARITH_DYNAMIC_SHARED(float, s);
+  const unsigned t = threadIdx.x;
+  float4 v{0, 0, 0, 0};
+  if (p.mode == 0) {
+    v = CONVARITH_LDG(reinterpret_cast<const float4*>(p.x + p.offset) + t);
+  } else if (p.mode == 1) {
+    for (int j = 0; j < 4; ++j)
+      CONVARITH_STS(s + 4 * t + j, CONVARITH_LDG(p.x + 4 * t + j));
+    CONVARITH_SYNC();
+    v = CONVARITH_LDS(reinterpret_cast<const float4*>(s + p.offset) + t);
+  } else {
+    v = CONVARITH_LDG(reinterpret_cast<const float4*>(p.x) + t);
+  }
+  if (p.mode == 2) {
+    CONVARITH_STG(reinterpret_cast<float2*>(p.y + p.offset) + 2 * t, (float2{v.x, v.y}));
+    CONVARITH_STG(reinterpret_cast<float2*>(p.y + p.offset) + 2 * t + 1, (float2{v.z, v.w}));
+  } else {
+    CONVARITH_STG(p.y + 4 * t, v.x);
+    CONVARITH_STG(p.y + 4 * t + 1, v.y);
+    CONVARITH_STG(p.y + 4 * t + 2, v.z);
+    CONVARITH_STG(p.y + 4 * t + 3, v.w);
+  }
+}
+
+// Thread t writes y[t] = x[t] for t < elements (the planted bug: elements one past the tensor).
+CONVARITH_GLOBAL void copy_n(VectorParams p) {
+  const unsigned t = blockIdx.x * blockDim.x + threadIdx.x;
+  if (t < p.elements)
+    CONVARITH_STG(p.y + t, CONVARITH_LDG(p.x + t) + 1.0f);
+}
+
+// Reads shared memory at t + offset through the access macro (the tiled kernel's way).
+CONVARITH_GLOBAL void shared_read_at(OobParams p) {
+  CONVARITH_DYNAMIC_SHARED(float, s);
+  const int t = static_cast<int>(threadIdx.x);
+  CONVARITH_STS(s + t, 1.0f);
+  CONVARITH_SYNC();
+  CONVARITH_STG(p.y + t, CONVARITH_LDS(s + t + p.offset));
+}
+
+template <typename I> CONVARITH_GLOBAL void keyed_kernel(CountParams p) {
+  if (p.y != nullptr)
+    p.y[0] = static_cast<float>(sizeof(I));
+}
+
+struct VectorRun {
+  Status status;
+  std::vector<float> y;
+};
+
+// 64 threads, x = 0, 1, 2, ... from a 16-byte-aligned start; returns the 256 floats written from y's
+// 16-byte-aligned start (poisoned to -1 before).
+VectorRun run_vector(int mode, int offset) {
+  std::vector<float> x(272), y(272, -1.0f);
+  const size_t x_skip = ((16 - reinterpret_cast<uintptr_t>(x.data()) % 16) % 16) / sizeof(float);
+  const size_t y_skip = ((16 - reinterpret_cast<uintptr_t>(y.data()) % 16) % 16) / sizeof(float);
+  for (size_t i = x_skip; i < x.size(); ++i)
+    x[i] = static_cast<float>(i - x_skip);
+  VectorParams p{x.data() + x_skip, y.data() + y_skip, offset, mode, 0};
+  VectorRun r;
+  r.status = CONVARITH_LAUNCH(vector_copy, dim3(1), dim3(64), 64 * 4 * sizeof(float) + 16, nullptr, p);
+  r.y.assign(y.begin() + static_cast<std::ptrdiff_t>(y_skip), y.begin() + static_cast<std::ptrdiff_t>(y_skip) + 256);
+  return r;
+}
+
+TEST(ExecutorAlignment, AlignedVectorAccessesRunAndCopyExactly) {
+  for (const int mode : {0, 1, 2}) {
+    const VectorRun r = run_vector(mode, 0);
+    ASSERT_TRUE(r.status.is_ok()) << "mode " << mode << ": " << r.status.to_string();
+    for (size_t i = 0; i < 256; ++i)
+      ASSERT_EQ(r.y[i], static_cast<float>(i)) << "mode " << mode << " element " << i;
+  }
+  // An offset of 4 floats keeps 16-byte alignment: the float4 loads read x[4 + 4t ..].
+  const VectorRun shifted = run_vector(0, 4);
+  ASSERT_TRUE(shifted.status.is_ok()) << shifted.status.to_string();
+  EXPECT_EQ(shifted.y[0], 4.0f);
+  EXPECT_EQ(shifted.y[255], 259.0f);
+}
+
+TEST(ExecutorAlignment, SixteenByteGlobalLoadFromAFourByteAlignedAddressIsAnError) {
+  const VectorRun r = run_vector(0, 1); // x + 1: 4-byte aligned, not 16
+  ASSERT_FALSE(r.status.is_ok());
+  EXPECT_EQ(r.status.code(), StatusCode::kInternal);
+  EXPECT_TRUE(mentions(r.status, "launch of vector_copy: block (0,0,0)"));
+  EXPECT_TRUE(mentions(r.status, "thread (0,0,0)"));
+  EXPECT_TRUE(mentions(r.status, "misaligned address: 16-byte global load at 0x"));
+  EXPECT_TRUE(mentions(r.status, "(test_executor.cpp:"));
+  EXPECT_TRUE(mentions(r.status, "is not 16-byte aligned"));
+  EXPECT_EQ(r.y[0], -1.0f) << "the faulting thread went on";
+}
+
+TEST(ExecutorAlignment, MisalignedSharedVectorLoadAndGlobalVectorStoreAreErrors) {
+  const VectorRun lds = run_vector(1, 2); // shared float4 load at offset 8 bytes
+  EXPECT_EQ(lds.status.code(), StatusCode::kInternal) << lds.status.to_string();
+  EXPECT_TRUE(mentions(lds.status, "16-byte shared load at 0x"));
+  EXPECT_TRUE(mentions(lds.status, "(offset 8 in dynamic shared memory)"));
+  const VectorRun stg = run_vector(2, 1); // float2 store at y + 1
+  EXPECT_EQ(stg.status.code(), StatusCode::kInternal) << stg.status.to_string();
+  EXPECT_TRUE(mentions(stg.status, "8-byte global store at 0x"));
+  EXPECT_TRUE(mentions(stg.status, "is not 8-byte aligned"));
+}
+
+TEST(ExecutorBounds, WriteOneElementPastYIsAnErrorWhenExtentsAreRegistered) {
+  constexpr unsigned kN = 100;
+  std::vector<float> x(kN, 2.0f);
+  std::vector<float> y(kN + 1, 0.0f); // one spare element that only the buggy launch touches
+  VectorParams p{x.data(), y.data(), 0, 0, kN + 1};
+  {
+    // x is read one past its end too (x[100]): register a larger x so only the store is out of bounds.
+    std::vector<float> x_big(kN + 1, 2.0f);
+    p.x = x_big.data();
+    const emu::GlobalExtents extents(
+        {{x_big.data(), x_big.size() * sizeof(float), "x"}, {y.data(), kN * sizeof(float), "y"}, {nullptr, 0, "w"}});
+    const Status s = CONVARITH_LAUNCH(copy_n, dim3(2), dim3(64), 0, nullptr, p);
+    EXPECT_EQ(s.code(), StatusCode::kInternal) << s.to_string();
+    EXPECT_TRUE(mentions(s, "launch of copy_n: block (1,0,0)"));
+    EXPECT_TRUE(mentions(s, "thread (36,0,0)"));
+    EXPECT_TRUE(mentions(s, "out-of-bounds global store of 4 bytes at 0x"));
+    EXPECT_TRUE(mentions(s, "(test_executor.cpp:"));
+    EXPECT_TRUE(mentions(s, "nearest: y ["));
+    EXPECT_TRUE(mentions(s, "+400 bytes), the access ends 4 bytes past its end (offset 400)"));
+    EXPECT_EQ(y[kN], 0.0f) << "the out-of-bounds store was performed";
+    EXPECT_EQ(y[kN - 1], 3.0f);
+    // In bounds: the same launch over 100 elements passes.
+    p.elements = kN;
+    EXPECT_TRUE(CONVARITH_LAUNCH(copy_n, dim3(2), dim3(64), 0, nullptr, p).is_ok());
+    // A load outside every extent (x as registered, read at 101) names the load.
+    p.x = x.data();
+    const emu::GlobalExtents inner({{x.data(), x.size() * sizeof(float), "x_small"}});
+    p.elements = kN + 1;
+    const Status load = CONVARITH_LAUNCH(copy_n, dim3(2), dim3(64), 0, nullptr, p);
+    EXPECT_EQ(load.code(), StatusCode::kInternal) << load.to_string();
+    EXPECT_TRUE(mentions(load, "out-of-bounds global load of 4 bytes")) << load.message();
+  }
+  // Nothing registered: no bounds check (the spare element takes the store).
+  p.x = x.data();
+  std::vector<float> x_big(kN + 1, 2.0f);
+  p.x = x_big.data();
+  p.elements = kN + 1;
+  EXPECT_TRUE(CONVARITH_LAUNCH(copy_n, dim3(2), dim3(64), 0, nullptr, p).is_ok());
+  EXPECT_EQ(y[kN], 3.0f);
+}
+
+TEST(ExecutorBounds, SharedAccessOutsideDynamicSharedMemoryIsAnErrorNamingTheSite) {
+  std::vector<float> y(32, 0.0f);
+  OobParams p{y.data(), 0, 0};
+  ASSERT_TRUE(CONVARITH_LAUNCH(shared_read_at, dim3(1), dim3(32), 32 * sizeof(float), nullptr, p).is_ok());
+  EXPECT_EQ(y[31], 1.0f);
+  p.offset = 1; // thread 31 reads one float past the end
+  const Status s = CONVARITH_LAUNCH(shared_read_at, dim3(1), dim3(32), 32 * sizeof(float), nullptr, p);
+  EXPECT_EQ(s.code(), StatusCode::kInternal) << s.to_string();
+  EXPECT_TRUE(mentions(s, "thread (31,0,0)"));
+  EXPECT_TRUE(mentions(s, "4-byte shared load at 0x"));
+  EXPECT_TRUE(mentions(s, "is outside dynamic shared memory ["));
+  EXPECT_TRUE(mentions(s, "+128 bytes): offset 128"));
+  p.offset = -1; // thread 0 reads one float before the start
+  const Status before = CONVARITH_LAUNCH(shared_read_at, dim3(1), dim3(32), 32 * sizeof(float), nullptr, p);
+  EXPECT_TRUE(mentions(before, "4 bytes before its start")) << before.to_string();
+}
+
+TEST(ExecutorLimits, FortyNineKiBOfDynamicSharedMemoryNeedsTheOptIn) {
+  std::vector<float> y(1, 0.0f);
+  CountParams p{y.data()};
+  const Status s = CONVARITH_LAUNCH(trivial, dim3(1), dim3(32), 49 * 1024, nullptr, p);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(mentions(s, "launch of trivial: dynamic shared memory 50176 bytes (+ 0 static) exceeds the 49152 "
+                          "bytes a block may use without the opt-in on sm_90 (h100): launch with "
+                          "CONVARITH_LAUNCH_OPTIN"));
+  EXPECT_EQ(y[0], 0.0f);
+  EXPECT_TRUE(CONVARITH_LAUNCH_OPTIN(trivial, dim3(1), dim3(32), 49 * 1024, nullptr, p).is_ok());
+  EXPECT_EQ(y[0], 1.0f);
+  // With the opt-in, the profile's maximum: 227 KiB on sm_90, 163 KiB on sm_80.
+  const Status over = CONVARITH_LAUNCH_OPTIN(trivial, dim3(1), dim3(32), 227 * 1024 + 1, nullptr, p);
+  EXPECT_TRUE(mentions(over, "dynamic shared memory 232449 bytes (+ 0 static) exceeds the limit 232448 (the opt-in "
+                             "maximum per block on sm_90 (h100))"));
+  emu::Options a100;
+  a100.profile = &kernels::kProfileA100;
+  OptionsScope scope(a100);
+  const Status sm80 = CONVARITH_LAUNCH_OPTIN(trivial, dim3(1), dim3(32), 164 * 1024, nullptr, p);
+  EXPECT_TRUE(mentions(sm80, "exceeds the limit 166912 (the opt-in maximum per block on sm_80 (a100))"));
+  EXPECT_TRUE(CONVARITH_LAUNCH_OPTIN(trivial, dim3(1), dim3(32), 163 * 1024, nullptr, p).is_ok());
+}
+
+TEST(ExecutorLimits, StaticSharedMemoryFromTheTableCountsAgainstTheLimit) {
+  const std::vector<emu::KernelResources> table = {{"sm_90", "trivial", 16, 1024, 0}};
+  emu::Options o;
+  o.extra_resources = &table;
+  OptionsScope scope(o);
+  std::vector<float> y(1, 0.0f);
+  CountParams p{y.data()};
+  EXPECT_TRUE(CONVARITH_LAUNCH(trivial, dim3(1), dim3(32), 47 * 1024, nullptr, p).is_ok());
+  const Status s = CONVARITH_LAUNCH(trivial, dim3(1), dim3(32), 47 * 1024 + 1, nullptr, p);
+  EXPECT_TRUE(mentions(s, "dynamic shared memory 48129 bytes (+ 1024 static) exceeds the 49152 bytes")) << s.message();
+}
+
+TEST(ExecutorLimits, GridYOf70000IsRefused) {
+  std::vector<float> y(1, 0.0f);
+  CountParams p{y.data()};
+  emu::reset_stats();
+  const Status s = CONVARITH_LAUNCH(trivial, dim3(1, 70000), dim3(32), 0, nullptr, p);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(mentions(s, "grid (1,70000,1): grid.y and grid.z must be at most 65535 on sm_90"));
+  EXPECT_EQ(emu::stats().blocks, 0u);
+}
+
+TEST(ExecutorLimits, ABlockOf1024ThreadsWith128RegistersIsRefused) {
+  std::vector<emu::KernelResources> table = {{"sm_90", "trivial", 128, 0, 0}};
+  emu::Options o;
+  o.extra_resources = &table;
+  OptionsScope scope(o);
+  std::vector<float> y(1, 0.0f);
+  CountParams p{y.data()};
+  const Status s = CONVARITH_LAUNCH(trivial, dim3(1024), dim3(1024), 0, nullptr, p);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(mentions(s, "launch of trivial: block (1024,1,1): 1024 threads x 128 registers (trivial) = 131072 "
+                          "registers, more than the 65536 a block may use on sm_90 (h100)"));
+  EXPECT_EQ(y[0], 0.0f);
+  EXPECT_TRUE(CONVARITH_LAUNCH(trivial, dim3(1), dim3(512), 0, nullptr, p).is_ok()); // 65536: fits
+  table[0].registers = 64;
+  EXPECT_TRUE(CONVARITH_LAUNCH(trivial, dim3(1), dim3(1024), 0, nullptr, p).is_ok());
+  // The entry is per architecture: under sm_80 it does not apply (registers unknown, not checked)...
+  table[0].registers = 128;
+  emu::Options a100 = o;
+  a100.profile = &kernels::kProfileA100;
+  emu::set_options(a100);
+  EXPECT_TRUE(CONVARITH_LAUNCH(trivial, dim3(1), dim3(1024), 0, nullptr, p).is_ok());
+  // ...unless the table is required, and then the missing entry is the error.
+  a100.require_resources = true;
+  emu::set_options(a100);
+  const Status missing = CONVARITH_LAUNCH(trivial, dim3(1), dim3(32), 0, nullptr, p);
+  EXPECT_EQ(missing.code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(mentions(missing, "kernel trivial has no entry for sm_80 in the resource table"));
+}
+
+TEST(ExecutorLimits, ABlockThatCannotBeResidentIsOccupancyZero) {
+  // 992 threads x 66 registers = 65472 <= 65536, so the launch limit passes; but registers are
+  // allocated per warp in units of 256: 66 -> 72 per thread, 2304 per warp, 31 warps = 71424 > 65536.
+  const std::vector<emu::KernelResources> table = {{"sm_90", "trivial", 66, 0, 0}};
+  emu::Options o;
+  o.extra_resources = &table;
+  OptionsScope scope(o);
+  std::vector<float> y(1, 0.0f);
+  CountParams p{y.data()};
+  const Status s = CONVARITH_LAUNCH(trivial, dim3(1), dim3(992), 0, nullptr, p);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(mentions(s, "a block (992,1,1) (trivial) cannot be resident on an SM on sm_90 (h100) (occupancy 0"));
+  EXPECT_TRUE(mentions(s, "31 warps x 2304 registers per warp (66 per thread, allocated in units of 256 per warp) = "
+                          "71424 registers, more than the 65536 of an SM"));
+  EXPECT_EQ(y[0], 0.0f);
+  EXPECT_TRUE(CONVARITH_LAUNCH(trivial, dim3(1), dim3(896), 0, nullptr, p).is_ok()); // 28 warps x 2304 fit
+  EXPECT_EQ(emu::resident_blocks_per_sm(kernels::kProfileH100, 992, 66, 0), 0);
+  EXPECT_EQ(emu::resident_blocks_per_sm(kernels::kProfileH100, 896, 66, 0), 1);
+  EXPECT_EQ(emu::resident_blocks_per_sm(kernels::kProfileH100, 256, 32, 0), 8);         // 2048 threads per SM
+  EXPECT_EQ(emu::resident_blocks_per_sm(kernels::kProfileH100, 128, 64, 48 * 1024), 4); // 228 KiB / 49 KiB
+}
+
+TEST(ExecutorResources, TheTableHoldsEveryKernelForBothArchitectures) {
+  const std::vector<emu::KernelResources>& table = emu::kernel_resource_table();
+  ASSERT_FALSE(table.empty());
+  for (const char* kernel :
+       {"direct_kernel<int>", "direct_kernel<long>", "tiled_kernel<1>", "tiled_kernel<8>", "gather_kernel<long>",
+        "scatter_kernel<int>", "scatter_bias_fill_kernel<long>", "pool_kernel<int>"}) {
+    for (const char* arch : {"sm_80", "sm_90"}) {
+      const emu::KernelResources* r = emu::find_kernel_resources(kernel, arch);
+      ASSERT_NE(r, nullptr) << kernel << " " << arch;
+      EXPECT_GT(r->registers, 0) << kernel << " " << arch;
+      EXPECT_LE(r->registers, 255) << kernel << " " << arch;
+    }
+  }
+  EXPECT_EQ(emu::find_kernel_resources("no_such_kernel", "sm_90"), nullptr);
+  EXPECT_EQ(emu::find_kernel_resources("tiled_kernel<8>", "sm_70"), nullptr);
+}
+
+TEST(ExecutorResources, KernelKeysAreTheDemangledInstantiationNames) {
+  EXPECT_STREQ(emu::kernel_key<trivial>(), "trivial");
+  EXPECT_STREQ(emu::kernel_key<keyed_kernel<int64_t>>(), "keyed_kernel<long>");
+  EXPECT_STREQ(emu::kernel_key<keyed_kernel<int32_t>>(), "keyed_kernel<int>");
+  EXPECT_STREQ(emu::kernel_key<keyed_kernel<uint64_t>>(), "keyed_kernel<unsigned long>");
+  // Clang's form.
+  EXPECT_EQ(emu::detail::kernel_key_from_signature("const char *kernel_key() [F = &ns::k::foo<long>]"), "foo<long>");
+  EXPECT_EQ(
+      emu::detail::kernel_key_from_signature("const char* kernel_key() [with auto F = (anonymous namespace)::bar]"),
+      "bar");
 }
 
 // ---- concurrency and cost ----------------------------------------------------------------------

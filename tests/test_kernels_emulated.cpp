@@ -2,6 +2,9 @@
 // host memory — the very kernel source nvcc compiles — against the fp64 reference, over the paper's
 // figures, the smoke and edge lists and a fixed draw of random problems.
 //
+// Every run checks what would fault on a GPU (executor.hpp): accesses outside the tensors, misaligned
+// accesses, launches past the limits of sm_90 (and of sm_80 for one run), kernels missing from the
+// register table.
 // Per (algorithm x problem): small integer inputs compared exactly (with and without bias), then
 // fresh random floats compared within the error bound, run twice: threads of each phase in forward
 // and in reverse order. A deterministic kernel must give bitwise-identical results both ways (a
@@ -20,8 +23,8 @@
 
 #include "conv_direct.cuh"
 #include "convarith/convarith.hpp"
-#include "row.hpp"
 #include "executor.hpp"
+#include "row.hpp"
 #include "support/support.hpp"
 #include "transpose_gather.cuh"
 
@@ -109,16 +112,22 @@ struct RunResult {
   std::vector<float> y;
 };
 
-// One emulated run on NaN-poisoned output; `reverse` runs each phase's threads last to first.
-RunResult run_emulated(const Algorithm& algorithm, const ConvProblem& p, const Inputs& in, bool with_bias,
-                       bool reverse) {
+// One emulated run on NaN-poisoned output; `reverse` runs each phase's threads last to first. Every
+// run is checked as a GPU would fault: each global access must lie inside x, w, bias, y or the
+// workspace (their exact allocations), every kernel must be in the resource table, and the launch must
+// fit the target profile (sm_90 by default; `profile` e.g. sm_80).
+RunResult run_emulated(const Algorithm& algorithm, const ConvProblem& p, const Inputs& in, bool with_bias, bool reverse,
+                       const kernels::DeviceProfile* profile = nullptr) {
   RunResult result;
   result.y.resize(static_cast<size_t>(p.y_elements()));
   poison(result.y);
   const emu::Options saved = emu::options();
   emu::Options options = saved;
   options.reverse_thread_order = reverse;
+  options.require_resources = true;
+  options.profile = profile;
   emu::set_options(options);
+  // Plan::run on the emulated device registers x, w, bias, z, y and the workspace as the launch's global extents.
   result.status = run_row(algorithm, p, in.x.data(), in.w.empty() ? nullptr : in.w.data(),
                           with_bias && !in.bias.empty() ? in.bias.data() : nullptr, result.y.data());
   emu::set_options(saved);
@@ -152,7 +161,9 @@ TEST_P(EmulatedKernel, MatchesReference) {
   // Integers, with and without bias: every sum is exact, so any indexing error shows.
   const Inputs ints = integer_inputs(p, 17, true);
   for (const bool with_bias : {true, false}) {
-    const RunResult got = run_emulated(algorithm, p, ints, with_bias, false);
+    // The run without bias checks the launches against sm_80's limits and registers.
+    const RunResult got =
+        run_emulated(algorithm, p, ints, with_bias, false, with_bias ? nullptr : &kernels::kProfileA100);
     ASSERT_TRUE(got.status.is_ok()) << got.status.to_string();
     EXPECT_TRUE(exact_match(p, got.y, exact_float_reference(p, ints, with_bias)))
         << algorithm.name << (with_bias ? " with bias" : " without bias");

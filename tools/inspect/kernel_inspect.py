@@ -112,7 +112,7 @@ def compile_cubin(nvcc, src, arch):
     # at -O3 (nvcc's default for device code).
     cmd = [nvcc, "-std=c++17", "-arch=" + arch, "-cubin", "--expt-relaxed-constexpr", "-lineinfo",
            "-Xptxas=--warn-on-spills", "--resource-usage", "-I" + os.path.join(ROOT, "include"),
-           "-I" + os.path.join(ROOT, "kernels"), src, "-o", cubin]
+           "-I" + os.path.join(ROOT, "host"), "-I" + os.path.join(ROOT, "kernels"), src, "-o", cubin]
     r = subprocess.run(cmd, capture_output=True, text=True)
     return name, arch, cubin, r.returncode, r.stdout + r.stderr
 
