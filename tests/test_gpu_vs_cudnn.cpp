@@ -14,12 +14,18 @@
 // layer was actually compared with cuDNN. Without a device every test is skipped (failed under
 // CONVARITH_REQUIRE_GPU); built without CUDA or cuDNN the file is one such test, plus the CPU check
 // that the descriptor step accepts every real layer when cuDNN's headers were found.
+// GpuVsCudnnFormats runs the real layers as f16 NHWC with bias + relu (and a residual, in place too;
+// bf16 once) through cuDNN and every CUDA row that declares the format, against the fp64 reference.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
 #include <functional>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <ostream>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -33,6 +39,7 @@
 #include <cuda_runtime_api.h>
 
 #include "cudnn/cudnn_runner.hpp"
+#include "numeric.cuh"
 #define CONVARITH_GPU_VS_CUDNN 1
 #endif
 
@@ -92,6 +99,37 @@ std::vector<NamedProblem> real_layers() {
   return out;
 }
 
+// The inference formats: real layers as f16 NHWC (KRSC filters) with bias + relu (cuDNN's fused
+// call for conv, conv + AddTensor + ActivationForward for transposed), an in-place residual, and bf16.
+// Pooling layers have no epilogue (f16 NHWC only).
+struct FormatLayer {
+  NamedProblem problem;
+  bool z_in_place = false; // the residual is y itself
+};
+
+std::vector<FormatLayer> format_layers() {
+  std::vector<FormatLayer> out;
+  const auto with = [](const ConvProblem& base, DataType t, float beta) {
+    ProblemDesc d = base.resolved();
+    d.dtype = t;
+    d.layout = Layout::kNHWC;
+    if (!is_pool(d.op)) {
+      d.w_layout = Layout::kNHWC;
+      d.epilogue.activation = Activation::kRelu;
+      d.epilogue.beta = beta;
+    }
+    return must_make(d);
+  };
+  for (const NamedProblem& np : real_layers())
+    out.push_back({{np.name + (is_pool(np.problem.op()) ? "_f16_nhwc" : "_f16_nhwc_bias_relu"),
+                    with(np.problem, DataType::kF16, 0.0f)}});
+  const ConvProblem r17 = real_layers().front().problem; // R17_resnet50_3x3_256
+  out.push_back({{"R17_f16_nhwc_bias_relu_residual", with(r17, DataType::kF16, 1.0f)}, false});
+  out.push_back({{"R17_f16_nhwc_bias_relu_residual_in_place", with(r17, DataType::kF16, 1.0f)}, true});
+  out.push_back({{"R17_bf16_nhwc_bias_relu", with(r17, DataType::kBF16, 0.0f)}});
+  return out;
+}
+
 #endif
 
 #if defined(CONVARITH_HAVE_CUDNN_HEADERS)
@@ -103,6 +141,24 @@ TEST(CudnnDescriptorStep, AcceptsEveryRealLayer) {
   for (const NamedProblem& np : layers) {
     Result<cudnn::Descriptors> d = cudnn::describe(np.problem);
     EXPECT_TRUE(d.is_ok()) << np.name << ": " << d.status().to_string();
+  }
+}
+
+// Likewise for the f16 / bf16 NHWC layers with bias + relu (and a residual), so the GPU test may
+// require each of them to be compared too.
+TEST(CudnnDescriptorStep, AcceptsEveryFormatLayer) {
+  const std::vector<FormatLayer> layers = format_layers();
+  ASSERT_EQ(layers.size(), real_layers().size() + 3);
+  for (const FormatLayer& fl : layers) {
+    const ConvProblem& p = fl.problem.problem;
+    EXPECT_EQ(p.layout(), Layout::kNHWC) << fl.problem.name;
+    Result<cudnn::Descriptors> d = cudnn::describe(p);
+    ASSERT_TRUE(d.is_ok()) << fl.problem.name << ": " << d.status().to_string();
+    EXPECT_NE(d->dtype, CUDNN_DATA_FLOAT) << fl.problem.name;
+    if (!is_pool(p.op())) {
+      EXPECT_EQ(d->filter_format, CUDNN_TENSOR_NHWC) << fl.problem.name;
+      EXPECT_EQ(d->act_mode, CUDNN_ACTIVATION_RELU) << fl.problem.name;
+    }
   }
 }
 #endif
@@ -320,6 +376,143 @@ TEST(GpuVsCudnnCoverage, EveryRealLayerIsComparedWithCudnn) {
   EXPECT_EQ(compared, layers.size()) << "real layers compared with cuDNN: " << compared << " of " << layers.size()
                                      << why;
   EXPECT_GT(compared, 0u);
+}
+
+// ---- f16 / bf16 NHWC with the fused epilogue ------------------------------------------------------
+// Inputs uniform in [-1, 1] rounded to the dtype; cuDNN (find, then run into a NaN-poisoned y) and
+// every CUDA row that declares the format are checked against the fp64 reference. cuDNN's bound is
+// oracle::accept_bound at factor 4 plus k * u_out * magnitude for the roundings of y to its dtype
+// that happen before the last step: k = 1 on the fused path (inside the kernel), 3 on the unfused one
+// (after the convolution, the bias and the activation). Ours: oracle::accept at factor 2.
+struct FormatBuffers {
+  std::vector<unsigned char> x, w, bias, z;
+  std::vector<double> want, mag;
+};
+
+std::vector<unsigned char> random_bytes(const TensorDesc& t, std::mt19937_64& rng) {
+  std::vector<unsigned char> b;
+  if (t.rank == 0)
+    return b;
+  b.resize(static_cast<size_t>(t.bytes()));
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (int64_t i = 0; i < t.elements; ++i) {
+    const float v = u(rng);
+    const size_t at = static_cast<size_t>(i * dtype_bytes(t.dtype));
+    if (t.dtype == DataType::kF32) {
+      std::memcpy(&b[at], &v, 4);
+    } else {
+      const uint16_t h = t.dtype == DataType::kF16 ? kernels::float_to_f16_bits(v) : kernels::float_to_bf16_bits(v);
+      std::memcpy(&b[at], &h, 2);
+    }
+  }
+  return b;
+}
+
+struct DeviceBytes {
+  std::unique_ptr<DeviceBuffer> buf;
+  std::string error;
+  void* get() const { return buf ? buf->p : nullptr; }
+};
+
+DeviceBytes upload_bytes(const std::vector<unsigned char>& v) {
+  DeviceBytes d;
+  if (v.empty())
+    return d;
+  d.buf = std::make_unique<DeviceBuffer>(v.size());
+  if (d.buf->p == nullptr)
+    d.error = "cudaMalloc of " + std::to_string(v.size()) + " bytes failed";
+  else if (cudaMemcpy(d.buf->p, v.data(), v.size(), cudaMemcpyHostToDevice) != cudaSuccess)
+    d.error = "cudaMemcpy to the device failed";
+  return d;
+}
+
+TEST(GpuVsCudnnFormats, F16NhwcBiasReluMatchReference) {
+  CONVARITH_SKIP_WITHOUT_GPU();
+  size_t compared = 0, ours_compared = 0;
+  for (const FormatLayer& fl : format_layers()) {
+    const ConvProblem& p = fl.problem.problem;
+    SCOPED_TRACE(fl.problem.name + " (" + p.name() + ")");
+    const uint64_t seed = std::hash<std::string>{}(fl.problem.name) ^ 0xf16ull;
+    std::mt19937_64 rng(seed);
+    FormatBuffers in;
+    in.x = random_bytes(p.tensor(TensorId::kX), rng);
+    in.w = random_bytes(p.tensor(TensorId::kW), rng);
+    in.bias = random_bytes(p.tensor(TensorId::kBias), rng);
+    in.z = random_bytes(p.tensor(TensorId::kZ), rng);
+    oracle::Tensors rt;
+    rt.x = in.x.data();
+    rt.w = in.w.empty() ? nullptr : in.w.data();
+    rt.bias = in.bias.empty() ? nullptr : in.bias.data();
+    rt.z = in.z.empty() ? nullptr : in.z.data();
+    in.want = oracle::reference(p, rt, 0);
+    in.mag = oracle::reference_magnitude(p, rt, 0);
+    const DeviceBytes dx = upload_bytes(in.x), dw = upload_bytes(in.w), db = upload_bytes(in.bias),
+                      dz = upload_bytes(in.z);
+    ASSERT_TRUE(dx.error.empty() && dw.error.empty() && db.error.empty() && dz.error.empty());
+    const size_t ybytes = static_cast<size_t>(p.tensor(TensorId::kY).bytes());
+    const std::vector<unsigned char> poison_y(ybytes, 0xFF); // NaN in f16 / bf16 / f32
+    // In place: y starts as z; otherwise as NaN.
+    const std::vector<unsigned char>& y0 = fl.z_in_place ? in.z : poison_y;
+
+    // cuDNN.
+    Result<std::unique_ptr<cudnn::Runner>> runner = cudnn::Runner::create(p);
+    ASSERT_TRUE(runner.is_ok()) << runner.status().to_string(); // the descriptor step accepts every layer
+    DeviceBuffer scratch(ybytes), dy(ybytes);
+    ASSERT_TRUE(scratch.p != nullptr && dy.p != nullptr);
+    Tensors ft;
+    ft.x = dx.get(), ft.w = dw.get(), ft.y = scratch.p;
+    ASSERT_TRUE((*runner)->find(ft).is_ok());
+    ASSERT_EQ(cudaMemcpy(dy.p, y0.data(), ybytes, cudaMemcpyHostToDevice), cudaSuccess);
+    Tensors t;
+    t.x = dx.get(), t.w = dw.get(), t.bias = db.get(), t.y = dy.p;
+    t.z = fl.z_in_place ? dy.p : dz.get();
+    const Status s = (*runner)->run(t);
+    ASSERT_TRUE(s.is_ok()) << s.to_string();
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    std::vector<unsigned char> theirs(ybytes);
+    ASSERT_EQ(cudaMemcpy(theirs.data(), dy.p, ybytes, cudaMemcpyDeviceToHost), cudaSuccess);
+    const std::vector<double> got = oracle::to_double(p, TensorId::kY, theirs.data());
+    const double u_out = dtype_unit_roundoff(p.dtype(TensorId::kY));
+    const double k = (*runner)->fused() ? 1.0 : 3.0;
+    int64_t bad = 0, first = -1;
+    for (size_t e = 0; e < got.size(); ++e) {
+      const bool both_nan = std::isnan(got[e]) && std::isnan(in.want[e]);
+      const double bound = oracle::accept_bound(p, in.want[e], in.mag[e], 4.0) + k * u_out * in.mag[e];
+      if (!both_nan && !(std::fabs(got[e] - in.want[e]) <= bound)) {
+        if (first < 0)
+          first = static_cast<int64_t>(e);
+        ++bad;
+      }
+    }
+    EXPECT_EQ(bad, 0) << "cuDNN " << (*runner)->algorithm() << " [" << (*runner)->math() << ", "
+                      << (*runner)->epilogue_path() << "]: first bad element " << first << " got "
+                      << (first >= 0 ? got[static_cast<size_t>(first)] : 0.0) << " want "
+                      << (first >= 0 ? in.want[static_cast<size_t>(first)] : 0.0) << ", seed " << seed;
+    compared += bad == 0 ? 1 : 0;
+
+    // Every CUDA row that declares this format.
+    for (const Algorithm& a : algorithm_table()) {
+      if (a.device != Device::kCuda || !(a.ops & op_bit(p.op())) || !a.supports(p).is_ok())
+        continue;
+      Result<Plan> plan = Plan::create(p, Device::kCuda, a.name);
+      ASSERT_TRUE(plan.is_ok()) << a.name << ": " << plan.status().to_string();
+      DeviceBuffer ws(plan->workspace_bytes());
+      ASSERT_EQ(cudaMemcpy(dy.p, y0.data(), ybytes, cudaMemcpyHostToDevice), cudaSuccess);
+      const Status r = plan->run(t, ws.p, plan->workspace_bytes(), nullptr);
+      ASSERT_TRUE(r.is_ok()) << a.name << ": " << r.to_string();
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      std::vector<unsigned char> ours(ybytes);
+      ASSERT_EQ(cudaMemcpy(ours.data(), dy.p, ybytes, cudaMemcpyDeviceToHost), cudaSuccess);
+      const oracle::Verdict v = oracle::accept(p, oracle::to_double(p, TensorId::kY, ours.data()), in.want, in.mag);
+      EXPECT_TRUE(v.pass) << a.name << ": " << v.bad << " bad, first " << v.first_bad << ", worst/bound "
+                          << v.worst_ratio << ", seed " << seed;
+      ++ours_compared;
+    }
+  }
+  // Every format layer was compared with cuDNN (the descriptor step accepts them all).
+  EXPECT_EQ(compared, format_layers().size());
+  std::cout << "f16/bf16 NHWC layers: cuDNN right on " << compared << " of " << format_layers().size()
+            << "; CUDA rows compared " << ours_compared << " times\n";
 }
 
 TEST(CudnnRunner, VersionAndUnsupportedProblems) {

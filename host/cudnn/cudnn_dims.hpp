@@ -6,7 +6,7 @@
 // host, verified with cuDNN 9.19 on a machine without a GPU), so tests/test_cudnn_dims.cpp uses it
 // in the CPU-only build too, where convarith_cudnn does not exist. Never part of the library.
 //
-// Mapping (NCHW, float, packed strides):
+// Mapping:
 //   rank 1      a 2-D problem with a leading unit axis (cuDNN's Nd descriptors need 4 or 5 dims)
 //   conv        x N x C x in, filter K x C/g x k, group count g, cross-correlation
 //   transposed  cuDNN's backward-data of the forward conv it is the gradient of: that conv's input
@@ -15,6 +15,24 @@
 //               problem is expressible exactly when forward(out) == in (output padding a < s).
 //   pooling     cudnnPoolingNdDescriptor; ceil_mode and dilation are not expressible.
 // cuDNN's legacy API has one symmetric pad per axis: asymmetric padding is kNotSupported.
+// Formats:
+//   layouts     x, y (and z, which shares y's descriptor) are described by the problem's own element
+//               strides (ConvProblem::tensor()), so NC[D]HW and N[D]HWC both pass; the filter as
+//               CUDNN_TENSOR_NCHW (KCRS) or CUDNN_TENSOR_NHWC (KRSC; the transposed C x R x S x K/g is
+//               cuDNN's forward filter K' x R x S x C' in NHWC).
+//   data types  CUDNN_DATA_FLOAT / HALF / BFLOAT16, the same for every tensor (the legacy API's
+//               FLOAT / PSEUDO_HALF / PSEUDO_BFLOAT16 configurations: fp32 compute type, so fp32
+//               accumulation, for all three). Mixed dtypes are kNotSupported.
+//   math        f32: CUDNN_FMA_MATH (never TF32). f16 / bf16: CUDNN_TENSOR_OP_MATH — cuDNN's
+//               half-precision kernels are tensor-op kernels; the products of f16 / bf16 values are
+//               exact in fp32 and the accumulation stays fp32, so this is not a lower precision
+//               (math_name() labels it in every report).
+// Epilogue y = act(alpha * op(x, w) + bias + beta * z): alpha and beta are cuDNN's own scaling
+// factors (alpha1 / alpha2 of cudnnConvolutionBiasActivationForward, or alpha / beta of
+// cudnnConvolutionForward / BackwardData onto y preloaded with z); the activation is an
+// activation descriptor: relu RELU, clip(0, hi) CLIPPED_RELU(hi), sigmoid SIGMOID, tanh TANH, silu
+// SWISH (swish beta 1). leaky_relu, clip with lo != 0, gelu and gelu_tanh have no legacy mode
+// (only the graph API has them): kNotSupported at this step, naming the activation.
 #pragma once
 
 #include <cudnn.h>
@@ -103,6 +121,8 @@ public:
       cudnnDestroyConvolutionDescriptor(conv);
     if (pool != nullptr)
       cudnnDestroyPoolingDescriptor(pool);
+    if (act != nullptr)
+      cudnnDestroyActivationDescriptor(act);
   }
   void swap(Descriptors& o) noexcept {
     std::swap(x, o.x);
@@ -111,6 +131,11 @@ public:
     std::swap(w, o.w);
     std::swap(conv, o.conv);
     std::swap(pool, o.pool);
+    std::swap(act, o.act);
+    std::swap(act_mode, o.act_mode);
+    std::swap(dtype, o.dtype);
+    std::swap(filter_format, o.filter_format);
+    std::swap(math, o.math);
     std::swap(x_dims, o.x_dims);
     std::swap(y_dims, o.y_dims);
     std::swap(derived_dims, o.derived_dims);
@@ -122,6 +147,12 @@ public:
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
   cudnnPoolingDescriptor_t pool = nullptr;
+  // The epilogue's activation: conv ops always (IDENTITY for an identity activation); pooling nullptr.
+  cudnnActivationDescriptor_t act = nullptr;
+  cudnnActivationMode_t act_mode = CUDNN_ACTIVATION_IDENTITY;
+  cudnnDataType_t dtype = CUDNN_DATA_FLOAT;              // every tensor's
+  cudnnTensorFormat_t filter_format = CUDNN_TENSOR_NCHW; // KCRS, or NHWC = KRSC
+  cudnnMathType_t math = CUDNN_FMA_MATH;                 // what the convolution descriptor allows
   std::vector<int> x_dims, y_dims;
   // What cuDNN derives: the forward output of conv / pooling (compare with y_dims), or for
   // conv_transpose the forward conv's output from y (compare with x_dims).
@@ -142,18 +173,103 @@ inline Result<std::vector<int>> to_int_dims(const std::vector<int64_t>& shape, i
   return out;
 }
 
-inline Status set_tensor(cudnnTensorDescriptor_t* d, const std::vector<int>& dims) {
+// A tensor of the problem with its own element strides (rank 1: the unit H axis inserted before W,
+// with the stride W's stride * W, which no index ever multiplies by anything but 0).
+inline Result<std::vector<int>> to_int_strides(const TensorDesc& t, int rank) {
+  std::vector<int> out;
+  for (int j = 0; j < t.rank; ++j) {
+    const int64_t s = t.strides[static_cast<size_t>(j)];
+    if (s > INT32_MAX)
+      return not_supported("cuDNN: a tensor stride exceeds INT32_MAX");
+    out.push_back(static_cast<int>(s));
+    if (rank == 1 && j == 1) {
+      const int64_t unit = t.strides[2] * t.dims[2];
+      if (unit > INT32_MAX)
+        return not_supported("cuDNN: a tensor stride exceeds INT32_MAX");
+      out.push_back(static_cast<int>(unit));
+    }
+  }
+  return out;
+}
+
+inline Status set_tensor(cudnnTensorDescriptor_t* d, const std::vector<int>& dims,
+                         cudnnDataType_t dtype = CUDNN_DATA_FLOAT, std::vector<int> strides = {}) {
   CONVARITH_RETURN_IF_ERROR(
       from_cudnn(cudnnCreateTensorDescriptor(d), "cudnnCreateTensorDescriptor", CudnnStep::kDescribe));
-  std::vector<int> strides(dims.size(), 1);
-  for (size_t j = dims.size() - 1; j > 0; --j)
-    strides[j - 1] = strides[j] * dims[j];
-  return from_cudnn(
-      cudnnSetTensorNdDescriptor(*d, CUDNN_DATA_FLOAT, static_cast<int>(dims.size()), dims.data(), strides.data()),
-      "cudnnSetTensorNdDescriptor", CudnnStep::kDescribe);
+  if (strides.empty()) {
+    strides.assign(dims.size(), 1);
+    for (size_t j = dims.size() - 1; j > 0; --j)
+      strides[j - 1] = strides[j] * dims[j];
+  }
+  return from_cudnn(cudnnSetTensorNdDescriptor(*d, dtype, static_cast<int>(dims.size()), dims.data(), strides.data()),
+                    "cudnnSetTensorNdDescriptor", CudnnStep::kDescribe);
 }
 
 } // namespace detail
+
+// The cuDNN data type of a convarith dtype.
+inline cudnnDataType_t cudnn_dtype(DataType t) {
+  switch (t) {
+  case DataType::kF16:
+    return CUDNN_DATA_HALF;
+  case DataType::kBF16:
+    return CUDNN_DATA_BFLOAT16;
+  case DataType::kF32:
+    break;
+  }
+  return CUDNN_DATA_FLOAT;
+}
+
+// The math type of a problem's dtype (see the mapping above).
+inline cudnnMathType_t math_for(DataType t) {
+  return t == DataType::kF32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
+}
+
+// "FMA", "TENSOR_OP", "DEFAULT", "TENSOR_OP_ALLOW_CONVERSION": labels for reports.
+inline const char* math_name(cudnnMathType_t m) {
+  switch (m) {
+  case CUDNN_DEFAULT_MATH:
+    return "DEFAULT";
+  case CUDNN_TENSOR_OP_MATH:
+    return "TENSOR_OP";
+  case CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION:
+    return "TENSOR_OP_ALLOW_CONVERSION";
+  case CUDNN_FMA_MATH:
+    return "FMA";
+  default:
+    return "MATH_UNKNOWN";
+  }
+}
+
+// The legacy activation mode (and its coefficient: CLIPPED_RELU's ceiling) for an epilogue, or
+// kNotSupported naming the activation. Identity maps to CUDNN_ACTIVATION_IDENTITY.
+inline Result<std::pair<cudnnActivationMode_t, double>> activation_mode(const Epilogue& e) {
+  using R = std::pair<cudnnActivationMode_t, double>;
+  switch (e.activation) {
+  case Activation::kIdentity:
+    return R{CUDNN_ACTIVATION_IDENTITY, 0.0};
+  case Activation::kRelu:
+    return R{CUDNN_ACTIVATION_RELU, 0.0};
+  case Activation::kClip:
+    if (e.clip_min != 0.0f || !(e.clip_max > 0.0f))
+      return not_supported("cuDNN: clip(" + std::to_string(e.clip_min) + ", " + std::to_string(e.clip_max) +
+                           ") is not expressible: the legacy CLIPPED_RELU is clip(0, ceiling > 0)");
+    return R{CUDNN_ACTIVATION_CLIPPED_RELU, static_cast<double>(e.clip_max)};
+  case Activation::kSigmoid:
+    return R{CUDNN_ACTIVATION_SIGMOID, 0.0};
+  case Activation::kTanh:
+    return R{CUDNN_ACTIVATION_TANH, 0.0};
+  case Activation::kSilu:
+    return R{CUDNN_ACTIVATION_SWISH, 0.0};
+  case Activation::kLeakyRelu:
+  case Activation::kGelu:
+  case Activation::kGeluTanh:
+    break;
+  }
+  return not_supported(std::string("cuDNN: activation ") + activation_name(e.activation) +
+                       " has no legacy cudnnActivationMode_t (sigmoid, relu, tanh, clipped_relu, elu, identity, "
+                       "swish); only the graph API has it");
+}
 
 // Builds the descriptors and asks cuDNN for the dims it derives. kNotSupported (with the reason)
 // for what the legacy API cannot express: asymmetric padding, N = 0, ceil_mode or dilated pooling,
@@ -164,6 +280,14 @@ inline Result<Descriptors> describe(const ConvProblem& p) {
   const int nb = rank == 1 ? 2 : rank; // spatial dims cuDNN sees
   if (p.n() == 0)
     return not_supported("cuDNN: N = 0 (cuDNN rejects empty tensors)");
+  // One data type for every tensor (the legacy API's configurations).
+  const DataType t = p.dtype(TensorId::kY);
+  for (TensorId id : {TensorId::kX, TensorId::kW, TensorId::kBias, TensorId::kZ})
+    if (p.tensor(id).rank > 0 && p.dtype(id) != t)
+      return not_supported(std::string("cuDNN: ") + tensor_name(id) + " is " + dtype_name(p.dtype(id)) + " but y is " +
+                           dtype_name(t) + " (the legacy API takes one data type for x, w, bias, z and y)");
+  d.dtype = cudnn_dtype(t);
+  d.math = math_for(t);
   std::vector<int> pad, stride, dil, window;
   if (rank == 1) {
     pad.push_back(0);
@@ -189,8 +313,14 @@ inline Result<Descriptors> describe(const ConvProblem& p) {
     return yd.status();
   d.x_dims = *xd;
   d.y_dims = *yd;
-  CONVARITH_RETURN_IF_ERROR(detail::set_tensor(&d.x, d.x_dims));
-  CONVARITH_RETURN_IF_ERROR(detail::set_tensor(&d.y, d.y_dims));
+  Result<std::vector<int>> xs = detail::to_int_strides(p.tensor(TensorId::kX), rank);
+  Result<std::vector<int>> ys = detail::to_int_strides(p.tensor(TensorId::kY), rank);
+  if (!xs)
+    return xs.status();
+  if (!ys)
+    return ys.status();
+  CONVARITH_RETURN_IF_ERROR(detail::set_tensor(&d.x, d.x_dims, d.dtype, *xs));
+  CONVARITH_RETURN_IF_ERROR(detail::set_tensor(&d.y, d.y_dims, d.dtype, *ys));
   std::vector<int> derived(static_cast<size_t>(nb + 2), 0);
 
   if (is_pool(p.op())) {
@@ -225,9 +355,10 @@ inline Result<Descriptors> describe(const ConvProblem& p) {
   wd.insert(wd.end(), window.begin(), window.end());
   CONVARITH_RETURN_IF_ERROR(
       from_cudnn(cudnnCreateFilterDescriptor(&d.w), "cudnnCreateFilterDescriptor", CudnnStep::kDescribe));
-  CONVARITH_RETURN_IF_ERROR(
-      from_cudnn(cudnnSetFilterNdDescriptor(d.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, nb + 2, wd.data()),
-                 "cudnnSetFilterNdDescriptor", CudnnStep::kDescribe));
+  // The dims stay logical (K, C, k...); the format says where C sits in memory.
+  d.filter_format = p.w_layout() == Layout::kNHWC ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+  CONVARITH_RETURN_IF_ERROR(from_cudnn(cudnnSetFilterNdDescriptor(d.w, d.dtype, d.filter_format, nb + 2, wd.data()),
+                                       "cudnnSetFilterNdDescriptor", CudnnStep::kDescribe));
   CONVARITH_RETURN_IF_ERROR(
       from_cudnn(cudnnCreateConvolutionDescriptor(&d.conv), "cudnnCreateConvolutionDescriptor", CudnnStep::kDescribe));
   CONVARITH_RETURN_IF_ERROR(
@@ -236,9 +367,10 @@ inline Result<Descriptors> describe(const ConvProblem& p) {
                  "cudnnSetConvolutionNdDescriptor", CudnnStep::kDescribe));
   CONVARITH_RETURN_IF_ERROR(
       from_cudnn(cudnnSetConvolutionGroupCount(d.conv, g), "cudnnSetConvolutionGroupCount", CudnnStep::kDescribe));
-  // FMA: cuDNN's default math lets fp32 run as TF32 on Ampere and later.
-  CONVARITH_RETURN_IF_ERROR(from_cudnn(cudnnSetConvolutionMathType(d.conv, CUDNN_FMA_MATH),
-                                       "cudnnSetConvolutionMathType", CudnnStep::kDescribe));
+  // f32: FMA (cuDNN's default math lets fp32 run as TF32 on Ampere and later); f16 / bf16: tensor ops
+  // with fp32 accumulation (the compute type above).
+  CONVARITH_RETURN_IF_ERROR(
+      from_cudnn(cudnnSetConvolutionMathType(d.conv, d.math), "cudnnSetConvolutionMathType", CudnnStep::kDescribe));
   // Forward: from x (conv) or from y, cuDNN's dx (transposed).
   cudnnTensorDescriptor_t from = p.op() == Op::kConv ? d.x : d.y;
   CONVARITH_RETURN_IF_ERROR(from_cudnn(cudnnGetConvolutionNdForwardOutputDim(d.conv, from, d.w, nb + 2, derived.data()),
@@ -251,7 +383,20 @@ inline Result<Descriptors> describe(const ConvProblem& p) {
   // Bias 1 x K x 1...: cudnnAddTensor broadcasts it over N and the spatial axes.
   std::vector<int> bd(static_cast<size_t>(nb + 2), 1);
   bd[1] = static_cast<int>(p.k());
-  CONVARITH_RETURN_IF_ERROR(detail::set_tensor(&d.bias, bd));
+  CONVARITH_RETURN_IF_ERROR(detail::set_tensor(&d.bias, bd, d.dtype));
+  // The activation (an identity epilogue needs none; the fused call gets its own identity one).
+  Result<std::pair<cudnnActivationMode_t, double>> mode = activation_mode(p.epilogue());
+  if (!mode)
+    return mode.status();
+  d.act_mode = mode->first;
+  CONVARITH_RETURN_IF_ERROR(
+      from_cudnn(cudnnCreateActivationDescriptor(&d.act), "cudnnCreateActivationDescriptor", CudnnStep::kDescribe));
+  CONVARITH_RETURN_IF_ERROR(
+      from_cudnn(cudnnSetActivationDescriptor(d.act, d.act_mode, CUDNN_PROPAGATE_NAN, mode->second),
+                 "cudnnSetActivationDescriptor", CudnnStep::kDescribe));
+  if (d.act_mode == CUDNN_ACTIVATION_SWISH)
+    CONVARITH_RETURN_IF_ERROR(from_cudnn(cudnnSetActivationDescriptorSwishBeta(d.act, 1.0),
+                                         "cudnnSetActivationDescriptorSwishBeta", CudnnStep::kDescribe));
   return d;
 }
 
