@@ -38,9 +38,10 @@
 // supports(): op == conv and the tile for ct = 1 fits in 48 KiB (large kernels, strides or dilations
 //   do not; the message gives the numbers) — `direct` takes those.
 // Determinism: bitwise deterministic; each output is one thread's sum in the fixed order
-//   (chunk, r, c, s, t), then + bias.
-// Tests: test_kernels_emulated --gtest_filter='*Emulated*tiled*', test_kernels_gpu --gtest_filter='*Gpu*tiled*'.
-//   Bench: convarith_bench --device=cuda --benchmark_filter='convarith:tiled$'.
+//   (chunk, r, c, s, t), then the epilogue. Instantiations: {float, f16, bf16} x cpt {1, 2, 4, 8}.
+// Tests: test_kernels_emulated --gtest_filter='*Emulated*tiled*', test_kernels_formats (every format),
+//   test_kernels_gpu --gtest_filter='*Gpu*tiled*'. Bench: convarith_bench --device=cuda
+//   --benchmark_filter='convarith:tiled$'.
 #pragma once
 
 #include <cstdint>

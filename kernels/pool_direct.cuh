@@ -26,7 +26,7 @@
 // Index math: int32_t where index_fits_int32() proves it safe, else int64_t. Instantiations: {float, f16,
 //   bf16} x {int32_t, int64_t}.
 // Determinism: bitwise deterministic (fixed tap order r, s, t; one thread per output).
-// Tests: test_kernels_emulated --gtest_filter='*Emulated*pool*', test_kernels_gpu
+// Tests: test_kernels_emulated --gtest_filter='*Emulated*pool*', test_kernels_formats (every format), test_kernels_gpu
 //   --gtest_filter='*Gpu*pool*'. Bench: convarith_bench --device=cuda --benchmark_filter='convarith:pool$'.
 #pragma once
 

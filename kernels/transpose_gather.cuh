@@ -22,8 +22,9 @@
 // Index math: int32_t where index_fits_int32() proves it safe, else int64_t. Instantiations: {float, f16,
 //   bf16} x {int32_t, int64_t}.
 // Determinism: bitwise deterministic (one thread per output, fixed order c, r, s, t, then the epilogue).
-// Tests: test_kernels_emulated --gtest_filter='*Emulated*gather*', test_kernels_gpu
-//   --gtest_filter='*Gpu*gather*'. Bench: convarith_bench --device=cuda --benchmark_filter='convarith:gather$'.
+// Tests: test_kernels_emulated --gtest_filter='*Emulated*gather*', test_kernels_formats (every format),
+//   test_kernels_gpu --gtest_filter='*Gpu*gather*'. Bench: convarith_bench --device=cuda
+//   --benchmark_filter='convarith:gather$'.
 #pragma once
 
 #include "kernel_common.cuh"
