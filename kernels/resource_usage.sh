@@ -44,7 +44,7 @@ for src in "${sources[@]}"; do
   log="$tmp/$name.log"
   # The same flags as the CMake build (-lineinfo, --warn-on-spills, relaxed constexpr), no fast-math.
   if ! "$nvcc" -std=c++17 -arch="$arch" --expt-relaxed-constexpr -lineinfo -Xptxas=--warn-on-spills \
-    --resource-usage "${extra_flags[@]}" -I"$root/include" -I"$root/kernels" -c "$src" -o "$tmp/$name.o" >"$log" 2>&1; then
+    --resource-usage "${extra_flags[@]}" -I"$root/include" -I"$root/host" -I"$root/kernels" -c "$src" -o "$tmp/$name.o" >"$log" 2>&1; then
     echo "resource_usage: $name.cu failed to compile:" >&2
     cat "$log" >&2
     status=1
