@@ -332,7 +332,7 @@ private:
 
   void tiled(const ConvProblem& p, ModelRow& r) const {
     const kernels::TiledConfig cfg = kernels::tiled_config(p);
-    r.specialisation = "tiled_kernel<" + std::to_string(cfg.cpt) + ">";
+    r.specialisation = "tiled_kernel<" + element_type(p) + ", " + std::to_string(cfg.cpt) + ">";
     const Json* c = characterisation(r.specialisation);
     if (c == nullptr) {
       r.status = "no characterisation for " + std::string(prof_.arch) + "/" + r.specialisation;
@@ -375,13 +375,26 @@ private:
     const double sw = static_cast<double>(p.axis3(2).s);
     const double wavefronts = taps / 32 * (sw + std::ceil(cfg.cpt / 4.0)) + stages * (x_elems + w_elems) / 32;
     r.t.smem = wavefronts / (prof_.sms * clock_hz()) / r.wave_efficiency;
-    r.l2_bytes = stages * (x_elems + w_elems) * 4 + static_cast<double>(p.y_elements()) * 4;
+    const double eb = dtype_bytes(p.dtype(TensorId::kX));
+    r.l2_bytes = stages * (x_elems + w_elems) * eb + static_cast<double>(p.y_elements()) * eb;
     r.t.l2 = r.l2_bytes / (prof_.l2_tbps * 1e12);
+  }
+
+  // The kernels' element-type template argument as the inspection keys spell it.
+  static std::string element_type(const ConvProblem& p) {
+    switch (p.dtype(TensorId::kX)) {
+    case DataType::kF16:
+      return "convarith::kernels::f16";
+    case DataType::kBF16:
+      return "convarith::kernels::bf16";
+    default:
+      return "float";
+    }
   }
 
   void simple(const ConvProblem& p, ModelRow& r, const char* kernel, unsigned threads) const {
     const bool i32 = kernels::index_fits_int32(p);
-    r.specialisation = std::string(kernel) + (i32 ? "<int32_t>" : "<int64_t>");
+    r.specialisation = std::string(kernel) + "<" + element_type(p) + (i32 ? ", int>" : ", long>");
     const Json* c = characterisation(r.specialisation);
     if (c == nullptr) {
       r.status = "no characterisation for " + std::string(prof_.arch) + "/" + r.specialisation;
@@ -401,8 +414,9 @@ private:
     waves(r, std::ceil(items / threads), static_cast<int>((*c)["regs"].num()), static_cast<int>(threads), 0);
     r.t.issue = r.warp_instructions / issue_rate() / r.wave_efficiency;
     r.t.fma = pool ? 0 : taps / fma_lanes_rate() / r.wave_efficiency;
-    const double xb = static_cast<double>(p.x_elements()) * 4, wb = static_cast<double>(p.w_elements()) * 4,
-                 yb = static_cast<double>(p.y_elements()) * 4;
+    const double eb = dtype_bytes(p.dtype(TensorId::kX)); // bytes per element in global memory
+    const double xb = static_cast<double>(p.x_elements()) * eb, wb = static_cast<double>(p.w_elements()) * eb,
+                 yb = static_cast<double>(p.y_elements()) * eb;
     if (pool)
       r.l2_bytes = xb + yb;
     else if (scatter)

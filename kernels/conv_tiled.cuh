@@ -1,7 +1,12 @@
 // kernels/conv_tiled.cuh — `tiled`: convolution with the input tile and the filter slice staged in
 // shared memory and several output channels per thread held in registers.
 //
-// Computes the same y as `direct` (conv_direct.cuh): y = bias[k] + sum over c in k's group and taps.
+// Computes the same y as `direct` (conv_direct.cuh): y = act(alpha * acc + bias[k] + beta * z), acc the sum over
+//   c in k's group and taps.
+// Formats: x, w, z, y all f32, all f16 or all bf16 (bias the same or f32); activations NC[D]HW or N[D]HWC and
+//   filters K x C/g x [D]HW or K x [D]HW x C/g in any combination, read through the Geometry's strides. The
+//   staged tiles are fp32 whatever T is (converted once while staging), so the compute loop and the shared-memory
+//   layout below are the same for every format; the epilogue is numeric.cuh's apply_epilogue.
 //
 // Block tile: one (n, od, group) and a tile of tile_h x tile_w = 128 output pixels (oh, ow) times kt
 //   output channels of that group. tile_w = clamp(next power of two >= OW, 8, 32), tile_h = 128/tile_w,
@@ -10,6 +15,10 @@
 // Mapping: 128 * kgroups threads; thread t owns pixel t % 128 (row-major in the tile) and output
 //   channels [ (t / 128) * cpt, +cpt ) of the block's kt; pixels and channels past the edge are
 //   computed on zeros and not stored. Blocks loop over tiles (block-stride) so gridDim.x <= kMaxGridBlocks.
+// Staging order: global reads follow the tensor's memory order so consecutive threads read consecutive
+//   addresses: x in (c, h, w) order for NC[D]HW and (h, w, c) for N[D]HWC; w in (k, c, tap) order for
+//   K x C/g x HW and (k, tap, c) for K x HW x C/g; the shared-memory positions are the same either way.
+// Output: each thread stores its cpt channels of one pixel through y's strides (for N[D]HWC they are adjacent).
 // Loop per block: for each chunk of ct input channels, for each depth tap r whose input plane
 //   id = od*sd - pd + r*dd is inside the input (uniform across the block, so the barriers are too):
 //   barrier (the previous step finished reading) -> stage -> barrier (the stage is complete) -> compute.
@@ -28,9 +37,10 @@
 // supports(): op == conv and the tile for ct = 1 fits in 48 KiB (large kernels, strides or dilations
 //   do not; the message gives the numbers) — `direct` takes those.
 // Determinism: bitwise deterministic; each output is one thread's sum in the fixed order
-//   (chunk, r, c, s, t), then + bias.
-// Tests: test_kernels_emulated --gtest_filter='*Emulated*tiled*', test_kernels_gpu --gtest_filter='*Gpu*tiled*'.
-//   Bench: convarith_bench --device=cuda --benchmark_filter='convarith:tiled$'.
+//   (chunk, r, c, s, t), then the epilogue. Instantiations: {float, f16, bf16} x cpt {1, 2, 4, 8}.
+// Tests: test_kernels_emulated --gtest_filter='*Emulated*tiled*', test_kernels_formats (every format),
+//   test_kernels_gpu --gtest_filter='*Gpu*tiled*'. Bench: convarith_bench --device=cuda
+//   --benchmark_filter='convarith:tiled$'.
 #pragma once
 
 #include <cstdint>
@@ -58,10 +68,10 @@ struct TiledConfig {
 
 struct TiledParams {
   Geometry g;
-  const float* x = nullptr;
-  const float* w = nullptr;
-  const float* bias = nullptr; // may be null
-  float* y = nullptr;
+  Out out; // epilogue, bias (may be null), z
+  const void* x = nullptr;
+  const void* w = nullptr;
+  void* y = nullptr;
   int tile_h = 0, tile_w = 0, kt = 0, ct = 0, in_tile_h = 0, in_tile_w = 0;
   int64_t tiles_h = 0, tiles_w = 0, ktiles = 0; // tiles per output plane / per group's channels
   int64_t total_tiles = 0;                      // N * OD * groups * ktiles * tiles_h * tiles_w
@@ -141,6 +151,8 @@ inline Result<Prepared> tiled_prepare(const ConvProblem& p, const DeviceInfo& de
   KernelPlan<TiledParams> plan;
   TiledParams& params = plan.params;
   params.g = make_geometry(p);
+  params.out = make_out(p);
+  plan.dtype = p.dtype(TensorId::kX);
   params.tile_h = cfg.tile_h;
   params.tile_w = cfg.tile_w;
   params.kt = cfg.kt;
@@ -193,7 +205,7 @@ template <int kCpt> CONVARITH_DEVICE void tiled_load_weights(const float* smem, 
 
 // kCpt output channels per thread; blockDim.x = kTiledPixels * kgroups. Global offsets are int64_t
 // (the per-block bases); everything inside the tile and shared memory is int.
-template <int kCpt> CONVARITH_GLOBAL void tiled_kernel(TiledParams p) {
+template <typename T, int kCpt> CONVARITH_GLOBAL void tiled_kernel(TiledParams p) {
   CONVARITH_DYNAMIC_SHARED(float, smem);
   const Geometry& g = p.g;
   const int ct = p.ct, kt = p.kt, ith = p.in_tile_h, itw = p.in_tile_w;
@@ -212,8 +224,9 @@ template <int kCpt> CONVARITH_GLOBAL void tiled_kernel(TiledParams p) {
   const int pix = tid % kTiledPixels;
   const int kgrp = tid / kTiledPixels;
   const int ph = pix / p.tile_w, pw = pix % p.tile_w;
-  const float* CONVARITH_RESTRICT x = p.x;
-  const float* CONVARITH_RESTRICT w = p.w;
+  const T* CONVARITH_RESTRICT x = static_cast<const T*>(p.x);
+  const T* CONVARITH_RESTRICT w = static_cast<const T*>(p.w);
+  T* y = static_cast<T*>(p.y);
 
   for (int64_t b = blockIdx.x; b < p.total_tiles; b += gridDim.x) {
     int64_t rest = b;
@@ -250,27 +263,41 @@ template <int kCpt> CONVARITH_GLOBAL void tiled_kernel(TiledParams p) {
         if (id < 0 || id >= g.in[0])
           continue;       // same for every thread of the block
         CONVARITH_SYNC(); // every thread has finished computing on the previous stage
-        const int64_t x_plane = x_offset<int64_t>(g, n, grp * g.cg + c0, id, 0, 0);
+        const int64_t c_base = grp * g.cg + c0;
         for (int e = tid; e < in_tile_elems; e += nthreads) {
-          const int cc = e / (ith * itw);
-          const int yy = (e / itw) % ith;
-          const int xx = e % itw;
+          int cc, yy, xx;
+          if (g.channels_last) { // (h, w, c): consecutive threads, consecutive channels
+            cc = e % ct;
+            xx = (e / ct) % itw;
+            yy = e / (ct * itw);
+          } else { // (c, h, w)
+            cc = e / (ith * itw);
+            yy = (e / itw) % ith;
+            xx = e % itw;
+          }
           const int64_t ih = ih_base + yy, iw = iw_base + xx;
           float v = 0.0f; // padding and channels past the group's end read as zero
           if (cc < cn && ih >= 0 && ih < g.in[1] && iw >= 0 && iw < g.in[2])
-            v = CONVARITH_LDG(x + x_plane + cc * g.in_spatial + ih * g.in[2] + iw);
-          CONVARITH_STS(xs + e, v);
+            v = load_elem(x + x_offset<int64_t>(g, n, c_base + cc, id, ih, iw));
+          CONVARITH_STS(xs + (cc * ith + yy) * itw + xx, v);
         }
-        // Global reads in filter order (consecutive threads, consecutive taps), stored transposed
-        // so that a thread's channels of one tap are adjacent.
+        // Global reads in the filter's memory order (consecutive threads, consecutive addresses), stored
+        // transposed so that a thread's channels of one tap are adjacent.
         for (int e = tid; e < w_tile_elems; e += nthreads) {
-          const int j = e / (ct * taps_hw);
-          const int cc = (e / taps_hw) % ct;
-          const int tap = e % taps_hw;
+          int j, cc, tap;
+          if (g.w_channels_last) { // (k, tap, c)
+            cc = e % ct;
+            tap = (e / ct) % taps_hw;
+            j = e / (ct * taps_hw);
+          } else { // (k, c, tap)
+            j = e / (ct * taps_hw);
+            cc = (e / taps_hw) % ct;
+            tap = e % taps_hw;
+          }
           const int64_t kk = k_first + j;
           float v = 0.0f; // channels past K/g or C/g contribute zero
           if (kk < g.kg && cc < cn)
-            v = CONVARITH_LDG(w + conv_w_offset<int64_t>(g, grp * g.kg + kk, c0 + cc, r, 0, 0) + tap);
+            v = load_elem(w + conv_w_offset<int64_t>(g, grp * g.kg + kk, c0 + cc, r, tap / ker_w, tap % ker_w));
           CONVARITH_STS(ws + (cc * taps_hw + tap) * kt + j, v);
         }
         CONVARITH_SYNC(); // the stage is complete before anyone reads it
@@ -298,33 +325,39 @@ template <int kCpt> CONVARITH_GLOBAL void tiled_kernel(TiledParams p) {
         const int64_t kk = k_first + kgrp * kCpt + j;
         if (kk < g.kg) {
           const int64_t k = grp * g.kg + kk;
-          const float b_k = p.bias != nullptr ? CONVARITH_LDG(p.bias + k) : 0.0f;
-          CONVARITH_STG(p.y + y_offset<int64_t>(g, n, k, od, oh, ow), acc[j] + b_k);
+          store_output<T, int64_t>(p.out, y, y_offset<int64_t>(g, n, k, od, oh, ow), acc[j], load_bias<T>(p.out, k));
         }
       }
     }
   }
 }
 
+template <typename T, int kCpt>
+Status tiled_launch(const KernelPlan<TiledParams>& plan, const TiledParams& params, [[maybe_unused]] void* stream) {
+  return CONVARITH_LAUNCH((tiled_kernel<T, kCpt>), plan.grid, plan.block, plan.smem_bytes, stream, params);
+}
+
 Status tiled_run(const KernelArgs& args) {
   const KernelPlan<TiledParams>& plan = prepared_as<TiledParams>(args);
   TiledParams params = plan.params;
-  const F32Args t = f32_args(args);
-  params.x = t.x;
-  params.w = t.w;
-  params.bias = t.bias;
-  params.y = t.y;
-  const dim3 grid = plan.grid, block = plan.block;
-  switch (plan.variant) {
-  case 8:
-    return CONVARITH_LAUNCH(tiled_kernel<8>, grid, block, plan.smem_bytes, args.stream, params);
-  case 4:
-    return CONVARITH_LAUNCH(tiled_kernel<4>, grid, block, plan.smem_bytes, args.stream, params);
-  case 2:
-    return CONVARITH_LAUNCH(tiled_kernel<2>, grid, block, plan.smem_bytes, args.stream, params);
-  default:
-    return CONVARITH_LAUNCH(tiled_kernel<1>, grid, block, plan.smem_bytes, args.stream, params);
-  }
+  params.x = args.x;
+  params.w = args.w;
+  params.out.bias = args.bias;
+  params.out.z = args.z;
+  params.y = args.y;
+  return dispatch_dtype(plan.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    switch (plan.variant) {
+    case 8:
+      return tiled_launch<T, 8>(plan, params, args.stream);
+    case 4:
+      return tiled_launch<T, 4>(plan, params, args.stream);
+    case 2:
+      return tiled_launch<T, 2>(plan, params, args.stream);
+    default:
+      return tiled_launch<T, 1>(plan, params, args.stream);
+    }
+  });
 }
 
 } // namespace convarith::kernels::CONVARITH_KNS

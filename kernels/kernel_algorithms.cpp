@@ -65,11 +65,15 @@ Status run_emulated(const Algorithm& row, const KernelArgs& args) {
 
 void append_kernel_algorithms(std::vector<Algorithm>& table) {
   namespace kn = ::convarith::kernels;
-  const unsigned f32 = dtype_bit(DataType::kF32);
-  const unsigned nchw = layout_bit(Layout::kNCHW);
+  // What the kernels run (their files' opening comments say how): one dtype for x, w, z, y among f32, f16 and
+  // bf16 (bias the same or f32), activations and filters in either layout, the fused epilogue (the conv rows;
+  // pooling has none).
+  const unsigned dtypes = dtype_bit(DataType::kF32) | dtype_bit(DataType::kF16) | dtype_bit(DataType::kBF16);
+  const unsigned layouts = layout_bit(Layout::kNCHW) | layout_bit(Layout::kNHWC);
   struct KernelRow {
     const char* name;
     unsigned ops;
+    bool epilogue;
     bool deterministic;
     const char* summary;
     Status (*supports)(const ConvProblem&, const DeviceInfo&);
@@ -78,28 +82,29 @@ void append_kernel_algorithms(std::vector<Algorithm>& table) {
     Status (*emu_run)(const KernelArgs&);
   };
   const KernelRow rows[] = {
-      {"tiled", op_bit(Op::kConv), true,
+      {"tiled", op_bit(Op::kConv), true, true,
        "conv: 128-pixel x up to 16-channel output tile per block, input tile + halo and filter slice in shared memory "
        "(<= 48 KiB), up to 8 outputs per thread in registers",
        &kn::tiled_supports, &kn::tiled_prepare, CONVARITH_CUDA_RUN(tiled_run), &kn::emu::tiled_run},
-      {"direct", op_bit(Op::kConv), true, "conv: one thread per output element; every conv problem (the baseline)",
-       &kn::direct_supports, &kn::direct_prepare, CONVARITH_CUDA_RUN(direct_run), &kn::emu::direct_run},
-      {"gather", op_bit(Op::kConvTranspose), true,
+      {"direct", op_bit(Op::kConv), true, true,
+       "conv: one thread per output element; every conv problem (the baseline)", &kn::direct_supports,
+       &kn::direct_prepare, CONVARITH_CUDA_RUN(direct_run), &kn::emu::direct_run},
+      {"gather", op_bit(Op::kConvTranspose), true, true,
        "conv_transpose: one thread per output element gathering the taps that reach it (stride/dilation phases in "
        "integer steps); every conv_transpose problem",
        &kn::gather_supports, &kn::gather_prepare, CONVARITH_CUDA_RUN(gather_run), &kn::emu::gather_run},
-      {"scatter", op_bit(Op::kConvTranspose), false,
-       "conv_transpose: one thread per input element, atomic adds into y initialised to the bias; not bitwise "
-       "deterministic",
+      {"scatter", op_bit(Op::kConvTranspose), true, false,
+       "conv_transpose: one thread per input element, atomic adds into an fp32 workspace, then one pass writes y "
+       "(bias, epilogue); not bitwise deterministic",
        &kn::scatter_supports, &kn::scatter_prepare, CONVARITH_CUDA_RUN(scatter_run), &kn::emu::scatter_run},
-      {"pool", op_bit(Op::kMaxPool) | op_bit(Op::kAvgPool), true,
+      {"pool", op_bit(Op::kMaxPool) | op_bit(Op::kAvgPool), false, true,
        "max_pool and avg_pool: one thread per output (ceil_mode, dilation, count_include_pad)", &kn::pool_supports,
        &kn::pool_prepare, CONVARITH_CUDA_RUN(pool_run), &kn::emu::pool_run},
   };
   for (Device device : {Device::kCuda, Device::kEmulated})
     for (const KernelRow& r : rows)
-      table.push_back(Algorithm{r.name, device, r.ops, f32, nchw, false, false, r.deterministic, "fp32 FMA", r.summary,
-                                r.supports, r.prepare, device == Device::kCuda ? r.cuda_run : r.emu_run});
+      table.push_back(Algorithm{r.name, device, r.ops, dtypes, layouts, r.epilogue, false, r.deterministic, "fp32 FMA",
+                                r.summary, r.supports, r.prepare, device == Device::kCuda ? r.cuda_run : r.emu_run});
 }
 
 } // namespace detail

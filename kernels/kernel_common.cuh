@@ -60,7 +60,8 @@ struct Geometry {
   int64_t xs[5] = {0, 0, 0, 0, 1};
   int64_t ys[5] = {0, 0, 0, 0, 1};
   int64_t ws[5] = {0, 0, 0, 0, 1};
-  bool channels_last = false; // x, z, y are N[D]HWC
+  bool channels_last = false;   // x, z, y are N[D]HWC
+  bool w_channels_last = false; // the filter's channel axis (C/g for conv, K/g for transposed) is innermost
 };
 
 // The rank-3 strides of a resolved tensor with logical dims (d0, d1, spatial...).
@@ -103,6 +104,7 @@ inline Geometry make_geometry(const ConvProblem& p) {
   rank3_strides(p.tensor(TensorId::kY), p.rank(), g.ys);
   rank3_strides(p.tensor(TensorId::kW), p.rank(), g.ws);
   g.channels_last = p.layout() == Layout::kNHWC;
+  g.w_channels_last = p.tensor(TensorId::kW).rank > 0 && p.w_layout() == Layout::kNHWC;
   return g;
 }
 
@@ -185,7 +187,8 @@ template <typename Params> struct KernelPlan {
   dim3 grid, block;
   size_t smem_bytes = 0;
   int variant = 0;
-  bool wide = false; // int64_t index arithmetic (index_fits_int32 is false)
+  bool wide = false;               // int64_t index arithmetic (index_fits_int32 is false)
+  DataType dtype = DataType::kF32; // the element type of x, w, z, y: which instantiation runs
 };
 
 template <typename Params> inline const KernelPlan<Params>& prepared_as(const KernelArgs& args) {
@@ -208,16 +211,106 @@ inline Prepared make_prepared(const ConvProblem& p, const DeviceInfo& dev, Kerne
   return out;
 }
 
-// The f32 pointers of a run (the rows that take f32 only).
-struct F32Args {
-  const float* x;
-  const float* w;
-  const float* bias;
-  float* y;
+// ---- formats: element types, layouts, the epilogue -------------------------------------------------------------
+// Kernels are templates on the element type T of x, w, z and y (float, f16, bf16; kernel_algorithms.cpp declares
+// them) and load through to_float / store through from_float<T>: every sum is fp32. bias is T or float
+// (Out::bias_f32). Every global access goes through CONVARITH_LDG / CONVARITH_STG (f16/bf16 as their 16-bit bits).
+CONVARITH_DEVICE float load_elem(const float* p) {
+  return CONVARITH_LDG(p);
+}
+CONVARITH_DEVICE float load_elem(const f16* p) {
+  return to_float(f16{CONVARITH_LDG(&p->bits)});
+}
+CONVARITH_DEVICE float load_elem(const bf16* p) {
+  return to_float(bf16{CONVARITH_LDG(&p->bits)});
+}
+CONVARITH_DEVICE void store_elem(float* p, float v) {
+  CONVARITH_STG(p, v);
+}
+CONVARITH_DEVICE void store_elem(f16* p, float v) {
+  CONVARITH_STG(&p->bits, from_float<f16>(v).bits);
+}
+CONVARITH_DEVICE void store_elem(bf16* p, float v) {
+  CONVARITH_STG(&p->bits, from_float<bf16>(v).bits);
+}
+
+// What every conv kernel's output stage needs besides y: the epilogue, the bias (null, T or float) and z (null
+// unless the epilogue has a residual; z has y's layout and strides and may be y itself).
+struct Out {
+  EpilogueParams ep;
+  int bias_f32 = 0; // bias is float whatever T is
+  const void* bias = nullptr;
+  const void* z = nullptr;
 };
-inline F32Args f32_args(const KernelArgs& a) {
-  return {static_cast<const float*>(a.x), static_cast<const float*>(a.w), static_cast<const float*>(a.bias),
-          static_cast<float*>(a.y)};
+
+inline EpilogueParams epilogue_params(const ConvProblem& p) {
+  const Epilogue& e = p.epilogue();
+  EpilogueParams ep;
+  ep.act = static_cast<int>(e.activation);
+  ep.alpha = e.alpha;
+  ep.beta = e.beta;
+  ep.a = e.activation == Activation::kClip ? e.clip_min : e.leaky_alpha;
+  ep.b = e.clip_max;
+  return ep;
+}
+
+// The pointer-free part of Out, at prepare().
+inline Out make_out(const ConvProblem& p) {
+  Out o;
+  o.ep = epilogue_params(p);
+  const TensorDesc& b = p.tensor(TensorId::kBias);
+  o.bias_f32 = b.rank > 0 && b.dtype == DataType::kF32 ? 1 : 0;
+  return o;
+}
+
+// The bias of channel k (0 without bias).
+template <typename T> CONVARITH_DEVICE float load_bias(const Out& o, int64_t k) {
+  if (o.bias == nullptr)
+    return 0.0f;
+  return o.bias_f32 ? load_elem(static_cast<const float*>(o.bias) + k) : load_elem(static_cast<const T*>(o.bias) + k);
+}
+
+// y[off] = act(alpha * acc + bias + beta * z[off]) (z read before y is written: z may be y).
+template <typename T, typename I> CONVARITH_DEVICE void store_output(const Out& o, T* y, I off, float acc, float bias) {
+  const float zv = o.ep.beta != 0.0f ? load_elem(static_cast<const T*>(o.z) + off) : 0.0f;
+  store_elem(y + off, apply_epilogue(o.ep, acc, bias, zv));
+}
+
+// A linear index over an activation tensor in its MEMORY order decomposed into (n, c, d, h, w): (n, d, h, w, c)
+// when channels_last (consecutive threads then touch consecutive channels, coalesced), else (n, c, d, h, w).
+template <typename I> struct Coord { I n, c, d, h, w; };
+template <typename I>
+CONVARITH_HOST_DEVICE Coord<I> decompose(I e, bool channels_last, I num_c, I dim_d, I dim_h, I dim_w) {
+  Coord<I> q;
+  if (channels_last) {
+    q.c = e % num_c;
+    e /= num_c;
+  }
+  q.w = e % dim_w;
+  e /= dim_w;
+  q.h = e % dim_h;
+  e /= dim_h;
+  q.d = e % dim_d;
+  e /= dim_d;
+  if (channels_last) {
+    q.n = e;
+  } else {
+    q.c = e % num_c;
+    q.n = e / num_c;
+  }
+  return q;
+}
+
+// Runs f(T{}) for the plan's element type (float, f16, bf16).
+template <typename F> inline Status dispatch_dtype(DataType t, F&& f) {
+  switch (t) {
+  case DataType::kF16:
+    return f(f16{});
+  case DataType::kBF16:
+    return f(bf16{});
+  default:
+    return f(float{});
+  }
 }
 
 } // namespace convarith::kernels

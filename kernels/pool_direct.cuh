@@ -15,13 +15,18 @@
 //   visited: time per output is its in-input taps, whatever the kernel (10^12 taps over 3 inputs
 //   cost 3). Average sums pairwise (PairwiseSum): |err| <= (16 + log2(n / 16)) u sum |x| for n taps,
 //   so a global window of 2^25 ones averages to exactly 1 (a plain float sum stalls at 2^24).
-// Mapping: one thread per output element in NCDHW order (coalesced stores), 256-thread blocks,
-//   grid-stride loop, at most kMaxGridBlocks blocks.
+// Formats: x and y both f32, both f16 or both bf16 (the max is exact in the input's dtype, the average is an
+//   fp32 sum rounded once to y's dtype); NC[D]HW or N[D]HWC, read and written through the Geometry's strides.
+//   Pooling has no epilogue (the problem factory refuses one) and no bias.
+// Mapping: one thread per output element in y's memory order: (n, c, od, oh, ow) for NC[D]HW and
+//   (n, od, oh, ow, c) for N[D]HWC (consecutive threads store consecutive addresses, and for N[D]HWC read
+//   consecutive channels of each tap), 256-thread blocks, grid-stride loop, at most kMaxGridBlocks blocks.
 // Shared memory: none.
 // supports(): op == max_pool or avg_pool; every such problem (ceil_mode, dilation, asymmetric padding).
-// Index math: int32_t where index_fits_int32() proves it safe, else int64_t.
+// Index math: int32_t where index_fits_int32() proves it safe, else int64_t. Instantiations: {float, f16,
+//   bf16} x {int32_t, int64_t}.
 // Determinism: bitwise deterministic (fixed tap order r, s, t; one thread per output).
-// Tests: test_kernels_emulated --gtest_filter='*Emulated*pool*', test_kernels_gpu
+// Tests: test_kernels_emulated --gtest_filter='*Emulated*pool*', test_kernels_formats (every format), test_kernels_gpu
 //   --gtest_filter='*Gpu*pool*'. Bench: convarith_bench --device=cuda --benchmark_filter='convarith:pool$'.
 #pragma once
 
@@ -34,8 +39,8 @@ struct PoolParams {
   Geometry g;
   int is_max = 1;            // 1: max_pool, 0: avg_pool
   int count_include_pad = 0; // avg_pool only
-  const float* x = nullptr;
-  float* y = nullptr;
+  const void* x = nullptr;
+  void* y = nullptr;
 };
 
 constexpr unsigned kPoolThreads = 256;
@@ -49,6 +54,7 @@ inline Result<Prepared> pool_prepare(const ConvProblem& p, const DeviceInfo& dev
   plan.params.g = make_geometry(p);
   plan.params.is_max = p.op() == Op::kMaxPool ? 1 : 0;
   plan.params.count_include_pad = p.count_include_pad() ? 1 : 0;
+  plan.dtype = p.dtype(TensorId::kX);
   plan.grid = dim3(grid_blocks(p.y_elements(), kPoolThreads, kMaxGridBlocks));
   plan.block = dim3(kPoolThreads);
   plan.wide = !index_fits_int32(p);
@@ -86,36 +92,33 @@ template <typename I> CONVARITH_DEVICE PoolAxis<I> pool_axis(const Geometry& g, 
   return a;
 }
 
-template <typename I> CONVARITH_GLOBAL void pool_kernel(PoolParams p) {
+template <typename T, typename I> CONVARITH_GLOBAL void pool_kernel(PoolParams p) {
   const Geometry& g = p.g;
   const I out_d = static_cast<I>(g.out[0]), out_h = static_cast<I>(g.out[1]), out_w = static_cast<I>(g.out[2]);
   const I dd = static_cast<I>(g.dil[0]), dh = static_cast<I>(g.dil[1]), dw = static_cast<I>(g.dil[2]);
   const I num_c = static_cast<I>(g.c);
-  const float* CONVARITH_RESTRICT x = p.x;
+  const I x_step = dw * static_cast<I>(g.xs[4]); // x offset between two taps along w
+  const T* CONVARITH_RESTRICT x = static_cast<const T*>(p.x);
+  T* y = static_cast<T*>(p.y);
   const int64_t total = g.y_elements;
   const int64_t step = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += step) {
-    I rest = static_cast<I>(e);
-    const I ow = rest % out_w;
-    rest /= out_w;
-    const I oh = rest % out_h;
-    rest /= out_h;
-    const I od = rest % out_d;
-    rest /= out_d;
-    const I c = rest % num_c;
-    const I n = rest / num_c;
-    const PoolAxis<I> ad = pool_axis<I>(g, 0, od);
-    const PoolAxis<I> ah = pool_axis<I>(g, 1, oh);
-    const PoolAxis<I> aw = pool_axis<I>(g, 2, ow);
+    const Coord<I> o = decompose<I>(static_cast<I>(e), g.channels_last, num_c, out_d, out_h, out_w);
+    const I c = o.c, n = o.n;
+    const PoolAxis<I> ad = pool_axis<I>(g, 0, o.d);
+    const PoolAxis<I> ah = pool_axis<I>(g, 1, o.h);
+    const PoolAxis<I> aw = pool_axis<I>(g, 2, o.w);
+    // The first in-input tap along w (every window has one: the arithmetic guarantees it).
+    const I iw_first = aw.start + aw.taps.lo * dw, taps_w = aw.taps.hi - aw.taps.lo;
     float acc = 0.0f;
     if (p.is_max) {
       bool seen = false; // no tap read yet (avoids needing -infinity on both compilers)
       for (I r = ad.taps.lo; r < ad.taps.hi; ++r) {
         const I id = ad.start + r * dd;
         for (I s = ah.taps.lo; s < ah.taps.hi; ++s) {
-          const I x_row = x_offset<I>(g, n, c, id, ah.start + s * dh, 0) + aw.start;
-          for (I t = aw.taps.lo; t < aw.taps.hi; ++t) {
-            const float v = CONVARITH_LDG(x + (x_row + t * dw));
+          const I x_row = x_offset<I>(g, n, c, id, ah.start + s * dh, iw_first);
+          for (I t = 0; t < taps_w; ++t) {
+            const float v = load_elem(x + (x_row + t * x_step));
             // NaN wins: a NaN accumulator stays, a NaN v replaces it.
             acc = (seen && (acc > v || acc != acc)) ? acc : v;
             seen = true;
@@ -127,9 +130,9 @@ template <typename I> CONVARITH_GLOBAL void pool_kernel(PoolParams p) {
       for (I r = ad.taps.lo; r < ad.taps.hi; ++r) {
         const I id = ad.start + r * dd;
         for (I s = ah.taps.lo; s < ah.taps.hi; ++s) {
-          const I x_row = x_offset<I>(g, n, c, id, ah.start + s * dh, 0) + aw.start;
-          for (I t = aw.taps.lo; t < aw.taps.hi; ++t)
-            sum.add(CONVARITH_LDG(x + (x_row + t * dw)));
+          const I x_row = x_offset<I>(g, n, c, id, ah.start + s * dh, iw_first);
+          for (I t = 0; t < taps_w; ++t)
+            sum.add(load_elem(x + (x_row + t * x_step)));
         }
       }
       // Per-axis counts (each at most the axis's kernel size) multiplied in 64 bits: at most the
@@ -142,18 +145,25 @@ template <typename I> CONVARITH_GLOBAL void pool_kernel(PoolParams p) {
                                       static_cast<int64_t>(aw.taps.hi - aw.taps.lo);
       acc = sum.total() / static_cast<float>(count);
     }
-    CONVARITH_STG(p.y + e, acc);
+    store_elem(y + y_offset<I>(g, n, c, o.d, o.h, o.w), acc);
   }
+}
+
+template <typename T, typename I>
+Status pool_launch(const KernelPlan<PoolParams>& plan, const PoolParams& params, [[maybe_unused]] void* stream) {
+  return CONVARITH_LAUNCH((pool_kernel<T, I>), plan.grid, plan.block, 0, stream, params);
 }
 
 Status pool_run(const KernelArgs& args) {
   const KernelPlan<PoolParams>& plan = prepared_as<PoolParams>(args);
   PoolParams params = plan.params;
-  params.x = static_cast<const float*>(args.x);
-  params.y = static_cast<float*>(args.y);
-  if (!plan.wide)
-    return CONVARITH_LAUNCH(pool_kernel<int32_t>, plan.grid, plan.block, 0, args.stream, params);
-  return CONVARITH_LAUNCH(pool_kernel<int64_t>, plan.grid, plan.block, 0, args.stream, params);
+  params.x = args.x;
+  params.y = args.y;
+  return dispatch_dtype(plan.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    return plan.wide ? pool_launch<T, int64_t>(plan, params, args.stream)
+                     : pool_launch<T, int32_t>(plan, params, args.stream);
+  });
 }
 
 } // namespace convarith::kernels::CONVARITH_KNS

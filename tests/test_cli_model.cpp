@@ -59,8 +59,8 @@ TEST(ModelCli, BuiltInCharacterisationModelsTiledAndDirect) {
   ASSERT_EQ(r.rc, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("MODELED, NOT MEASURED"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("what it cannot see"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("tiled_kernel<8>"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("direct_kernel<int32_t>"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tiled_kernel<float, 8>"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("direct_kernel<float, int>"), std::string::npos) << r.out;
   const std::string j = read(json);
   EXPECT_NE(j.find("\"label\": \"modeled, not measured\""), std::string::npos) << j;
   for (const char* algo : {"\"algorithm\": \"tiled\"", "\"algorithm\": \"direct\""}) {
@@ -81,7 +81,7 @@ TEST(ModelCli, TapPathArithmeticFollowsTheCharacterisation) {
   const std::string insp = ::testing::TempDir() + "convarith_model_inspect.json";
   {
     std::ofstream f(insp);
-    f << R"({"kernels": {"sm_90/direct_kernel<int32_t>": {"regs": 32, "static_smem": 0, "tap_path": {
+    f << R"({"kernels": {"sm_90/direct_kernel<float, int>": {"regs": 32, "static_smem": 0, "tap_path": {
           "fma_per_tap": 1, "unrolled_loops": [{"taps": 4, "instructions": 40}],
           "remainder_body": {"taps": 3, "instructions": 36}}}}})";
   }
@@ -90,7 +90,7 @@ TEST(ModelCli, TapPathArithmeticFollowsTheCharacterisation) {
   CliRun r =
       model({"--inspect", insp, "--json", json, "--layer", "conv", "--x-shape", "1,4,16,16", "--w-shape", "4,4,3,3"});
   ASSERT_EQ(r.rc, 1) << r.out << r.err; // tiled has no characterisation in this file
-  EXPECT_NE(r.out.find("no characterisation for sm_90/tiled_kernel<4>"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("no characterisation for sm_90/tiled_kernel<float, 4>"), std::string::npos) << r.out;
   std::string j = read(json);
   EXPECT_DOUBLE_EQ(field(j, "\"algorithm\": \"direct\"", "instructions_per_tap"), 12.0) << j;
   EXPECT_NEAR(field(j, "\"algorithm\": \"direct\"", "path_fma_share"), 1.0 / 12.0, 1e-9) << j; // 1 FMA per tap

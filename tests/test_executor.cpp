@@ -1015,8 +1015,10 @@ TEST(ExecutorResources, TheTableHoldsEveryKernelForBothArchitectures) {
   const std::vector<emu::KernelResources>& table = emu::kernel_resource_table();
   ASSERT_FALSE(table.empty());
   for (const char* kernel :
-       {"direct_kernel<int>", "direct_kernel<long>", "tiled_kernel<1>", "tiled_kernel<8>", "gather_kernel<long>",
-        "scatter_kernel<int>", "scatter_bias_fill_kernel<long>", "pool_kernel<int>"}) {
+       {"direct_kernel<float, int>", "direct_kernel<float, long>", "direct_kernel<convarith::kernels::f16, int>",
+        "tiled_kernel<float, 1>", "tiled_kernel<convarith::kernels::bf16, 8>", "gather_kernel<float, long>",
+        "scatter_kernel<float, int>", "scatter_finish_kernel<convarith::kernels::f16, long>",
+        "pool_kernel<float, int>"}) {
     for (const char* arch : {"sm_80", "sm_90"}) {
       const emu::KernelResources* r = emu::find_kernel_resources(kernel, arch);
       ASSERT_NE(r, nullptr) << kernel << " " << arch;
@@ -1025,7 +1027,7 @@ TEST(ExecutorResources, TheTableHoldsEveryKernelForBothArchitectures) {
     }
   }
   EXPECT_EQ(emu::find_kernel_resources("no_such_kernel", "sm_90"), nullptr);
-  EXPECT_EQ(emu::find_kernel_resources("tiled_kernel<8>", "sm_70"), nullptr);
+  EXPECT_EQ(emu::find_kernel_resources("tiled_kernel<float, 8>", "sm_70"), nullptr);
 }
 
 TEST(ExecutorResources, KernelKeysAreTheDemangledInstantiationNames) {

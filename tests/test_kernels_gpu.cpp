@@ -3,6 +3,8 @@
 // fp64 reference: the paper's figures, the smoke and edge lists, the same random draw as
 // test_kernels_emulated, a few real layers, the tiny 64-bit-index problems, and one max pool past
 // 2^31 elements (MaxPoolPast2To31ElementsOnSampledOutputs: 17 GB of device memory).
+// GpuKernelFormats: every format a row declares (dtype x layout x filter layout x epilogue, tests/kernel_formats.hpp)
+// on the small conv-like problems of test_kernels_formats, and f16 NHWC relu + residual on the real layers.
 //
 // Per (algorithm x problem): integer inputs compared exactly; random floats compared within the error
 // bound, twice — a deterministic row must give bitwise-identical results run to run. Outputs are
@@ -15,6 +17,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <ostream>
 #include <random>
 #include <string>
@@ -22,6 +25,7 @@
 #include <vector>
 
 #include "convarith/convarith.hpp"
+#include "kernel_formats.hpp"
 #include "support/support.hpp"
 
 #if defined(CONVARITH_HAVE_CUDA)
@@ -123,6 +127,40 @@ std::string case_name(const ::testing::TestParamInfo<GpuCase>& info) {
 }
 
 class GpuKernel : public ::testing::TestWithParam<GpuCase> {};
+
+// Format cases: (row x problem); the test loops over the formats. `all_formats` false: f16 NHWC relu + residual only.
+struct GpuFormatCase {
+  const Algorithm* algorithm = nullptr;
+  NamedProblem problem;
+  bool all_formats = true;
+  int index = 0;
+};
+void PrintTo(const GpuFormatCase& c, std::ostream* os) {
+  *os << c.algorithm->name << " on " << c.problem.name << " (" << c.problem.problem.name() << ")";
+}
+std::vector<GpuFormatCase> gpu_format_cases() {
+  std::vector<GpuFormatCase> cases;
+  for (const Algorithm& row : algorithm_table()) {
+    if (row.device != Device::kCuda)
+      continue;
+    for (Op op : {Op::kConv, Op::kConvTranspose}) {
+      if (!(row.ops & op_bit(op)))
+        continue;
+      int index = 0;
+      for (const NamedProblem& np : conv_like(op))
+        cases.push_back({&row, np, true, index++});
+    }
+    for (const NamedProblem& np : real_layers())
+      if ((row.ops & op_bit(np.problem.op())) != 0)
+        cases.push_back({&row, np, false, 0});
+  }
+  return cases;
+}
+std::string format_case_name(const ::testing::TestParamInfo<GpuFormatCase>& info) {
+  return param_name(std::string(info.param.algorithm->name) + "_" + op_name(info.param.problem.problem.op()) + "_" +
+                    info.param.problem.name);
+}
+class GpuKernelFormats : public ::testing::TestWithParam<GpuFormatCase> {};
 
 #if defined(CONVARITH_HAVE_CUDA)
 
@@ -327,15 +365,121 @@ TEST(GpuKernels, MaxPoolPast2To31ElementsOnSampledOutputs) {
                       << seed << ")";
 }
 
+// One run of a formats case on the device: inputs (their dtypes) copied up, y NaN-poisoned (or holding z when z is
+// y), Plan::run(Tensors), y copied back as doubles in memory order.
+struct GpuFormatRun {
+  Status status;
+  std::vector<double> y;
+  std::vector<unsigned char> raw;
+  std::string cuda_error;
+};
+
+GpuFormatRun run_format_on_gpu(const Plan& plan, const TensorSet& in, bool with_bias, bool z_is_y) {
+  GpuFormatRun r;
+  const ConvProblem& p = plan.problem();
+  Buffer y = make_buffer(p.tensor(TensorId::kY));
+  if (z_is_y)
+    y.bytes = in.z.bytes;
+  else
+    poison(y);
+  auto check = [&](cudaError_t err, const char* what) {
+    if (err != cudaSuccess && r.cuda_error.empty())
+      r.cuda_error = std::string(what) + ": " + cudaGetErrorString(err);
+  };
+  auto upload = [&](const Buffer& b, const char* what) {
+    auto d = std::make_unique<DeviceBuffer>(b.bytes.size());
+    if (!b.bytes.empty())
+      check(cudaMemcpy(d->as<void>(), b.data(), b.bytes.size(), cudaMemcpyHostToDevice), what);
+    return d;
+  };
+  const auto dx = upload(in.x, "copy x"), dw = upload(in.w, "copy w"), db = upload(in.bias, "copy bias");
+  const auto dz = upload(in.z, "copy z"), dy = upload(y, "copy y");
+  DeviceBuffer ws(plan.workspace_bytes());
+  if (!r.cuda_error.empty())
+    return r;
+  Tensors t;
+  t.x = dx->as<void>();
+  t.w = in.w.bytes.empty() ? nullptr : dw->as<void>();
+  t.bias = with_bias && !in.bias.bytes.empty() ? db->as<void>() : nullptr;
+  t.z = z_is_y ? dy->as<void>() : (in.z.bytes.empty() ? nullptr : dz->as<void>());
+  t.y = dy->as<void>();
+  r.status = plan.run(t, ws.as<void>(), plan.workspace_bytes(), nullptr);
+  check(cudaDeviceSynchronize(), "kernel (at cudaDeviceSynchronize)");
+  r.raw.resize(y.bytes.size());
+  check(cudaMemcpy(r.raw.data(), dy->as<void>(), r.raw.size(), cudaMemcpyDeviceToHost), "copy y back");
+  if (r.status.is_ok() && r.cuda_error.empty())
+    r.y = oracle::to_double(p, TensorId::kY, r.raw.data());
+  return r;
+}
+
+TEST_P(GpuKernelFormats, MatchesReference) {
+  CONVARITH_SKIP_WITHOUT_GPU();
+  const Algorithm& row = *GetParam().algorithm;
+  const ConvProblem& base = GetParam().problem.problem;
+  std::vector<Format> formats;
+  if (GetParam().all_formats) {
+    formats = formats_of(row, base.op(), GetParam().index);
+  } else {
+    Format f;
+    f.dtype = DataType::kF16;
+    f.layout = f.w_layout = Layout::kNHWC;
+    f.epi = is_pool(base.op()) ? Epi::kIdentity : Epi::kReluResidual;
+    formats.push_back(f);
+  }
+  for (const Format& f : formats) {
+    const ConvProblem p = with_format(base, f);
+    SCOPED_TRACE(format_name(f) + " (" + p.name() + ")");
+    Result<Plan> plan = Plan::create(p, Device::kCuda, row.name);
+    if (!plan.is_ok()) {
+      EXPECT_EQ(plan.status().code(), StatusCode::kNotSupported) << plan.status().to_string();
+      EXPECT_NE(plan.status().message().find("shared memory"), std::string::npos) << plan.status().to_string();
+      continue;
+    }
+    const bool bias = has_bias(f) && p.bias_elements() > 0;
+    if (exact_epilogue(f)) {
+      const TensorSet ints = make_inputs(p, 17, true);
+      const GpuFormatRun got = run_format_on_gpu(*plan, ints, bias, in_place(f));
+      ASSERT_TRUE(got.cuda_error.empty()) << got.cuda_error;
+      ASSERT_TRUE(got.status.is_ok()) << got.status.to_string();
+      const Mismatch m = exact_mismatches(p, got.y, oracle::reference(p, oracle_tensors(ints, bias)));
+      EXPECT_EQ(m.bad, 0) << "integer inputs; first at " << m.first << ": got " << m.got << " want " << m.want;
+    }
+    const uint64_t seed = fresh_seed();
+    const TensorSet floats = make_inputs(p, seed, false);
+    const oracle::Tensors ot = oracle_tensors(floats, bias);
+    const std::vector<double> want = oracle::reference(p, ot);
+    const std::vector<double> magnitude = oracle::reference_magnitude(p, ot);
+    const GpuFormatRun first = run_format_on_gpu(*plan, floats, bias, in_place(f));
+    const GpuFormatRun second = run_format_on_gpu(*plan, floats, bias, in_place(f));
+    ASSERT_TRUE(first.cuda_error.empty()) << first.cuda_error;
+    ASSERT_TRUE(second.cuda_error.empty()) << second.cuda_error;
+    ASSERT_TRUE(first.status.is_ok()) << first.status.to_string();
+    ASSERT_TRUE(second.status.is_ok()) << second.status.to_string();
+    for (const GpuFormatRun* r : {&first, &second}) {
+      const oracle::Verdict v = oracle::accept(p, r->y, want, magnitude);
+      EXPECT_TRUE(v.pass) << "random floats (seed " << seed << "): " << v.bad << " bad (" << v.nan_bad
+                          << " NaN), first " << v.first_bad << ", worst error/bound " << v.worst_ratio;
+    }
+    if (row.deterministic) {
+      EXPECT_EQ(first.raw, second.raw) << row.name << " is deterministic but two runs differ (seed " << seed << ")";
+    }
+  }
+}
+
 #else // built without CUDA
 
 TEST_P(GpuKernel, MatchesReference) {
   CONVARITH_GPU_SKIP("convarith was built without CUDA");
 }
 
+TEST_P(GpuKernelFormats, MatchesReference) {
+  CONVARITH_GPU_SKIP("convarith was built without CUDA");
+}
+
 #endif
 
 INSTANTIATE_TEST_SUITE_P(Gpu, GpuKernel, ::testing::ValuesIn(gpu_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(Gpu, GpuKernelFormats, ::testing::ValuesIn(gpu_format_cases()), format_case_name);
 
 } // namespace
 } // namespace convarith::test
