@@ -17,6 +17,7 @@
 #include "io.hpp"
 #include "npy.hpp"
 #include "reference/reference.hpp"
+#include "storage.hpp"
 #include "subcommands.hpp"
 
 #ifdef CONVARITH_HAVE_CUDA
@@ -76,27 +77,6 @@ std::string axes_text(size_t rank, Layout layout, bool weight, Op op) {
   for (const std::string& n : names)
     s += (s.empty() ? "" : ",") + n;
   return s;
-}
-
-// bf16 bits of a float, rounded to nearest even with oracle::round_to (the reference's conversion,
-// written independently of the library's kernels/numeric.cuh): the rounded value is exactly a bf16,
-// so its upper 16 bits are the bf16 encoding. NaN stays a (quiet) NaN of the same sign.
-uint16_t bf16_bits(float v) {
-  uint32_t bits = 0;
-  if (std::isnan(v)) {
-    std::memcpy(&bits, &v, 4);
-    return static_cast<uint16_t>(((bits >> 16) & 0x8000u) | 0x7fc0u);
-  }
-  const float r = oracle::round_to(DataType::kBF16, v);
-  std::memcpy(&bits, &r, 4);
-  return static_cast<uint16_t>(bits >> 16);
-}
-
-float bf16_value(uint16_t b) {
-  const uint32_t bits = static_cast<uint32_t>(b) << 16;
-  float v = 0;
-  std::memcpy(&v, &bits, 4);
-  return v;
 }
 
 // A tensor's storage (dtype_bytes each, the file's order): the file's own values for f32 and f16 (no
