@@ -20,6 +20,7 @@
 
 #include "attributes.hpp"
 #include "npy.hpp"
+#include "storage.hpp"
 #include "subcommands.hpp"
 
 namespace convarith::cli {
@@ -220,6 +221,59 @@ TEST(CliFormats, F16NhwcBiasReluResidualOnTheEmulatedDeviceChecksOrIsRefusedClea
     EXPECT_TRUE(contains(o.err, "takes")) << o.err;
     EXPECT_NE(::access(f.out.c_str(), F_OK), 0) << "nothing is written when the run is refused";
   }
+}
+
+// The emulated device itself: an f32 NCHW conv with bias, which its rows take, runs there and checks.
+TEST(CliFormats, EmulatedDeviceRunsAndChecksAnF32Layer) {
+  TempDir dir;
+  std::vector<float> x(2 * 7 * 7), w(3 * 2 * 3 * 3), b = {0.5f, -1.0f, 2.0f};
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] = static_cast<float>(static_cast<int>(i % 9) - 4) * 0.25f;
+  for (size_t i = 0; i < w.size(); ++i)
+    w[i] = static_cast<float>(static_cast<int>(i % 3) - 1);
+  const std::string xf = dir.file("x.npy"), wf = dir.file("w.npy"), bf = dir.file("b.npy"), yc = dir.file("yc.npy"),
+                    ye = dir.file("ye.npy");
+  ASSERT_TRUE(write_npy(xf, {1, 2, 7, 7}, x.data()).is_ok());
+  ASSERT_TRUE(write_npy(wf, {3, 2, 3, 3}, w.data()).is_ok());
+  ASSERT_TRUE(write_npy(bf, {3}, b.data()).is_ok());
+  Outcome o = run(
+      {"conv", "--x", xf, "--w", wf, "--b", bf, "--strides", "2,2", "--device", "emulated", "--check", "--out", ye});
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_TRUE(contains(o.out, " on emulated with ")) << o.out;
+  EXPECT_TRUE(contains(o.out, ": PASS")) << o.out;
+  o = run({"conv", "--x", xf, "--w", wf, "--b", bf, "--strides", "2,2", "--device", "cpu", "--out", yc});
+  ASSERT_EQ(o.code, 0) << o.err;
+  std::vector<int64_t> s1, s2;
+  EXPECT_EQ(read_output(ye, NpyType::kF32, &s1), read_output(yc, NpyType::kF32, &s2)); // small integers: exact
+  o = run({"conv", "--x", xf, "--w", wf, "--device", "emulator", "--out", ye});
+  EXPECT_EQ(o.code, 2);
+  EXPECT_TRUE(contains(o.err, "--device 'emulator': expected cpu, cuda, emulated or auto")) << o.err;
+}
+
+// cli/storage.hpp's conversions (the bench's random inputs, run's bf16 files): round to nearest even, ties to
+// even, subnormals, overflow to infinity, NaN kept quiet with its sign.
+TEST(CliFormats, StorageConversionsRoundToNearestEven) {
+  EXPECT_EQ(f16_bits(1.0f), 0x3c00);
+  EXPECT_EQ(f16_bits(-2.0f), 0xc000);
+  EXPECT_EQ(f16_bits(1.0f + std::ldexp(1.0f, -11)), 0x3c00);     // a tie: to even (down)
+  EXPECT_EQ(f16_bits(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3c02); // a tie: to even (up)
+  EXPECT_EQ(f16_bits(std::ldexp(1.0f, -24)), 0x0001);            // the smallest subnormal
+  EXPECT_EQ(f16_bits(std::ldexp(1.0f, -26)), 0x0000);            // below half of it: zero
+  EXPECT_EQ(f16_bits(65504.0f), 0x7bff);
+  EXPECT_EQ(f16_bits(70000.0f), 0x7c00); // past the largest finite: infinity
+  EXPECT_EQ(f16_bits(-std::numeric_limits<float>::infinity()), 0xfc00);
+  EXPECT_EQ(f16_bits(-std::numeric_limits<float>::quiet_NaN()) & 0xfe00, 0xfe00);
+  for (uint16_t h : {0x0001, 0x03ff, 0x0400, 0x3c00, 0x7bff, 0xbc01})
+    EXPECT_EQ(f16_bits(f16_value(h)), h) << h;
+  EXPECT_EQ(bf16_bits(1.0f + std::ldexp(1.0f, -8)), 0x3f80);     // a tie: to even (down)
+  EXPECT_EQ(bf16_bits(1.0f + 3 * std::ldexp(1.0f, -8)), 0x3f82); // a tie: to even (up)
+  EXPECT_EQ(bf16_value(bf16_bits(3.0f)), 3.0f);
+  // A NaN whose payload is only in the low 16 bits must not become an infinity when truncated.
+  uint32_t nan_bits = 0x7f800001u;
+  float nan = 0;
+  std::memcpy(&nan, &nan_bits, 4);
+  EXPECT_TRUE(std::isnan(bf16_value(bf16_bits(nan))));
+  EXPECT_EQ(bf16_bits(std::numeric_limits<float>::max()), 0x7f80); // rounds past the largest bf16: infinity
 }
 
 TEST(CliFormats, AlphaBetaAndZ) {
