@@ -56,10 +56,12 @@ struct CheckResult {
   int64_t bad = 0;    // elements outside the bound (NaN counts)
   std::string message;
 };
-// |got - want| <= tol * 2^-24 * (taps + 2) * magnitude per element, taps = C/g * prod(k) (conv).
-// tol 4 fits direct summation; Winograd/FFT peers need a looser one (the harness uses 64 for peers).
-CheckResult check_output(const ConvProblem& p, const float* got, const std::vector<double>& want,
-                         const std::vector<double>& magnitude, double tol = 4.0);
+// The project's one acceptance rule, oracle::accept (reference/reference.hpp): got is y in its dtype and
+// memory order; want and magnitude are oracle::reference / reference_magnitude of the same inputs. factor 2
+// fits direct summation (the tests' and `run --check`'s); Winograd/FFT peers need a looser one (the
+// harness uses 32 for peers).
+CheckResult check_output(const ConvProblem& p, const void* got, const std::vector<double>& want,
+                         const std::vector<double>& magnitude, double factor = 2.0);
 
 // ---- the environment block ---------------------------------------------------------------------
 struct Environment {
@@ -207,8 +209,11 @@ struct Summary {
   std::string layer_id;
   const CaseResult* best = nullptr; // fastest correct convarith case, or nullptr
   const CaseResult* peer = nullptr; // the peer's case, or nullptr
-  double ratio = 0;                 // peer median / our median (> 1: we are faster), 0 when unknown
-  double roofline_pct = 0;          // our best as % of min(peak, AI * bandwidth), 0 when unknown
+  // The peer's case when it is n/a because its adapter cannot run the layer's formats or epilogue (status
+  // "not_supported: peer cannot run f16 NHWC ..."): the table says so instead of a time. nullptr otherwise.
+  const CaseResult* peer_na = nullptr;
+  double ratio = 0;        // peer median / our median (> 1: we are faster), 0 when unknown
+  double roofline_pct = 0; // our best as % of min(peak, AI * bandwidth), 0 when unknown
 };
 std::vector<Summary> summarize(const std::vector<Layer>& layers, const std::vector<CaseResult>& results,
                                const Environment& env);

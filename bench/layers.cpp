@@ -1,4 +1,4 @@
-// bench/layers.cpp — the layer file parser and the output check of convarith_bench_lib.
+// bench/layers.cpp — the layer file parser and the output check (oracle::accept) of convarith_bench_lib.
 //
 // The parser only turns text into a ProblemDesc; ConvProblem::make() validates it, so a row that
 // breaks the arithmetic fails with the library's own message plus the file position.
@@ -11,6 +11,7 @@
 
 #include "../cli/io.hpp"
 #include "bench.hpp"
+#include "reference/reference.hpp"
 
 #ifndef CONVARITH_SOURCE_DIR
 #define CONVARITH_SOURCE_DIR "."
@@ -92,10 +93,12 @@ std::string default_layers_path() {
 }
 
 Result<Layer> parse_layer_row(std::string_view row, int line) {
-  constexpr size_t kColumns = 16;
+  // 18 columns; a row of the older 16-column form (no dtype and layout) is f32 NCHW.
+  constexpr size_t kColumns = 18, kLegacyColumns = 16;
   std::vector<std::string_view> f = split(row, ',');
-  if (f.size() != kColumns)
-    return invalid_argument("expected " + std::to_string(kColumns) + " comma-separated columns, found " +
+  if (f.size() != kColumns && f.size() != kLegacyColumns)
+    return invalid_argument("expected " + std::to_string(kColumns) + " comma-separated columns (or " +
+                            std::to_string(kLegacyColumns) + " without dtype and layout), found " +
                             std::to_string(f.size()));
   Layer layer;
   layer.line = line;
@@ -180,6 +183,16 @@ Result<Layer> parse_layer_row(std::string_view row, int line) {
       return invalid_argument("column flags: unknown flag '" + std::string(flag) + "' (ceil, include_pad)");
     }
   }
+  if (f.size() == kColumns) {
+    Result<DataType> dtype = parse_dtype(f[16]);
+    if (!dtype)
+      return invalid_argument("column dtype: '" + std::string(f[16]) + "' is not f32, f16 or bf16");
+    d.dtype = *dtype;
+    Result<Layout> layout = parse_layout(f[17]);
+    if (!layout)
+      return invalid_argument("column layout: '" + std::string(f[17]) + "' is not NCHW or NHWC");
+    d.layout = *layout;
+  }
   Result<ConvProblem> p = ConvProblem::make(d);
   if (!p)
     return Status(p.status().code(), "layer " + layer.id + ": " + p.status().message());
@@ -242,39 +255,26 @@ Result<std::vector<Layer>> load_suite(const std::string& path, std::string_view 
   return out;
 }
 
-CheckResult check_output(const ConvProblem& p, const float* got, const std::vector<double>& want,
-                         const std::vector<double>& magnitude, double tol) {
+CheckResult check_output(const ConvProblem& p, const void* got, const std::vector<double>& want,
+                         const std::vector<double>& magnitude, double factor) {
   CheckResult r;
-  const double eps = std::ldexp(1.0, -24);
-  double taps = 1;
-  if (!is_pool(p.op())) {
-    // Each output sums over C/g (conv) or C/g input channels (transposed, gather) times the taps.
-    taps = static_cast<double>(p.c() / p.groups()) * static_cast<double>(p.kernel_spatial());
-  }
-  const double factor = tol * eps * (taps + 2);
-  int64_t first_bad = -1;
-  for (size_t i = 0; i < want.size(); ++i) {
-    const double err = std::fabs(static_cast<double>(got[i]) - want[i]);
-    const bool nan = std::isnan(got[i]);
-    if (!nan) {
-      r.max_abs = std::max(r.max_abs, err);
-      if (magnitude[i] > 0)
-        r.max_rel = std::max(r.max_rel, err / magnitude[i]);
-    }
-    if (nan || err > factor * magnitude[i] + 1e-30) {
-      if (first_bad < 0)
-        first_bad = static_cast<int64_t>(i);
-      ++r.bad;
-    }
-  }
-  r.ok = r.bad == 0;
+  const std::vector<double> values = oracle::to_double(p, TensorId::kY, got);
+  const oracle::Verdict v = oracle::accept(p, values, want, magnitude, factor);
+  r.ok = v.pass;
+  r.max_abs = v.max_abs;
+  r.max_rel = v.max_rel;
+  r.bad = v.bad;
   std::ostringstream m;
   if (r.ok) {
-    m << "max rel err " << r.max_rel << " (bound " << factor << ")";
+    m << "max rel err " << r.max_rel << " (bound " << v.bound_factor << " x magnitude, worst error/bound "
+      << v.worst_ratio << ")";
   } else {
-    const size_t i = static_cast<size_t>(first_bad);
-    m << r.bad << " of " << want.size() << " elements outside " << tol << "*eps*(taps+2)*|x*w|; first at flat index "
-      << first_bad << ": got " << got[i] << ", want " << want[i] << " (magnitude " << magnitude[i] << ")";
+    const size_t i = static_cast<size_t>(v.first_bad);
+    m << r.bad << " of " << want.size() << " elements outside the acceptance bound (oracle::accept, factor " << factor
+      << ", " << dtype_name(p.dtype(TensorId::kY)) << " output)";
+    if (i < values.size() && i < want.size() && i < magnitude.size())
+      m << "; first at flat index " << v.first_bad << ": got " << values[i] << ", want " << want[i] << " (magnitude "
+        << magnitude[i] << ")";
   }
   r.message = m.str();
   return r;

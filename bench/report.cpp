@@ -85,6 +85,20 @@ std::string num(double v) {
   return o.str();
 }
 
+// A peer n/a because its adapter does not take the layer's dtype, layout or epilogue (harness.cpp's
+// peer_format_gap), as opposed to the layer's geometry.
+bool peer_cannot_run_format(const CaseResult& r) {
+  return r.is_peer() && r.status.rfind("not_supported", 0) == 0 &&
+         r.status.find("peer cannot run ") != std::string::npos;
+}
+
+std::string format_cell(const ConvProblem& p) {
+  std::string s = std::string(dtype_name(p.dtype(TensorId::kX))) + " " + layout_name(p.layout());
+  if (!p.epilogue().is_identity())
+    s += std::string(" ") + activation_name(p.epilogue().activation) + (p.epilogue().has_residual() ? "+z" : "");
+  return s;
+}
+
 std::string join_axes(const ConvProblem& p, int64_t (*get)(const ConvProblem&, int)) {
   std::string s;
   for (int j = 0; j < p.rank(); ++j)
@@ -190,6 +204,8 @@ Environment environment(Device device) {
 #endif
   if (device == Device::kCpu)
     env.peak_note = "CPU peak not measured: no % of roofline on the CPU";
+  if (device == Device::kEmulated)
+    env.peak_note = "emulated: the CUDA kernels under the CPU kernel executor, no % of roofline";
   return env;
 }
 
@@ -219,6 +235,10 @@ std::string results_json(const Environment& env, const std::vector<Layer>& layer
       << ", \"input\": " << q(join_axes(p, [](const ConvProblem& pp, int j) { return pp.axis(j).i; }))
       << ", \"kernel\": " << q(join_axes(p, [](const ConvProblem& pp, int j) { return pp.axis(j).k; }))
       << ", \"output\": " << q(join_axes(p, [](const ConvProblem& pp, int j) { return pp.out(j); }))
+      << ", \"dtype\": " << q(dtype_name(p.dtype(TensorId::kX))) << ", \"layout\": " << q(layout_name(p.layout()))
+      << ", \"w_layout\": " << q(is_pool(p.op()) ? "" : layout_name(p.w_layout()))
+      << ", \"activation\": " << q(activation_name(p.epilogue().activation))
+      << ", \"alpha\": " << num(p.epilogue().alpha) << ", \"beta\": " << num(p.epilogue().beta)
       << ", \"name\": " << q(p.name()) << ", \"flops\": " << num(p.flops()) << ", \"min_bytes\": " << p.min_bytes()
       << "}" << (i + 1 < layers.size() ? "," : "") << "\n";
   }
@@ -233,7 +253,9 @@ std::string results_json(const Environment& env, const std::vector<Layer>& layer
       << ", \"min_s\": " << num(r.min_s) << ", \"setup_s\": " << num(r.setup_s) << ", \"flops\": " << num(r.flops)
       << ", \"bytes\": " << num(r.bytes) << ", \"workspace_bytes\": " << r.workspace_bytes
       << ", \"rotation\": " << r.rotation << ", \"host_median_s\": " << num(r.host_median_s)
-      << ", \"gated\": " << (r.gated ? "true" : "false") << "}" << (i + 1 < results.size() ? "," : "") << "\n";
+      << ", \"gated\": " << (r.gated ? "true" : "false")
+      << ", \"peer_cannot_run_format\": " << (peer_cannot_run_format(r) ? "true" : "false") << "}"
+      << (i + 1 < results.size() ? "," : "") << "\n";
   }
   o << "  ]\n}\n";
   return o.str();
@@ -257,6 +279,8 @@ std::vector<Summary> summarize(const std::vector<Layer>& layers, const std::vect
     Summary s;
     s.layer_id = l.id;
     for (const CaseResult& r : results) {
+      if (r.layer_id == l.id && peer_cannot_run_format(r))
+        s.peer_na = &r;
       if (r.layer_id != l.id || !r.correct || !r.timed())
         continue;
       if (r.is_peer()) {
@@ -281,16 +305,19 @@ std::string results_table(const std::vector<Layer>& layers, const std::vector<Su
                           Device device) {
   const char* peer = device == Device::kCuda ? "cuDNN" : "oneDNN";
   std::ostringstream o;
-  char buf[512];
-  std::snprintf(buf, sizeof buf, "| %-8s | %-18s | %-27s | %4s | %8s | %-22s | %11s | %11s | %7s | %6s |\n", "layer",
-                "network", "layer name", "N", "GFLOP", "ours (best)", "ours us", (std::string(peer) + " us").c_str(),
-                "speedup", "% roof");
+  char buf[600];
+  std::snprintf(buf, sizeof buf, "| %-12s | %-18s | %-27s | %-21s | %4s | %8s | %-22s | %11s | %12s | %7s | %6s |\n",
+                "layer", "network", "layer name", "format", "N", "GFLOP", "ours (best)", "ours us",
+                (std::string(peer) + " us").c_str(), "speedup", "% roof");
   o << buf;
   // The separator follows the widths above: left-aligned text columns, right-aligned numbers.
-  o << "|" << std::string(10, '-') << "|" << std::string(20, '-') << "|" << std::string(29, '-') << "|"
-    << std::string(5, '-') << ":|" << std::string(9, '-') << ":|" << std::string(24, '-') << "|" << std::string(12, '-')
-    << ":|" << std::string(12, '-') << ":|" << std::string(8, '-') << ":|" << std::string(7, '-') << ":|\n";
+  o << "|" << std::string(14, '-') << "|" << std::string(20, '-') << "|" << std::string(29, '-') << "|"
+    << std::string(23, '-') << "|" << std::string(5, '-') << ":|" << std::string(9, '-') << ":|" << std::string(24, '-')
+    << "|" << std::string(12, '-') << ":|" << std::string(13, '-') << ":|" << std::string(8, '-') << ":|"
+    << std::string(7, '-') << ":|\n";
   std::vector<double> ratios;
+  std::vector<std::string> peer_notes; // "R03/f16: f16 NHWC" for the layers the peer cannot run
+  std::string peer_reason;
   for (size_t i = 0; i < layers.size() && i < summary.size(); ++i) {
     const Layer& l = layers[i];
     const Summary& s = summary[i];
@@ -308,10 +335,18 @@ std::string results_table(const std::vector<Layer>& layers, const std::vector<Su
     }
     if (s.roofline_pct > 0)
       std::snprintf(roof, sizeof roof, "%.1f", s.roofline_pct);
+    std::string peer_cell = us(s.peer);
+    if (s.peer == nullptr && s.peer_na != nullptr) {
+      peer_cell = "n/a (format)";
+      peer_notes.push_back(l.id + " (" + format_cell(l.problem) + ")");
+      if (peer_reason.empty())
+        peer_reason = s.peer_na->status;
+    }
     std::snprintf(buf, sizeof buf,
-                  "| %-8s | %-18.18s | %-27.27s | %4lld | %8.3f | %-22.22s | %11s | %11s | %7s | %6s |\n", l.id.c_str(),
-                  l.network.c_str(), l.layer.c_str(), static_cast<long long>(l.problem.n()), l.problem.flops() * 1e-9,
-                  s.best ? s.best->algorithm.c_str() : "(none correct)", us(s.best).c_str(), us(s.peer).c_str(), ratio,
+                  "| %-12s | %-18.18s | %-27.27s | %-21.21s | %4lld | %8.3f | %-22.22s | %11s | %12s | %7s | %6s |\n",
+                  l.id.c_str(), l.network.c_str(), l.layer.c_str(), format_cell(l.problem).c_str(),
+                  static_cast<long long>(l.problem.n()), l.problem.flops() * 1e-9,
+                  s.best ? s.best->algorithm.c_str() : "(none correct)", us(s.best).c_str(), peer_cell.c_str(), ratio,
                   roof);
     o << buf;
   }
@@ -319,11 +354,21 @@ std::string results_table(const std::vector<Layer>& layers, const std::vector<Su
   char g[32] = "-";
   if (gm > 0)
     std::snprintf(g, sizeof g, "%.2fx", gm);
-  std::snprintf(buf, sizeof buf, "| %-8s | %-18s | %-27s | %4s | %8s | %-22s | %11s | %11s | %7s | %6s |\n", "geomean",
-                "", (std::to_string(ratios.size()) + " layers with both").c_str(), "", "", "", "", "", g, "");
+  std::snprintf(buf, sizeof buf, "| %-12s | %-18s | %-27s | %-21s | %4s | %8s | %-22s | %11s | %12s | %7s | %6s |\n",
+                "geomean", "", (std::to_string(ratios.size()) + " layers with both").c_str(), "", "", "", "", "", "", g,
+                "");
   o << buf;
   o << "\nN = the batch each row ran at (\"/n1\": the batch-1 variant of a layer published at a larger batch). ";
+  o << "format = every tensor's dtype and the activations' layout (and the epilogue when not the identity); ours and "
+    << peer << " are given the same. ";
   o << "speedup = " << peer << " median / our best median (> 1: convarith is faster). " << env.peak_note << ".\n";
+  if (!peer_notes.empty()) {
+    std::string list;
+    for (const std::string& n : peer_notes)
+      list += (list.empty() ? "" : ", ") + n;
+    o << "n/a (format): " << peer << " cannot run " << list << " here, so those rows have no speedup (" << peer_reason
+      << ").\n";
+  }
   return o.str();
 }
 

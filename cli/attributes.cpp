@@ -2,14 +2,19 @@
 // counts and consistency only; ConvProblem::make owns every size rule.
 #include "attributes.hpp"
 
+#include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <sstream>
 
 namespace convarith::cli {
 namespace {
 
-enum class Kind { kList, kCount, kPadMode, kBool };
+enum class Kind { kList, kCount, kPadMode, kBool, kFormat };
 
 struct AttributeOption {
   const char* name;
@@ -30,6 +35,12 @@ constexpr AttributeOption kAttributeOptions[] = {
     {"--output-shape", Kind::kList},
     {"--ceil-mode", Kind::kBool},
     {"--count-include-pad", Kind::kBool},
+    {"--dtype", Kind::kFormat},
+    {"--layout", Kind::kFormat},
+    {"--w-layout", Kind::kFormat},
+    {"--activation", Kind::kFormat},
+    {"--alpha", Kind::kFormat},
+    {"--beta", Kind::kFormat},
 };
 
 const AttributeOption* find_attribute(const std::string& name) {
@@ -50,8 +61,35 @@ std::string quote(const std::string& s) {
   return "'" + s + "'";
 }
 
+Status store_format(LayerArgs& out, const std::string& name, const std::string& value) {
+  if (name == "--dtype") {
+    Result<DataType> t = parse_dtype(value);
+    if (!t)
+      return invalid_argument("--dtype " + quote(value) + ": expected f32, f16 or bf16");
+    out.dtype = *t;
+  } else if (name == "--layout" || name == "--w-layout") {
+    Result<Layout> l = parse_layout(value);
+    if (!l)
+      return invalid_argument(name + " " + quote(value) + ": expected NCHW or NHWC (NCW/NCDHW and NWC/NDHWC too)");
+    (name == "--layout" ? out.layout : out.w_layout) = *l;
+  } else if (name == "--activation") {
+    Result<Epilogue> e = parse_activation(value);
+    if (!e)
+      return e.status();
+    out.activation = *e;
+  } else {
+    Result<float> v = parse_float(name, value);
+    if (!v)
+      return v.status();
+    (name == "--alpha" ? out.alpha : out.beta) = *v;
+  }
+  return Status::ok();
+}
+
 Status store(LayerArgs& out, const std::string& name, const std::string& value) {
   const AttributeOption* opt = find_attribute(name);
+  if (opt->kind == Kind::kFormat)
+    return store_format(out, name, value);
   std::optional<std::vector<int64_t>>* list = nullptr;
   if (name == "--x-shape")
     list = &out.x_shape;
@@ -97,6 +135,8 @@ Status store(LayerArgs& out, const std::string& name, const std::string& value) 
       return invalid_argument(name + " " + quote(value) + ": expected 0 or 1");
     (name == "--ceil-mode" ? out.ceil_mode : out.count_include_pad) = value == "1";
     return Status::ok();
+  case Kind::kFormat:
+    break; // store_format
   }
   return internal_error("unhandled option " + name);
 }
@@ -113,6 +153,7 @@ Status check_applies(const LayerArgs& a) {
   CONVARITH_RETURN_IF_ERROR(reject(!conv_like && a.w_shape, "--w-shape", "conv and conv-transpose"));
   CONVARITH_RETURN_IF_ERROR(reject(!conv_like && a.group, "--group", "conv and conv-transpose"));
   CONVARITH_RETURN_IF_ERROR(reject(!conv_like && a.out_channels, "--out-channels", "conv and conv-transpose"));
+  CONVARITH_RETURN_IF_ERROR(reject(!conv_like && a.w_layout, "--w-layout", "conv and conv-transpose"));
   CONVARITH_RETURN_IF_ERROR(
       reject(a.op != Op::kConvTranspose && a.output_padding, "--output-padding", "conv-transpose"));
   CONVARITH_RETURN_IF_ERROR(reject(a.op != Op::kConvTranspose && a.output_shape, "--output-shape", "conv-transpose"));
@@ -221,6 +262,134 @@ std::string join(const std::vector<int64_t>& v, const char* sep) {
   for (size_t i = 0; i < v.size(); ++i)
     s += (i ? sep : "") + std::to_string(v[i]);
   return s;
+}
+
+Result<float> parse_float(const std::string& what, const std::string& text) {
+  if (text.empty())
+    return invalid_argument(what + ": empty value where a number was expected");
+  if (std::isspace(static_cast<unsigned char>(text[0])))
+    return invalid_argument(what + " " + quote(text) + ": not a number");
+  char* end = nullptr;
+  errno = 0;
+  const float v = std::strtof(text.c_str(), &end);
+  if (end != text.c_str() + text.size())
+    return invalid_argument(what + " " + quote(text) + ": not a number");
+  if (std::isnan(v) || std::isinf(v) || errno == ERANGE)
+    return invalid_argument(what + " " + quote(text) + ": not a finite float32 number");
+  return v;
+}
+
+Result<Epilogue> parse_activation(const std::string& text) {
+  // The name is case-insensitive and may use '-' for '_'; the parameters are numbers as written.
+  std::string t = text;
+  for (size_t i = 0; i < t.size() && t[i] != ':'; ++i)
+    t[i] = t[i] == '-' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(t[i])));
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (true) {
+    const size_t colon = t.find(':', start);
+    parts.push_back(t.substr(start, colon == std::string::npos ? std::string::npos : colon - start));
+    if (colon == std::string::npos)
+      break;
+    start = colon + 1;
+  }
+  const std::string what = "--activation " + quote(text);
+  Epilogue e;
+  const std::string& name = parts[0];
+  const struct {
+    const char* name;
+    Activation act;
+  } plain[] = {{"identity", Activation::kIdentity}, {"relu", Activation::kRelu}, {"sigmoid", Activation::kSigmoid},
+               {"tanh", Activation::kTanh},         {"silu", Activation::kSilu}, {"gelu", Activation::kGelu},
+               {"gelu_tanh", Activation::kGeluTanh}};
+  for (const auto& a : plain) {
+    if (name == a.name) {
+      if (parts.size() != 1)
+        return invalid_argument(what + ": " + a.name + " takes no parameter");
+      e.activation = a.act;
+      return e;
+    }
+  }
+  if (name == "leaky_relu") {
+    e.activation = Activation::kLeakyRelu;
+    if (parts.size() > 2)
+      return invalid_argument(what + ": expected leaky_relu or leaky_relu:A");
+    if (parts.size() == 2) {
+      Result<float> a = parse_float(what + ": A", parts[1]);
+      if (!a)
+        return a.status();
+      e.leaky_alpha = *a;
+    }
+    return e;
+  }
+  if (name == "clip") {
+    e.activation = Activation::kClip;
+    if (parts.size() != 3)
+      return invalid_argument(what + ": expected clip:LO:HI (e.g. clip:0:6 for relu6)");
+    Result<float> lo = parse_float(what + ": LO", parts[1]);
+    if (!lo)
+      return lo.status();
+    Result<float> hi = parse_float(what + ": HI", parts[2]);
+    if (!hi)
+      return hi.status();
+    e.clip_min = *lo;
+    e.clip_max = *hi;
+    return e;
+  }
+  return invalid_argument(what + ": expected identity, relu, leaky_relu:A, clip:LO:HI, sigmoid, tanh, silu, gelu or "
+                                 "gelu_tanh");
+}
+
+namespace {
+std::string float_text(float v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", static_cast<double>(v));
+  return buf;
+}
+} // namespace
+
+std::string epilogue_text(const ConvProblem& p) {
+  const Epilogue& e = p.epilogue();
+  std::string core = (e.alpha == 1.0f ? "" : float_text(e.alpha) + " * ") + std::string(op_cli_name(p.op()));
+  if (!is_pool(p.op()))
+    core += " + bias";
+  if (e.has_residual()) {
+    const float b = std::fabs(e.beta);
+    core += std::string(e.beta < 0 ? " - " : " + ") + (b == 1.0f ? std::string() : float_text(b) + " * ") + "z";
+  }
+  std::string act = activation_name(e.activation);
+  if (e.activation == Activation::kLeakyRelu)
+    act += "[" + float_text(e.leaky_alpha) + "]";
+  if (e.activation == Activation::kClip)
+    act += "[" + float_text(e.clip_min) + ", " + float_text(e.clip_max) + "]";
+  return e.activation == Activation::kIdentity ? core : act + "(" + core + ")";
+}
+
+std::string format_text(const ConvProblem& p) {
+  std::string s;
+  for (TensorId t : {TensorId::kX, TensorId::kW, TensorId::kBias, TensorId::kZ, TensorId::kY}) {
+    const TensorDesc& d = p.tensor(t);
+    if (d.rank == 0)
+      continue;
+    s += (s.empty() ? "" : ", ") + std::string(tensor_name(t)) + " " + dtype_name(d.dtype);
+    if (t != TensorId::kBias)
+      s += std::string(" ") + layout_name(d.layout);
+  }
+  return s;
+}
+
+std::vector<int64_t> physical_order(const std::vector<int64_t>& logical, Layout layout) {
+  std::vector<int64_t> out = logical;
+  if (layout == Layout::kNHWC && out.size() > 2)
+    std::rotate(out.begin() + 1, out.begin() + 2, out.end());
+  return out;
+}
+
+std::vector<int64_t> logical_order(const std::vector<int64_t>& physical, Layout layout) {
+  std::vector<int64_t> out = physical;
+  if (layout == Layout::kNHWC && out.size() > 2)
+    std::rotate(out.begin() + 1, out.end() - 1, out.end());
+  return out;
 }
 
 Result<LayerArgs> parse_layer_args(const std::vector<std::string>& args, const std::vector<ExtraOption>& extras) {
@@ -381,6 +550,15 @@ Result<ProblemDesc> layer_desc(const LayerArgs& a) {
   }
   d.ceil_mode = a.ceil_mode.value_or(false);
   d.count_include_pad = a.count_include_pad.value_or(false);
+  d.dtype = a.dtype.value_or(DataType::kF32);
+  d.layout = a.layout.value_or(Layout::kNCHW);
+  d.w_layout = a.w_layout; // unset: the same as --layout
+  if (a.activation)
+    d.epilogue = *a.activation;
+  if (a.alpha)
+    d.epilogue.alpha = *a.alpha;
+  if (a.beta)
+    d.epilogue.beta = *a.beta;
   return d;
 }
 
@@ -414,6 +592,16 @@ const char* attribute_help() {
                            the pads and output padding are computed from it            e.g. 10,10
   --ceil-mode 0|1          pooling: round the window count up (default 0)              e.g. 1
   --count-include-pad 0|1  avg-pool: padding counts in the divisor (default 0)         e.g. 1
+Formats and the fused epilogue y = act(alpha * op(x, w) + bias + beta * z) (conv, conv-transpose):
+  --dtype f32|f16|bf16     every tensor's element type (default f32; fp32 accumulation)  e.g. f16
+  --layout NCHW|NHWC       x, z and y in memory (default NCHW; NHWC = channels last; shapes
+                           on the command line stay N,C,spatial whatever the layout)     e.g. NHWC
+  --w-layout NCHW|NHWC     the filter (default: --layout); NHWC: K x k... x C/g (conv),
+                           C x k... x K/g (conv-transpose)                               e.g. NCHW
+  --activation NAME        identity | relu | leaky_relu[:A] | clip:LO:HI | sigmoid | tanh |
+                           silu | gelu | gelu_tanh (ONNX semantics; default identity)  e.g. clip:0:6
+  --alpha A                scales op(x, w), not the bias (default 1)                   e.g. 0.5
+  --beta B                 scales the residual z (default 0: no residual)              e.g. 1
 All sizes are checked by the library's arithmetic (ConvProblem::make); a bad layer exits 2.
 )";
 }

@@ -4,13 +4,17 @@
 //   OP --x-shape N,C,D... [--w-shape ...] [--kernel-shape ...] [--strides ...] [--pads b...,e...]
 //      [--dilations ...] [--group G] [--auto-pad MODE] [--output-padding ...] [--output-shape ...]
 //      [--ceil-mode 0|1] [--count-include-pad 0|1] [--out-channels K]
+//      [--dtype f32|f16|bf16] [--layout NCHW|NHWC] [--w-layout NCHW|NHWC] [--activation NAME]
+//      [--alpha A] [--beta B]
 //
 // OP is conv, conv-transpose, max-pool or avg-pool (underscores accepted). Options take their
 // value as the next word or after '=' (--strides=2,2). Lists are comma separated. The spatial
 // rank comes from --x-shape (rank + 2 values). The parser only checks spelling, counts, signs,
 // 64-bit range and consistency between options that describe the same number (a weight shape
 // against C, the group and the kernel shape); every size rule is ConvProblem::make's, so the
-// CLI never computes an output size itself.
+// CLI never computes an output size itself. The tensor formats and the epilogue (--dtype, --layout,
+// --w-layout, --activation, --alpha, --beta) are parsed here too, so every command spells them the
+// same way; their rules (pooling has no epilogue, clip's min <= max, ...) are also make()'s.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +42,12 @@ struct LayerArgs {
   std::optional<int64_t> group, out_channels;
   std::optional<PadMode> auto_pad;
   std::optional<bool> ceil_mode, count_include_pad;
+  // Formats and epilogue. `activation` carries the activation and its parameters (leaky_relu's alpha,
+  // clip's bounds); alpha and beta are separate options.
+  std::optional<DataType> dtype;
+  std::optional<Layout> layout, w_layout;
+  std::optional<Epilogue> activation;
+  std::optional<float> alpha, beta;
   // How messages name the x and w shapes: the options, or the files `run` read them from.
   std::string x_shape_source = "--x-shape", w_shape_source = "--w-shape";
   // The extra options that were given: name -> value ("" for flags).
@@ -73,6 +83,20 @@ Result<Op> parse_op(const std::string& text);
 // Parses one non-negative int64 / a comma-separated list of them; `what` names the option in errors.
 Result<int64_t> parse_count(const std::string& what, const std::string& text);
 Result<std::vector<int64_t>> parse_list(const std::string& what, const std::string& text);
+
+// A finite float (strtof, the whole text); `what` names the option in errors.
+Result<float> parse_float(const std::string& what, const std::string& text);
+// --activation's value: identity, relu, leaky_relu[:A], clip:LO:HI, sigmoid, tanh, silu, gelu, gelu_tanh
+// ('-' accepted for '_'). Only activation and its parameters are set in the result.
+Result<Epilogue> parse_activation(const std::string& text);
+// "relu(alpha * conv + bias + 0.5 * z)"-style text of the problem's epilogue, and one line with the
+// dtypes and layouts: "f16, NHWC (x, z, y), w NHWC".
+std::string epilogue_text(const ConvProblem& p);
+std::string format_text(const ConvProblem& p);
+// A logical shape (N, C, spatial... / K, C/g, spatial...) in memory order for `layout` (channels
+// last moves dim 1 to the end), and back.
+std::vector<int64_t> physical_order(const std::vector<int64_t>& logical, Layout layout);
+std::vector<int64_t> logical_order(const std::vector<int64_t>& physical, Layout layout);
 
 // "1,2,3" and "1x2x3" spellings of a shape, for messages and output.
 std::string join(const std::vector<int64_t>& v, const char* sep = ",");

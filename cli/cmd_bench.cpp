@@ -26,11 +26,18 @@ const char kBenchHelp[] = R"(usage: convarith bench [--suite NAME | --layer OP A
 Times every algorithm of the table that runs each layer, and the peer (cuDNN's fastest FMA
 algorithm on the GPU, oneDNN on the CPU), after checking each against the fp64 reference.
 
-  --suite NAME       a suite of bench/layers.csv: smoke, default (the CPU run), full (default: default)
+  --suite NAME       a suite of bench/layers.csv: smoke, smoke_fmt, default (the CPU run), full,
+                     core, core_fmt (f16/bf16 NHWC twins of core) (default: default). Each row has a
+                     dtype and a layout; ours and the peer run the same (a peer that cannot is n/a)
   --layer OP ...     one layer instead (not with --suite or --layers); the rest of the line is its
                      ONNX attributes, e.g.
                      --layer conv --x-shape 1,64,56,56 --w-shape 64,64,3,3 --pads 1,1,1,1
-  --device D         cpu, cuda or auto (default: auto = cuda when a GPU is usable)
+                     (with --dtype, --layout, --w-layout, --activation, --alpha, --beta: the bench
+                     makes a random residual z when beta is not 0)
+  --device D         cpu, cuda, emulated or auto (default: auto = cuda when a GPU is usable).
+                     emulated runs the CUDA kernels' code on the CPU under the kernel executor: very
+                     slow (about a million GPU threads a second; use the smoke suites or a small
+                     --layer), with no peer; for checking the kernels without a GPU, not for timing
   --reps N           timed runs per case (default: adaptive, 10..1000, ~0.25 s of work)
   --warmup N         untimed runs before timing (default: 10)
   --json FILE        write the raw results and the environment block as JSON (atomically)

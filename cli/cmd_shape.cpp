@@ -76,7 +76,31 @@ void print_json(const ConvProblem& p, std::ostream& out) {
     out << (j ? "," : "") << "{\"relationship\":" << static_cast<int>(f.axes[j].relationship)
         << ",\"name\":" << json_string(f.axes[j].name) << ",\"formula\":" << json_string(f.axes[j].formula) << "}";
   }
-  out << "],\"flops\":" << number(p.flops()) << ",\"min_bytes\":" << p.min_bytes() << "}\n";
+  out << "],\"dtype\":" << json_string(dtype_name(p.dtype(TensorId::kX)))
+      << ",\"layout\":" << json_string(layout_name(p.layout()));
+  if (!is_pool(p.op()))
+    out << ",\"w_layout\":" << json_string(layout_name(p.w_layout()));
+  out << ",\"tensors\":{";
+  bool first = true;
+  for (TensorId t : {TensorId::kX, TensorId::kW, TensorId::kBias, TensorId::kZ, TensorId::kY}) {
+    const TensorDesc& d = p.tensor(t);
+    if (d.rank == 0)
+      continue;
+    out << (first ? "" : ",") << json_string(tensor_name(t)) << ":{\"dtype\":" << json_string(dtype_name(d.dtype));
+    if (t != TensorId::kBias)
+      out << ",\"layout\":" << json_string(layout_name(d.layout));
+    out << ",\"memory_shape\":" << json_array(d.physical_dims()) << ",\"bytes\":" << d.bytes() << "}";
+    first = false;
+  }
+  const Epilogue& e = p.epilogue();
+  out << "},\"epilogue\":{\"activation\":" << json_string(activation_name(e.activation))
+      << ",\"alpha\":" << number(e.alpha) << ",\"beta\":" << number(e.beta);
+  if (e.activation == Activation::kLeakyRelu)
+    out << ",\"leaky_alpha\":" << number(e.leaky_alpha);
+  if (e.activation == Activation::kClip)
+    out << ",\"clip_min\":" << number(e.clip_min) << ",\"clip_max\":" << number(e.clip_max);
+  out << ",\"formula\":" << json_string("y = " + epilogue_text(p)) << "}";
+  out << ",\"flops\":" << number(p.flops()) << ",\"min_bytes\":" << p.min_bytes() << "}\n";
 }
 
 void print_text(const ConvProblem& p, std::ostream& out) {
@@ -102,6 +126,19 @@ void print_text(const ConvProblem& p, std::ostream& out) {
   for (size_t j = 0; j < f.axes.size(); ++j) {
     out << "  axis " << j << "            " << f.axes[j].name << ": " << f.axes[j].formula << "\n";
   }
+  // The formats: each tensor's dtype, layout and shape in memory, then the epilogue.
+  for (TensorId t : {TensorId::kX, TensorId::kW, TensorId::kBias, TensorId::kZ, TensorId::kY}) {
+    const TensorDesc& d = p.tensor(t);
+    if (d.rank == 0)
+      continue;
+    std::string label = std::string("  ") + tensor_name(t);
+    label.resize(20, ' ');
+    out << label << dtype_name(d.dtype);
+    if (t != TensorId::kBias)
+      out << " " << layout_name(d.layout) << ", in memory " << join(d.physical_dims(), "x");
+    out << "\n";
+  }
+  out << "  epilogue          y = " << epilogue_text(p) << "\n";
   out << "  flops             " << number(p.flops()) << "\n";
   out << "  min bytes         " << p.min_bytes() << "\n";
 }
@@ -113,16 +150,22 @@ const char* shape_help() {
 
 Prints the output shape of a layer and, per spatial axis, which relationship of Dumoulin & Visin,
 "A guide to convolution arithmetic for deep learning", gives it (with the numbers filled in), the
-resolved pads (and output padding for conv-transpose), the weight shape, FLOPs and minimum bytes.
-  --json                   one JSON object: op, x_shape, output_shape, weight_shape, group, auto_pad,
-                           pads (begins..., ends...), output_padding, axes [{relationship, name,
-                           formula}], flops, min_bytes
+resolved pads (and output padding for conv-transpose), the weight shape, each tensor's dtype,
+layout and shape in memory (e.g. N x H x W x C with --layout NHWC), the epilogue, FLOPs and
+minimum bytes (at the dtypes' sizes).
+  --json                   one JSON object: op, x_shape, output_shape, weight_shape (logical N,C,...
+                           order), group, auto_pad, pads (begins..., ends...), output_padding, axes
+                           [{relationship, name, formula}], dtype, layout, w_layout, tensors {x, w,
+                           bias, z, y: {dtype, layout, memory_shape, bytes}}, epilogue {activation,
+                           alpha, beta, [leaky_alpha | clip_min, clip_max], formula}, flops, min_bytes
 Exit status: 0, or 2 with the reason on stderr when the layer is invalid.
 
 Examples:
   convarith shape conv --x-shape 1,1,5,5 --kernel-shape 3,3 --strides 2,2 --pads 1,1,1,1
   convarith shape conv-transpose --x-shape 1,1,3,3 --w-shape 1,1,3,3 --strides 2,2 --pads 1,1,1,1 --output-padding 1,1
   convarith shape max-pool --x-shape 1,64,112,112 --kernel-shape 3,3 --strides 2,2 --pads 1,1,1,1 --json
+  convarith shape conv --x-shape 1,64,56,56 --w-shape 64,64,3,3 --pads 1,1,1,1 --dtype f16 --layout NHWC \
+      --activation relu --beta 1
 
 )";
 }

@@ -1,4 +1,4 @@
-// cli/npy.cpp — .npy reading and atomic writing (float32, little-endian, C order).
+// cli/npy.cpp — .npy reading and atomic writing (float32 or float16, little-endian, C order).
 //
 // The format: the magic "\x93NUMPY", a major and minor version byte, the header length
 // (2 bytes little-endian in 1.0, 4 bytes in 2.0 and 3.0), then a Python dict literal
@@ -188,11 +188,19 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 
 namespace {
 
+const char* type_words(NpyType t) {
+  return t == NpyType::kF32 ? "float32" : "float16";
+}
+uint64_t type_bytes(NpyType t) {
+  return t == NpyType::kF32 ? 4 : 2;
+}
+
 // What the header says: the shape, and where and how long the data is.
 struct NpyHeader {
   std::vector<int64_t> shape;
+  NpyType type = NpyType::kF32;
   uint64_t count = 0;       // product(shape)
-  uint64_t data_bytes = 0;  // 4 * count
+  uint64_t data_bytes = 0;  // element bytes * count
   uint64_t data_offset = 0; // prefix + header length
 };
 
@@ -201,7 +209,8 @@ constexpr uint64_t kMaxNpyHeaderBytes = uint64_t{1} << 20;
 
 // The magic, version, header length and dict at the start of `bytes`, which holds the first bytes
 // of a file of `total_size` bytes: all of them, or at least the whole header when it fits.
-Result<NpyHeader> parse_npy_header(const std::string& bytes, uint64_t total_size, const std::string& name) {
+Result<NpyHeader> parse_npy_header(const std::string& bytes, uint64_t total_size, const std::string& name,
+                                   NpyType want) {
   if (bytes.size() < kMagicSize || bytes.compare(0, kMagicSize, kMagic, kMagicSize) != 0)
     return invalid_argument(name + ": not a .npy file (bad magic: starts with \"" +
                             excerpt(bytes.substr(0, kMagicSize)) + "\", expected \"\\x93NUMPY\")");
@@ -233,12 +242,19 @@ Result<NpyHeader> parse_npy_header(const std::string& bytes, uint64_t total_size
   bool fortran = false;
   NpyHeader out;
   CONVARITH_RETURN_IF_ERROR(HeaderParser(header, name).parse(&descr, &fortran, &out.shape));
-  if (descr != "<f4") {
-    std::string why = "only little-endian float32 ('<f4') is supported";
-    if (descr == ">f4")
-      why = "big-endian float32; " + why;
+  if (descr != npy_descr(want)) {
+    const NpyType other = want == NpyType::kF32 ? NpyType::kF16 : NpyType::kF32;
+    std::string why =
+        std::string("only little-endian ") + type_words(want) + " ('" + npy_descr(want) + "') is supported here";
+    if (want == NpyType::kF32)
+      why = "only little-endian float32 ('<f4') is supported"; // the message of the float32-only reader
+    if (descr == npy_descr(other))
+      why = std::string(type_words(other)) + ", but " + type_words(want) + " ('" + npy_descr(want) + "') is wanted";
+    else if (descr == ">f4" || descr == ">f2")
+      why = std::string("big-endian ") + (descr == ">f4" ? "float32" : "float16") + "; " + why;
     return invalid_argument(name + ": dtype '" + descr + "' (" + why + ")");
   }
+  out.type = want;
   if (fortran)
     return invalid_argument(name + ": fortran_order is True (only C order is supported; save with "
                                    "numpy.ascontiguousarray)");
@@ -248,7 +264,7 @@ Result<NpyHeader> parse_npy_header(const std::string& bytes, uint64_t total_size
       return out_of_range(name + ": shape " + shape_text(out.shape) + " has more elements than fit in 64 bits");
   }
   int64_t data_bytes = 0;
-  if (!checked_mul(count, 4, &data_bytes))
+  if (!checked_mul(count, static_cast<int64_t>(type_bytes(want)), &data_bytes))
     return out_of_range(name + ": shape " + shape_text(out.shape) + " needs more bytes than fit in 64 bits");
   out.count = static_cast<uint64_t>(count);
   out.data_bytes = static_cast<uint64_t>(data_bytes);
@@ -263,40 +279,52 @@ Status check_npy_data_size(const std::string& name, const NpyHeader& h, uint64_t
   const bool short_file = h.data_bytes > have;
   const uint64_t diff = short_file ? h.data_bytes - have : have - h.data_bytes;
   return invalid_argument(
-      name + ": the header's shape " + shape_text(h.shape) + " needs " + std::to_string(h.data_bytes) +
-      " bytes of float32 data, but the file has " + std::to_string(have) + " after the header (" +
+      name + ": the header's shape " + shape_text(h.shape) + " needs " + std::to_string(h.data_bytes) + " bytes of " +
+      type_words(h.type) + " data, but the file has " + std::to_string(have) + " after the header (" +
       (short_file ? "truncated: " + std::to_string(diff) + " missing" : std::to_string(diff) + " extra bytes") + ")");
 }
 
-void to_host_order(std::vector<float>& data) {
+// Little-endian file bytes <-> host values, in place (elements of `size` bytes).
+void swap_bytes_if_big_endian(void* data, uint64_t count, size_t size) {
   if (host_is_little_endian())
     return;
-  for (float& f : data) {
-    unsigned char b[4];
-    std::memcpy(b, &f, 4);
-    std::swap(b[0], b[3]);
-    std::swap(b[1], b[2]);
-    std::memcpy(&f, b, 4);
+  unsigned char* p = static_cast<unsigned char*>(data);
+  for (uint64_t i = 0; i < count; ++i, p += size)
+    std::reverse(p, p + size);
+}
+
+// The array's storage for the header's type and count; returns where the data bytes go.
+unsigned char* allocate(NpyArray& out, const NpyHeader& h) {
+  out.shape = h.shape;
+  out.type = h.type;
+  if (h.type == NpyType::kF32) {
+    out.data.resize(static_cast<size_t>(h.count));
+    return reinterpret_cast<unsigned char*>(out.data.data());
   }
+  out.half.resize(static_cast<size_t>(h.count));
+  return reinterpret_cast<unsigned char*>(out.half.data());
 }
 
 } // namespace
 
-Result<NpyArray> parse_npy(const std::string& bytes, const std::string& name) {
-  Result<NpyHeader> h = parse_npy_header(bytes, bytes.size(), name);
+const char* npy_descr(NpyType t) {
+  return t == NpyType::kF32 ? "<f4" : "<f2";
+}
+
+Result<NpyArray> parse_npy(const std::string& bytes, const std::string& name, NpyType want) {
+  Result<NpyHeader> h = parse_npy_header(bytes, bytes.size(), name, want);
   if (!h)
     return h.status();
   CONVARITH_RETURN_IF_ERROR(check_npy_data_size(name, *h, bytes.size() - h->data_offset));
   NpyArray out;
-  out.shape = h->shape;
-  out.data.resize(static_cast<size_t>(h->count));
+  unsigned char* dst = allocate(out, *h);
   if (h->count > 0)
-    std::memcpy(out.data.data(), bytes.data() + h->data_offset, static_cast<size_t>(h->data_bytes));
-  to_host_order(out.data);
+    std::memcpy(dst, bytes.data() + h->data_offset, static_cast<size_t>(h->data_bytes));
+  swap_bytes_if_big_endian(dst, h->count, static_cast<size_t>(type_bytes(h->type)));
   return out;
 }
 
-Result<NpyArray> read_npy(const std::string& path) {
+Result<NpyArray> read_npy(const std::string& path, NpyType want) {
   Result<InputFile> opened = InputFile::open(path);
   if (!opened)
     return opened.status();
@@ -316,18 +344,17 @@ Result<NpyArray> read_npy(const std::string& path) {
       CONVARITH_RETURN_IF_ERROR(f.read_exact(&head[had], head.size() - had));
     }
   }
-  Result<NpyHeader> h = parse_npy_header(head, f.size(), path);
+  Result<NpyHeader> h = parse_npy_header(head, f.size(), path, want);
   if (!h)
     return h.status();
   CONVARITH_RETURN_IF_ERROR(check_npy_data_size(path, *h, f.size() - h->data_offset));
-  CONVARITH_RETURN_IF_ERROR(
-      HostMemory().add("the data of shape " + shape_text(h->shape), h->count, 4).check("reading " + path));
+  CONVARITH_RETURN_IF_ERROR(HostMemory()
+                                .add("the data of shape " + shape_text(h->shape), h->count, type_bytes(h->type))
+                                .check("reading " + path));
   // Only what was read past the header so far (a 10-byte v1 prefix can over-read into the data
   // when the header is short) goes first.
   NpyArray out;
-  out.shape = h->shape;
-  out.data.resize(static_cast<size_t>(h->count));
-  unsigned char* dst = reinterpret_cast<unsigned char*>(out.data.data());
+  unsigned char* dst = allocate(out, *h);
   const uint64_t already = head.size() - h->data_offset;
   if (already > 0)
     std::memcpy(dst, head.data() + h->data_offset, static_cast<size_t>(already));
@@ -335,11 +362,11 @@ Result<NpyArray> read_npy(const std::string& path) {
   if (!f.at_end())
     return invalid_argument(path + ": extra bytes (the file grew past the " + std::to_string(f.size()) +
                             " bytes it had when opened)");
-  to_host_order(out.data);
+  swap_bytes_if_big_endian(dst, h->count, static_cast<size_t>(type_bytes(h->type)));
   return out;
 }
 
-Result<std::string> encode_npy_header(const std::vector<int64_t>& shape) {
+Result<std::string> encode_npy_header(const std::vector<int64_t>& shape, NpyType type) {
   int64_t count = 1;
   for (int64_t d : shape) {
     if (d < 0)
@@ -348,9 +375,10 @@ Result<std::string> encode_npy_header(const std::vector<int64_t>& shape) {
       return out_of_range("encode_npy: shape " + shape_text(shape) + " overflows 64 bits");
   }
   int64_t bytes = 0;
-  if (!checked_mul(count, 4, &bytes))
+  if (!checked_mul(count, static_cast<int64_t>(type_bytes(type)), &bytes))
     return out_of_range("encode_npy: shape " + shape_text(shape) + " needs more bytes than fit in 64 bits");
-  std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape_text(shape) + ", }";
+  std::string dict =
+      std::string("{'descr': '") + npy_descr(type) + "', 'fortran_order': False, 'shape': " + shape_text(shape) + ", }";
   // numpy aligns the data to 64 bytes and ends the header with a newline; version 1.0 has a
   // 2-byte header length, so longer headers (shapes are short: never in practice) need 2.0.
   const auto padded = [&](size_t prefix_bytes) { return (prefix_bytes + dict.size() + 1 + 63) / 64 * 64; };
@@ -380,46 +408,60 @@ uint64_t element_count(const std::vector<int64_t>& shape) {
 
 } // namespace
 
-Result<std::string> encode_npy(const std::vector<int64_t>& shape, const float* data) {
-  Result<std::string> header = encode_npy_header(shape);
+namespace {
+
+Result<std::string> encode(const std::vector<int64_t>& shape, NpyType type, const void* data) {
+  Result<std::string> header = encode_npy_header(shape, type);
   if (!header)
     return header.status();
-  const uint64_t count = element_count(shape);
+  const uint64_t count = element_count(shape), size = type_bytes(type);
   if (count > 0 && data == nullptr)
     return invalid_argument("encode_npy: null data for " + std::to_string(count) + " values");
   CONVARITH_RETURN_IF_ERROR(HostMemory()
                                 .add("the header", header->size(), 1)
-                                .add("the data of shape " + shape_text(shape), count, 4)
+                                .add("the data of shape " + shape_text(shape), count, size)
                                 .check("encoding a .npy file"));
   std::string out = std::move(header).value();
   const size_t header_end = out.size();
-  out.resize(header_end + static_cast<size_t>(count) * 4);
+  out.resize(header_end + static_cast<size_t>(count * size));
   if (count > 0)
-    std::memcpy(&out[header_end], data, static_cast<size_t>(count) * 4);
-  if (!host_is_little_endian()) {
-    for (size_t i = header_end; i < out.size(); i += 4) {
-      std::swap(out[i], out[i + 3]);
-      std::swap(out[i + 1], out[i + 2]);
-    }
-  }
+    std::memcpy(&out[header_end], data, static_cast<size_t>(count * size));
+  swap_bytes_if_big_endian(&out[header_end], count, static_cast<size_t>(size));
   return out;
 }
 
-Status write_npy(const std::string& path, const std::vector<int64_t>& shape, const float* data) {
+Status write(const std::string& path, const std::vector<int64_t>& shape, NpyType type, const void* data) {
   if (path.empty())
     return invalid_argument("output path is empty");
-  Result<std::string> header = encode_npy_header(shape);
+  Result<std::string> header = encode_npy_header(shape, type);
   if (!header)
     return Status(header.status().code(), path + ": " + header.status().message());
   const uint64_t count = element_count(shape);
   if (count > 0 && data == nullptr)
     return invalid_argument(path + ": null data for " + std::to_string(count) + " values");
-  if (host_is_little_endian()) // the floats are the file's bytes: no copy
-    return write_file_atomic(path, {ByteSpan{header->data(), header->size()}, ByteSpan{data, count * 4}});
-  Result<std::string> bytes = encode_npy(shape, data);
+  if (host_is_little_endian()) // the values are the file's bytes: no copy
+    return write_file_atomic(path,
+                             {ByteSpan{header->data(), header->size()}, ByteSpan{data, count * type_bytes(type)}});
+  Result<std::string> bytes = encode(shape, type, data);
   if (!bytes)
     return Status(bytes.status().code(), path + ": " + bytes.status().message());
   return write_file_atomic(path, *bytes);
+}
+
+} // namespace
+
+Result<std::string> encode_npy(const std::vector<int64_t>& shape, const float* data) {
+  return encode(shape, NpyType::kF32, data);
+}
+Result<std::string> encode_npy_f16(const std::vector<int64_t>& shape, const uint16_t* half_bits) {
+  return encode(shape, NpyType::kF16, half_bits);
+}
+
+Status write_npy(const std::string& path, const std::vector<int64_t>& shape, const float* data) {
+  return write(path, shape, NpyType::kF32, data);
+}
+Status write_npy_f16(const std::string& path, const std::vector<int64_t>& shape, const uint16_t* half_bits) {
+  return write(path, shape, NpyType::kF16, half_bits);
 }
 
 } // namespace convarith::cli

@@ -84,4 +84,20 @@ TEST(BenchCli, BadCommandLinesExitTwo) {
   EXPECT_NE(help.out.find("--suite NAME"), std::string::npos);
 }
 
+// --layer takes the formats and the epilogue: ours is checked (f16 NHWC, relu, a random residual) and the table
+// shows the format; a peer that cannot run it is n/a and does not fail the bench.
+TEST(BenchCli, LayerTakesDtypeLayoutAndActivation) {
+  CliRun r = bench({"--device",  "cpu",     "--reps",       "2",       "--warmup", "1",       "--layer", "conv",
+                    "--x-shape", "1,8,6,6", "--w-shape",    "8,8,3,3", "--pads",   "1,1,1,1", "--dtype", "f16",
+                    "--layout",  "NHWC",    "--activation", "relu",    "--beta",   "1"});
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("| f16 NHWC relu+z"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("FAILED"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("(none correct)"), std::string::npos) << r.out;
+  r = bench(
+      {"--device", "cpu", "--layer", "conv", "--x-shape", "1,8,6,6", "--kernel-shape", "3,3", "--activation", "swish"});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--activation 'swish'"), std::string::npos) << r.err;
+}
+
 } // namespace

@@ -86,8 +86,8 @@ TEST(BenchLayers, BatchOneVariantsDifferOnlyInN) {
   int pairs = 0;
   for (const Layer& l : all_layers()) {
     const size_t slash = l.id.find("/n1");
-    if (slash == std::string::npos)
-      continue;
+    if (slash == std::string::npos || !l.problem.is_plain_f32_nchw())
+      continue; // the format twins ("R11/n1/f16") are BenchLayers.FormatTwinsDifferOnlyInTheirFormat's
     const Layer* parent = find_layer(l.id.substr(0, slash));
     if (parent == nullptr)
       continue;
@@ -146,6 +146,71 @@ TEST(BenchLayers, PoolingRowsUseTheirFlags) {
   EXPECT_DOUBLE_EQ(inception->problem.flops(), 1.0 * 192 * 9 * 35 * 35);
 }
 
+// The dtype and layout columns (issue 12): the 16-column form is f32 NCHW; "R03/f16"-style rows are twins of
+// the row before the last '/' that differ in dtype and layout only; core_fmt has two twins of each core row.
+TEST(BenchLayers, FormatTwinsDifferOnlyInTheirFormat) {
+  Result<Layer> legacy = parse_layer_row("X, net, l, smoke, conv, 1, 2, 2, 1, 5x5, 3x3, 1x1, 1x1, 1x1, 0x0,", 1);
+  ASSERT_TRUE(legacy.is_ok()) << legacy.status().to_string();
+  EXPECT_TRUE(legacy->problem.is_plain_f32_nchw());
+  Result<Layer> f =
+      parse_layer_row("X, net, l, smoke, conv, 1, 2, 2, 1, 5x5, 3x3, 1x1, 1x1, 1x1, 0x0, , bf16, NHWC", 1);
+  ASSERT_TRUE(f.is_ok()) << f.status().to_string();
+  EXPECT_EQ(f->problem.dtype(TensorId::kX), DataType::kBF16);
+  EXPECT_EQ(f->problem.dtype(TensorId::kY), DataType::kBF16);
+  EXPECT_EQ(f->problem.layout(), Layout::kNHWC);
+  EXPECT_EQ(f->problem.w_layout(), Layout::kNHWC);
+  Result<Layer> pool =
+      parse_layer_row("P, net, l, smoke, max_pool, 1, 2, 2, 1, 5x5, 3x3, 1x1, 1x1, 1x1, 0x0, ceil, f16, "
+                      "nhwc",
+                      1);
+  ASSERT_TRUE(pool.is_ok()) << pool.status().to_string();
+  EXPECT_TRUE(pool->problem.ceil_mode());
+  EXPECT_EQ(pool->problem.layout(), Layout::kNHWC);
+  // Every row of the file that names no format is f32 NCHW, as before the columns.
+  int twins = 0;
+  for (const Layer& l : all_layers()) {
+    const size_t slash = l.id.rfind('/');
+    const std::string suffix = slash == std::string::npos ? "" : l.id.substr(slash + 1);
+    if (suffix != "f16" && suffix != "bf16") {
+      EXPECT_TRUE(l.problem.is_plain_f32_nchw()) << l.id;
+      continue;
+    }
+    const Layer* parent = find_layer(l.id.substr(0, slash));
+    ASSERT_NE(parent, nullptr) << l.id;
+    EXPECT_EQ(l.problem.dtype(TensorId::kX), suffix == "f16" ? DataType::kF16 : DataType::kBF16) << l.id;
+    EXPECT_EQ(l.problem.layout(), Layout::kNHWC) << l.id;
+    ProblemDesc a = parent->problem.resolved(), b = l.problem.resolved();
+    b.dtype = a.dtype;
+    b.layout = a.layout;
+    b.w_layout = a.w_layout;
+    EXPECT_EQ(ConvProblem::make(a)->name(), ConvProblem::make(b)->name()) << l.id << " vs " << parent->id;
+    ++twins;
+  }
+  Result<std::vector<Layer>> core = load_suite(default_layers_path(), "core");
+  Result<std::vector<Layer>> core_fmt = load_suite(default_layers_path(), "core_fmt");
+  ASSERT_TRUE(core.is_ok() && core_fmt.is_ok());
+  EXPECT_EQ(core_fmt->size(), 2 * core->size());
+  for (const Layer& l : *core)
+    for (const char* t : {"/f16", "/bf16"}) {
+      const Layer* twin = find_layer(l.id + t);
+      ASSERT_NE(twin, nullptr) << l.id << t;
+      EXPECT_TRUE(twin->in_suite("core_fmt")) << twin->id;
+    }
+  EXPECT_GE(twins, 64);
+  // A few twins are cheap enough for the default suite on the CPU, and smoke_fmt has tiny ones for tests.
+  int in_default = 0;
+  for (const Layer& l : all_layers())
+    in_default += l.in_suite("default") && !l.problem.is_plain_f32_nchw() ? 1 : 0;
+  EXPECT_GE(in_default, 1);
+  EXPECT_LE(in_default, 3);
+  Result<std::vector<Layer>> smoke_fmt = load_suite(default_layers_path(), "smoke_fmt");
+  ASSERT_TRUE(smoke_fmt.is_ok());
+  for (const Layer& l : *smoke_fmt) {
+    EXPECT_FALSE(l.problem.is_plain_f32_nchw()) << l.id;
+    EXPECT_LT(l.problem.flops(), 1e6) << l.id;
+  }
+}
+
 TEST(BenchLayers, BadRowsNameTheColumn) {
   const std::string good = "X, net, l, smoke, conv, 1, 2, 2, 1, 5x5, 3x3, 1x1, 1x1, 1x1, 0x0,";
   ASSERT_TRUE(parse_layer_row(good, 1).is_ok()) << parse_layer_row(good, 1).status().to_string();
@@ -154,7 +219,10 @@ TEST(BenchLayers, BadRowsNameTheColumn) {
     std::string needle;
   };
   const Bad bad[] = {
-      {"X, net, l, smoke, conv, 1, 2, 2, 1, 5x5, 3x3, 1x1, 1x1, 1x1", "16 comma-separated"},
+      {"X, net, l, smoke, conv, 1, 2, 2, 1, 5x5, 3x3, 1x1, 1x1, 1x1", "expected 18 comma-separated columns"},
+      {"X, net, l, smoke, conv, 1, 2, 2, 1, 5x5, 3x3, 1x1, 1x1, 1x1, 0x0,, f16", "found 17"},
+      {"X, net, l, smoke, conv, 1, 2, 2, 1, 5x5, 3x3, 1x1, 1x1, 1x1, 0x0,, f64, NHWC", "column dtype: 'f64'"},
+      {"X, net, l, smoke, conv, 1, 2, 2, 1, 5x5, 3x3, 1x1, 1x1, 1x1, 0x0,, f16, HWCN", "column layout: 'HWCN'"},
       {"X, net, l, smoke, convolve, 1, 2, 2, 1, 5x5, 3x3, 1x1, 1x1, 1x1, 0x0,", "column op"},
       {"X, net, l, smoke, conv, one, 2, 2, 1, 5x5, 3x3, 1x1, 1x1, 1x1, 0x0,", "column n"},
       {"X, net, l, smoke, conv, 1, 2, 2, 1, 5x5, 3x3x3, 1x1, 1x1, 1x1, 0x0,", "column kernel"},

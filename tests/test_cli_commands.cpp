@@ -125,9 +125,17 @@ TEST(CliShape, JsonObject) {
   a.p_lo = a.p_hi = 1;
   const RelationshipInfo info = classify_relationship(Op::kConv, a, 3);
   const std::string axis = "{\"relationship\":6,\"name\":\"" + info.name + "\",\"formula\":\"" + info.formula + "\"}";
-  EXPECT_EQ(o.out, "{\"op\":\"conv\",\"x_shape\":[1,1,5,5],\"output_shape\":[1,1,3,3],\"weight_shape\":[1,1,3,3],"
-                   "\"group\":1,\"auto_pad\":\"NOTSET\",\"pads\":[1,1,1,1],\"output_padding\":[0,0],\"axes\":[" +
-                       axis + "," + axis + "],\"flops\":162,\"min_bytes\":172}\n");
+  EXPECT_EQ(o.out,
+            "{\"op\":\"conv\",\"x_shape\":[1,1,5,5],\"output_shape\":[1,1,3,3],\"weight_shape\":[1,1,3,3],"
+            "\"group\":1,\"auto_pad\":\"NOTSET\",\"pads\":[1,1,1,1],\"output_padding\":[0,0],\"axes\":[" +
+                axis + "," + axis +
+                "],\"dtype\":\"f32\",\"layout\":\"NCHW\",\"w_layout\":\"NCHW\",\"tensors\":{"
+                "\"x\":{\"dtype\":\"f32\",\"layout\":\"NCHW\",\"memory_shape\":[1,1,5,5],\"bytes\":100},"
+                "\"w\":{\"dtype\":\"f32\",\"layout\":\"NCHW\",\"memory_shape\":[1,1,3,3],\"bytes\":36},"
+                "\"bias\":{\"dtype\":\"f32\",\"memory_shape\":[1],\"bytes\":4},"
+                "\"y\":{\"dtype\":\"f32\",\"layout\":\"NCHW\",\"memory_shape\":[1,1,3,3],\"bytes\":36}},"
+                "\"epilogue\":{\"activation\":\"identity\",\"alpha\":1,\"beta\":0,\"formula\":\"y = conv + bias\"},"
+                "\"flops\":162,\"min_bytes\":172}\n");
 }
 
 TEST(CliShape, JsonResolvedPadsAndOutputPadding) {

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <string>
 
+#include "attributes.hpp"
+
 namespace convarith::cli {
 namespace {
 
@@ -98,6 +100,9 @@ std::vector<std::string> caption(const ConvProblem& p, const DrawModel& m) {
   lines.push_back("N=" + std::to_string(p.n()) + ", C=" + std::to_string(p.c()) +
                   (is_pool(p.op()) ? std::string() : ", K=" + std::to_string(p.k())) +
                   " are not drawn; frames run over the output cells in row-major order");
+  // The tensor formats and the epilogue change nothing in the picture; they are named when not the defaults.
+  if (!p.is_plain_f32_nchw())
+    lines.push_back("formats (not drawn): " + format_text(p) + "; y = " + epilogue_text(p));
   return lines;
 }
 
