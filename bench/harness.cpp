@@ -54,23 +54,6 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// Why the peer cannot be given this layer, or "" when it can. The adapters (host/onednn, host/cudnn) take
-// f32 NC[D]HW buffers without an epilogue through run(const float*, ...); a layer in other formats is not
-// handed to them as if it were f32 NCHW, it is reported as n/a with the combination named. When an
-// adapter takes the formats (issue 12 item 8), this is where the bench asks it instead.
-std::string peer_format_gap(const ConvProblem& p, const std::string& peer) {
-  if (p.is_plain_f32_nchw())
-    return "";
-  std::string what = dtype_name(p.dtype(TensorId::kX));
-  what += std::string(" ") + layout_name(p.layout());
-  if (!is_pool(p.op()) && p.w_layout() != p.layout())
-    what += std::string(" (w ") + layout_name(p.w_layout()) + ")";
-  if (!p.epilogue().is_identity())
-    what += std::string(" with ") + activation_name(p.epilogue().activation) +
-            (p.epilogue().has_residual() ? " + residual" : "") + " epilogue";
-  return "peer cannot run " + what + ": the " + peer + " adapter takes f32 NCHW without an epilogue";
-}
-
 std::vector<float> random_floats(int64_t count, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
@@ -313,16 +296,15 @@ struct LayerBench::Impl {
     }
 #if defined(CONVARITH_HAVE_ONEDNN)
     if (e.impl == "onednn") {
-      if (const std::string gap = peer_format_gap(problem(), "oneDNN"); !gap.empty())
-        return e.prepared = not_supported(gap);
-      // oneDNN's preferred (blocked) layouts with the reorders from and to NCHW inside run(): its
-      // fastest path for a caller holding NCHW tensors, which is what we are.
+      // f32 NCHW layers: oneDNN's preferred (blocked) layouts with the reorders from and to NCHW inside
+      // run(), its fastest path for a caller holding NCHW tensors. Other formats: the layer's own dtypes,
+      // strides and epilogue (post-ops); what oneDNN cannot run there is kNotSupported, shown as n/a.
       onednn::RunnerOptions ro;
-      ro.blocked_layouts = true;
+      ro.blocked_layouts = problem().is_plain_f32_nchw();
       auto runner = onednn::Runner::create(problem(), ro);
       e.setup_s = seconds_since(t0);
       if (!runner)
-        return e.prepared = runner.status();
+        return e.prepared = peer_refusal(runner.status());
       e.onednn = std::make_unique<onednn::Runner>(std::move(runner).value());
       e.algorithm = "onednn:" + e.onednn->implementation();
       return e.prepared = Status::ok();
@@ -330,13 +312,16 @@ struct LayerBench::Impl {
 #endif
 #if defined(CONVARITH_HAVE_CUDNN)
     if (e.impl == "cudnn") {
-      if (const std::string gap = peer_format_gap(problem(), "cuDNN"); !gap.empty())
-        return e.prepared = not_supported(gap);
       auto runner = cudnn::Runner::create(problem(), stream);
       if (!runner)
-        return e.prepared = runner.status();
+        return e.prepared = peer_refusal(runner.status());
       e.cudnn = std::move(runner).value();
-      Status found = e.cudnn->find(dx[0], dw.empty() ? nullptr : dw[0], dy[0]);
+      Tensors ct;
+      ct.x = dx[0];
+      ct.w = dw.empty() ? nullptr : dw[0];
+      ct.z = dz;
+      ct.y = dy[0];
+      Status found = e.cudnn->find(ct);
       e.setup_s = seconds_since(t0);
       // Only the descriptor step (Runner::create) may say "cannot express" (kNotSupported): a
       // failure after it is an error the bench reports and fails on.
@@ -353,6 +338,21 @@ struct LayerBench::Impl {
     return e.prepared = not_supported("implementation '" + e.name + "' is not built in");
   }
 
+  // A peer's kNotSupported for a layer in another format than f32 NCHW without an epilogue names the format, so
+  // the report can say "n/a (format)" rather than blame the layer's geometry.
+  Status peer_refusal(const Status& s) const {
+    const ConvProblem& p = problem();
+    if (s.code() != StatusCode::kNotSupported || p.is_plain_f32_nchw())
+      return s;
+    std::string what = std::string(dtype_name(p.dtype(TensorId::kX))) + " " + layout_name(p.layout());
+    if (!is_pool(p.op()) && p.w_layout() != p.layout())
+      what += std::string(" (w ") + layout_name(p.w_layout()) + ")";
+    if (!p.epilogue().is_identity())
+      what += std::string(" with ") + activation_name(p.epilogue().activation) +
+              (p.epilogue().has_residual() ? " + residual" : "") + " epilogue";
+    return not_supported("peer cannot run " + what + ": " + s.message());
+  }
+
   // One run on buffer set `set` (enqueued on the stream for the GPU).
   Status run_one(Entry& e, int set) {
     if (on_host()) {
@@ -365,11 +365,14 @@ struct LayerBench::Impl {
         return e.plan.run(t, e.host_ws.empty() ? nullptr : e.host_ws.data(), e.host_ws.size(), nullptr);
       }
 #if defined(CONVARITH_HAVE_ONEDNN)
-      // f32 NCHW only (peer_format_gap refused the rest in prepare()).
-      if (e.impl == "onednn")
-        return e.onednn->run(reinterpret_cast<const float*>(x.data()),
-                             w.empty() ? nullptr : reinterpret_cast<const float*>(w.data()), nullptr,
-                             reinterpret_cast<float*>(y.data()));
+      if (e.impl == "onednn") {
+        Tensors t;
+        t.x = x.data();
+        t.w = w.empty() ? nullptr : w.data();
+        t.z = z.empty() ? nullptr : z.data();
+        t.y = y.data();
+        return e.onednn->run(t);
+      }
 #endif
       return internal_error("no CPU runner for " + e.name);
     }
@@ -385,8 +388,14 @@ struct LayerBench::Impl {
       return e.plan.run(t, e.dev_ws, e.workspace, stream);
     }
 #if defined(CONVARITH_HAVE_CUDNN)
-    if (e.impl == "cudnn")
-      return e.cudnn->run(dx[i], wp, nullptr, dy[i]);
+    if (e.impl == "cudnn") {
+      Tensors t;
+      t.x = dx[i];
+      t.w = wp;
+      t.z = dz;
+      t.y = dy[i];
+      return e.cudnn->run(t);
+    }
 #endif
 #endif
     (void)set;

@@ -85,8 +85,8 @@ std::string num(double v) {
   return o.str();
 }
 
-// A peer n/a because its adapter does not take the layer's dtype, layout or epilogue (harness.cpp's
-// peer_format_gap), as opposed to the layer's geometry.
+// A peer n/a because it cannot run the layer's dtype, layout or epilogue (harness.cpp's peer_refusal names the
+// format), as opposed to the layer's geometry.
 bool peer_cannot_run_format(const CaseResult& r) {
   return r.is_peer() && r.status.rfind("not_supported", 0) == 0 &&
          r.status.find("peer cannot run ") != std::string::npos;

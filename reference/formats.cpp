@@ -214,6 +214,8 @@ int64_t taps_per_output(const ConvProblem& p) {
 }
 
 double accept_bound(const ConvProblem& p, double want, double magnitude, double factor) {
+  if (std::isinf(magnitude))
+    return std::numeric_limits<double>::infinity(); // an infinite input term: any finite result is within rounding
   const double eps32 = std::ldexp(1.0, -23);
   const DataType yt = p.dtype(TensorId::kY);
   const Activation act = p.epilogue().activation;
