@@ -145,16 +145,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "convarith_bench: bad flag value\n");
     return 2;
   }
-  if (g_config.device == "auto") {
-    g_device = convarith::cuda_device_count() > 0 ? convarith::Device::kCuda : convarith::Device::kCpu;
-  } else {
-    auto d = convarith::parse_device(g_config.device);
-    if (!d) {
-      std::fprintf(stderr, "convarith_bench: %s\n", d.status().to_string().c_str());
-      return 2;
-    }
-    g_device = *d;
+  // The library's one meaning of --device (auto: a usable CUDA device, else the CPU, said on stderr).
+  const auto chosen = convarith::choose_device(g_config.device);
+  if (!chosen) {
+    std::fprintf(stderr, "convarith_bench: %s\n", chosen.status().to_string().c_str());
+    return chosen.status().code() == convarith::StatusCode::kDeviceError ? 1 : 2;
   }
+  g_device = chosen->device;
+  if (!chosen->why.empty())
+    std::fprintf(stderr, "convarith_bench: --device %s\n", chosen->why.c_str());
   auto layers = cb::load_suite(g_config.layers_path, g_config.suite);
   if (!layers) {
     std::fprintf(stderr, "convarith_bench: %s\n", layers.status().to_string().c_str());

@@ -32,6 +32,8 @@
 #if defined(CONVARITH_HAVE_CUDA)
 #include <cuda_runtime_api.h>
 
+#include "cuda_status.hpp"
+
 namespace convarith::bench {
 // bench/gate.cu: enqueues one thread that spins until flag[0] != 0 or timeout_ns pass (then it sets
 // flag[1] = 1 and exits). `flag` is the device view of pinned, mapped host memory.
@@ -91,11 +93,7 @@ cudaError_t device_alloc(float** p, size_t bytes) {
   return e;
 }
 
-Status cuda_status(cudaError_t e, const char* what) {
-  if (e == cudaSuccess)
-    return Status::ok();
-  return device_error(std::string(what) + ": " + cudaGetErrorString(e));
-}
+using detail::cuda_status; // host/cuda_status.hpp
 #endif
 
 } // namespace

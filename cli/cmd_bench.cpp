@@ -220,26 +220,17 @@ int bench_main(const std::vector<std::string>& args, std::ostream& out, std::ost
     layers = std::move(suite).value();
   }
 
-  Device device = Device::kCpu;
-  std::string device_choice;
-  if (b.device == "auto") {
-    device = cuda_device_count() > 0 ? Device::kCuda : Device::kCpu;
-    // Said loudly (stderr and the JSON): a GPU job must not bench the CPU without anyone noticing.
-    device_choice = device == Device::kCuda ? "auto: cuda (a CUDA device is usable)"
-                                            : "auto: cpu (no usable CUDA device: " + cuda_unavailable_reason() + ")";
-    err << "convarith bench: --device " << device_choice << "\n";
-  } else {
-    Result<Device> d = parse_device(b.device);
-    if (!d) {
-      err << "convarith bench: " << d.status().message() << "\n";
-      return 2;
-    }
-    device = *d;
-    if (device == Device::kCuda && cuda_device_count() == 0) {
-      err << "convarith bench: --device cuda: " << cuda_unavailable_reason() << "\n";
-      return 1;
-    }
+  // --device through the library's choose_device (the one meaning of "auto" for every command); auto is said
+  // loudly (stderr and the JSON): a GPU job must not bench the CPU without anyone noticing.
+  Result<DeviceChoice> chosen = choose_device(b.device);
+  if (!chosen) {
+    err << "convarith bench: " << chosen.status().message() << "\n";
+    return chosen.status().code() == StatusCode::kDeviceError ? 1 : 2;
   }
+  const Device device = chosen->device;
+  std::string device_choice = chosen->why;
+  if (!device_choice.empty())
+    err << "convarith bench: --device " << device_choice << "\n";
 
   if (device_choice.empty())
     device_choice = std::string(device_name(device)) + " (--device " + b.device + ")";

@@ -22,6 +22,8 @@
 
 #ifdef CONVARITH_HAVE_CUDA
 #include <cuda_runtime.h>
+
+#include "cuda_status.hpp"
 #endif
 
 namespace convarith::cli {
@@ -133,11 +135,7 @@ struct CudaFree {
 };
 using DevicePtr = std::unique_ptr<void, CudaFree>;
 
-Status cuda_status(cudaError_t e, const char* what) {
-  if (e == cudaSuccess)
-    return Status::ok();
-  return device_error(std::string(what) + ": " + cudaGetErrorString(e));
-}
+using detail::cuda_status; // host/cuda_status.hpp
 
 // Allocates `bytes` on the device and copies `host` there (when non-null). A zero-byte buffer
 // stays nullptr, as the Plan allows for empty tensors.
@@ -247,19 +245,15 @@ std::string source_name(const std::string& path, const char* option, const std::
          axes_text(file_shape.size(), layout, weight, op) + ") in logical order";
 }
 
+// --device through the library's choose_device (the one meaning of "auto" for every command); auto says on
+// stderr what it chose and why.
 Result<Device> pick_device(const std::string& name, std::ostream& err) {
-  if (name == "auto") {
-    const bool cuda = cuda_device_count() > 0;
-    err << "convarith run: --device auto: using " << (cuda ? "cuda" : "cpu");
-    if (!cuda)
-      err << " (" << cuda_unavailable_reason() << ")";
-    err << "\n";
-    return cuda ? Device::kCuda : Device::kCpu;
-  }
-  Result<Device> d = parse_device(name);
-  if (!d)
-    return invalid_argument("--device '" + name + "': expected cpu, cuda, emulated or auto");
-  return d;
+  Result<DeviceChoice> c = choose_device(name);
+  if (!c)
+    return c.status();
+  if (!c->why.empty())
+    err << "convarith run: --device " << c->why << "\n";
+  return c->device;
 }
 
 int run_layer(const LayerArgs& parsed, std::ostream& out, std::ostream& err) {
@@ -355,8 +349,8 @@ int run_layer(const LayerArgs& parsed, std::ostream& out, std::ostream& err) {
   }
 
   Result<Device> device = pick_device(args.has("--device") ? args.extras.at("--device") : "auto", err);
-  if (!device)
-    return fail(2, device.status().message());
+  if (!device) // a bad name is a usage error (2); a device that cannot be used is the environment's (1)
+    return fail(device.status().code() == StatusCode::kDeviceError ? 1 : 2, device.status().message());
   const std::string algo = args.has("--algo") ? args.extras.at("--algo") : "auto";
   Result<Plan> plan = Plan::create(p, *device, algo);
   if (!plan)

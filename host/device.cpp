@@ -88,6 +88,24 @@ Result<DeviceInfo> device_info(Device device) {
 #endif
 }
 
+Result<DeviceChoice> choose_device(std::string_view name) {
+  DeviceChoice c;
+  if (name == "auto") {
+    const bool cuda = cuda_device_count() > 0;
+    c.device = cuda ? Device::kCuda : Device::kCpu;
+    c.why = cuda ? "auto: cuda (a CUDA device is usable)"
+                 : "auto: cpu (no usable CUDA device: " + cuda_unavailable_reason() + ")";
+    return c;
+  }
+  Result<Device> d = parse_device(name);
+  if (!d)
+    return invalid_argument("--device '" + std::string(name) + "': expected cpu, cuda, emulated or auto");
+  if (*d == Device::kCuda && cuda_device_count() == 0)
+    return device_error("--device cuda: " + cuda_unavailable_reason());
+  c.device = *d;
+  return c;
+}
+
 DeviceInfo default_device_info(Device device) {
   Result<DeviceInfo> d = device_info(device);
   if (d)

@@ -35,6 +35,8 @@
 
 #include <cuda_runtime.h>
 
+#include "cuda_status.hpp"
+
 #include "convarith/status.hpp"
 
 #define CONVARITH_GPU_ONLY 1
@@ -54,11 +56,7 @@
   T* name = reinterpret_cast<T*>(convarith_dynamic_smem_)
 
 namespace convarith::kernels {
-inline Status cuda_status(cudaError_t err, const char* what) {
-  if (err == cudaSuccess)
-    return Status::ok();
-  return device_error(std::string(what) + ": " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
-}
+using ::convarith::detail::cuda_status; // host/cuda_status.hpp: the one CUDA error -> Status conversion
 // An error some earlier call left pending (cudaPeekAtLastError does not clear it): reported as such,
 // and the kernel is not launched, so the launch's own cudaGetLastError can only see the launch's error
 // and the caller's error is neither cleared nor blamed on the kernel.

@@ -384,7 +384,7 @@ TEST(CliRun, DeviceAutoSaysWhich) {
   TempDir dir;
   const Outcome o = run(with_files(all[0], dir.file("y.npy")));
   ASSERT_EQ(o.code, 0) << o.err;
-  const char* expected = cuda_device_count() > 0 ? "--device auto: using cuda" : "--device auto: using cpu";
+  const char* expected = cuda_device_count() > 0 ? "--device auto: cuda" : "--device auto: cpu (no usable CUDA device";
   EXPECT_TRUE(contains(o.err, expected)) << o.err;
   EXPECT_TRUE(read_npy(dir.file("y.npy")).is_ok());
 }
@@ -437,7 +437,7 @@ TEST(CliRun, Failures) {
                    {"no_such_algorithm"});
   if (cuda_device_count() == 0) {
     // Without a GPU, --device cuda explains itself with the Plan's message.
-    expect_run_fails(with(conv_ok, {"--x", cx, "--w", cw, "--device", "cuda"}), 2, {cuda_unavailable_reason()});
+    expect_run_fails(with(conv_ok, {"--x", cx, "--w", cw, "--device", "cuda"}), 1, {cuda_unavailable_reason()});
   }
   // No --out at all.
   const Outcome o = run(with(conv_ok, {"--x", cx, "--w", cw}));

@@ -37,6 +37,16 @@ struct DeviceInfo {
   int64_t l2_bytes = 0;
   int cpu_threads = 0; // kCpu
 };
+// What `--device NAME` means, in one place for every tool: "auto" is kCuda when a CUDA device is usable, else
+// kCpu; any other name as parse_device. `why` says what auto chose and why ("auto: cpu (no usable CUDA device:
+// ...)"), empty for an explicit name. kInvalidArgument for an unknown name; an explicit "cuda" without a usable
+// device is kDeviceError naming cuda_unavailable_reason() (tools exit 2 for the first, 1 for the second).
+struct DeviceChoice {
+  Device device = Device::kCpu;
+  std::string why;
+};
+Result<DeviceChoice> choose_device(std::string_view name);
+
 // The DeviceInfo of `device` now (kCuda: the current CUDA device; kDeviceError when there is none).
 Result<DeviceInfo> device_info(Device device);
 
