@@ -414,19 +414,18 @@ _TORCH_DEFAULTS = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1}
 
 
 def _merge(torch_kw, onnx_kw):
-    """The PyTorch-named arguments plus the ONNX-named ones. A PyTorch argument left at its default gives way
-    to an ONNX attribute for the same thing; one set to something else as well is a TypeError."""
+    """The PyTorch-named arguments plus the ONNX-named ones. A PyTorch argument at its default (which is
+    ONNX's default too) is left out; one set to something else as well as its ONNX twin is a TypeError."""
     from ._attributes import TORCH_NAMES
     merged = dict(onnx_kw)
     for k, v in torch_kw.items():
+        if v is None or (k in _TORCH_DEFAULTS and not isinstance(v, (list, tuple)) and v == _TORCH_DEFAULTS[k]):
+            continue
         onnx = TORCH_NAMES.get(k, k)
         clash = onnx if onnx in onnx_kw else ("auto_pad" if onnx == "pads" and "auto_pad" in onnx_kw else None)
         if clash is not None:
-            if v is not None and v != _TORCH_DEFAULTS.get(k, None):
-                raise TypeError(f"{k}={v!r} and {clash}={onnx_kw[clash]!r} name the same attribute: give one")
-            continue
-        if v is not None:
-            merged[k] = v
+            raise TypeError(f"{k}={v!r} and {clash}={onnx_kw[clash]!r} name the same attribute: give one")
+        merged[k] = v
     return merged
 
 
