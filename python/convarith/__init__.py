@@ -169,6 +169,8 @@ def _layout(name, shape, strides):
     n = len(shape)
     if n < 3:
         raise ValueError(f"{name}: shape {tuple(shape)} has {n} dims; expected N, C and 1 to 3 spatial dims")
+    if 0 in shape:
+        return "NCHW"  # an empty array has no layout; the plan checks no strides for it
     nchw = _dense_strides(shape, list(range(n)))
     nhwc = _dense_strides(shape, [0] + list(range(2, n)) + [1])
 

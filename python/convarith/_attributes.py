@@ -45,9 +45,12 @@ def _int(name, v):
     if isinstance(v, bool):
         raise TypeError(f"{name}: expected an integer, got a bool ({v})")
     try:
-        return operator.index(v)
+        i = operator.index(v)
     except TypeError:
         raise TypeError(f"{name}: expected an integer, got {type(v).__name__} ({v!r})") from None
+    if not -(2**63) <= i < 2**63:
+        raise ValueError(f"{name}: {i} does not fit in a 64-bit integer")
+    return i
 
 
 def ints(name, v, rank=None):

@@ -351,3 +351,25 @@ def test_concurrent_runs_of_one_plan():
         t.join()
     for o in outs:
         np.testing.assert_array_equal(o, want)
+
+
+def test_odd_sizes_are_errors_not_crashes():
+    with pytest.raises(ValueError, match="does not fit in a 64-bit integer"):
+        convarith.shape("conv", (1, 3, 2**70, 4), (4, 3, 3, 3))
+    with pytest.raises(ValueError, match="overflows 64 bits"):
+        convarith.shape("conv", (2**40, 2**40, 2**20, 4), (4, 2**40, 3, 3))
+    with pytest.raises(ValueError, match="i=-5"):
+        convarith.shape("conv", (1, 3, -5, 4), (4, 3, 3, 3))
+    with pytest.raises(ValueError, match="auto_pad 'bogus'"):
+        convarith.shape("conv", (1, 3, 5, 5), (4, 3, 3, 3), auto_pad="bogus")
+    # An empty batch is a valid no-op.
+    assert convarith.conv(np.zeros((0, 3, 5, 5), np.float32), rand(4, 3, 3, 3)).shape == (0, 4, 3, 3)
+
+
+def test_plan_from_shapes_with_dtype_and_layout():
+    plan = convarith.Plan("conv", (1, 3, 5, 5), (4, 3, 3, 3), dtype="f16", layout="NHWC", pads=(1, 1, 1, 1))
+    assert plan.tensor("x")["layout"] == "NHWC" and plan.tensor("y")["dtype"] == "f16"
+    x, w = rand(1, 3, 5, 5, dtype=np.float16), rand(4, 3, 3, 3, dtype=np.float16)
+    y = plan.run(channels_last(x), channels_last(w))
+    assert y.dtype == np.float16 and y.shape == (1, 4, 5, 5)
+    close(y, ref.conv(x, w, None, pads=(1, 1, 1, 1)), rtol=3e-3)
