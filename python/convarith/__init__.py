@@ -116,7 +116,7 @@ def shape(op, x_shape, w_shape=None, **onnx_attributes):
 
 # ---- arrays ----------------------------------------------------------------------------------------------
 
-_DTYPES = {"float32": "f32", "float16": "f16", "bfloat16": "bf16", "bfloat": "bf16"}
+_DTYPES = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}  # also accepted as Plan(dtype=...)
 _SLOTS = {"x": 0, "w": 1, "bias": 2, "z": 3, "out": 4}
 
 
@@ -146,8 +146,6 @@ def _info(name, a):
     if isinstance(a, np.ndarray) and a.dtype == np.uint16:
         raise TypeError(f"{name}: dtype uint16 is not a convarith dtype")
     dtype, shape, strides, dev, _ = _core.array_info(a)
-    if dtype not in _DTYPES and not dtype.startswith("float") and not dtype.startswith("bfloat"):
-        raise TypeError(f"{name}: dtype {dtype} is not a convarith dtype (float32, float16, bfloat16)")
     dt = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}.get(dtype)
     if dt is None:
         raise TypeError(f"{name}: dtype {dtype} is not a convarith dtype (float32, float16, bfloat16)")
@@ -229,6 +227,8 @@ class Plan:
         formats = {}
         x_shape, x_dtype, x_layout = self._template("x", x)
         dt = dtype if dtype is not None else (x_dtype or "f32")
+        if not isinstance(dt, str):
+            dt = np.dtype(dt).name  # np.float16, ml_dtypes.bfloat16, ...
         formats["dtype"] = _DTYPES.get(dt, dt)
         lay = layout if layout is not None else (x_layout or "NCHW")
         formats["layout"] = lay

@@ -367,7 +367,7 @@ def test_odd_sizes_are_errors_not_crashes():
 
 
 def test_plan_from_shapes_with_dtype_and_layout():
-    plan = convarith.Plan("conv", (1, 3, 5, 5), (4, 3, 3, 3), dtype="f16", layout="NHWC", pads=(1, 1, 1, 1))
+    plan = convarith.Plan("conv", (1, 3, 5, 5), (4, 3, 3, 3), dtype=np.float16, layout="NHWC", pads=(1, 1, 1, 1))
     assert plan.tensor("x")["layout"] == "NHWC" and plan.tensor("y")["dtype"] == "f16"
     x, w = rand(1, 3, 5, 5, dtype=np.float16), rand(4, 3, 3, 3, dtype=np.float16)
     y = plan.run(channels_last(x), channels_last(w))
