@@ -7,7 +7,8 @@
 #      tools/inspect/baseline.json), when nvcc is there (installs nvdisasm from PyPI);
 #   3. cmake --install + a tiny consumer project that does find_package(convarith);
 #   4. AddressSanitizer+UBSan and ThreadSanitizer builds (.ci/sanitize.sh);
-#   5. short libFuzzer runs (.ci/fuzz.sh).
+#   5. short libFuzzer runs (.ci/fuzz.sh);
+#   6. the Python package: a venv under build/, `pip install .` (CPU-only module) and its pytest suite.
 # Ends with one summary line "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +52,23 @@ consumer() {
     cmake --build build/consumer -j"$jobs" && ./build/consumer/consumer
 }
 
+python_package() {  # a fresh venv, the build requirements from PyPI, `pip install .`, then pytest
+  local venv=$root/build/python-venv
+  # Debian's own python3 splits venv support and the C headers into packages; pyenv's Python has both.
+  if ! python3 -c 'import ensurepip, os, sysconfig, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv python3-dev >/dev/null || return 1
+  fi
+  rm -rf "$venv" && python3 -m venv "$venv" || return 1
+  "$venv/bin/pip" install -q --disable-pip-version-check scikit-build-core nanobind ninja numpy pytest ml_dtypes || return 1
+  local t0=$SECONDS
+  "$venv/bin/pip" install -q --disable-pip-version-check --no-build-isolation -Ccmake.build-type=Release . || return 1
+  echo "pip install . took $((SECONDS - t0)) s"
+  local rc=0
+  (cd "$root/build" && "$venv/bin/python" -m pytest -q -p no:cacheprovider "$root/python/tests") || rc=$?
+  if [ "$rc" -eq 5 ]; then echo "pytest collected no tests (exit 5): the Python suite is missing"; fi
+  [ "$rc" -eq 0 ]
+}
+
 step "build (default preset)" build_default
 step "tests (default preset)" test_default
 step "nvcc resource usage" resource_usage
@@ -58,6 +76,7 @@ step "kernel inspection gate" bash .ci/inspect.sh --quiet
 step "installed package + consumer project" consumer
 step "sanitizers (asan+ubsan, tsan)" bash .ci/sanitize.sh
 step "fuzzing (short budget)" bash .ci/fuzz.sh
+step "python package (pip install . + pytest)" python_package
 
 echo
 [ ${#failures[@]} -gt 0 ] && printf 'failed step: %s\n' "${failures[@]}"
