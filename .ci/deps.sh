@@ -4,7 +4,7 @@
 # /usr/local/cuda/bin) the CUDA kernels are built too.
 set -euo pipefail
 pkgs=(cmake make g++ clang libclang-rt-14-dev clang-format libgtest-dev libgmock-dev libbenchmark-dev
-      libdnnl-dev ocl-icd-opencl-dev python3 python3-matplotlib libgif-dev git)
+      libdnnl-dev ocl-icd-opencl-dev python3 python3-venv python3-dev python3-matplotlib libgif-dev git)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
