@@ -36,6 +36,7 @@
 #include "bench.hpp"
 #include "commands.hpp"
 #include "conv_direct.cuh"
+#include "conv_igemm.cuh"
 #include "conv_tiled.cuh"
 #include "device_profile.hpp"
 #include "pool_direct.cuh"
@@ -295,6 +296,7 @@ public:
       return row == nullptr ? not_supported(std::string(name) + ": no such row")
                             : row->supports(p, emulated_device_info());
     };
+    add("igemm", row_status("igemm"), [&](ModelRow& r) { igemm(p, r); });
     add("tiled", row_status("tiled"), [&](ModelRow& r) { tiled(p, r); });
     add("direct", row_status("direct"), [&](ModelRow& r) { simple(p, r, "direct_kernel", kn::kDirectThreads); });
     add("gather", row_status("gather"), [&](ModelRow& r) { simple(p, r, "gather_kernel", kn::kGatherThreads); });
@@ -390,6 +392,48 @@ private:
     default:
       return "float";
     }
+  }
+
+  // igemm: per block tile and k-tile, every thread runs one pass of the k loop (tools/inspect's hot loop: the
+  // 8 x 64 FFMAs, 32 float4 shared loads, the staging loads and stores and the k-digit update); the FMAs issued
+  // include the tile's padding past M, K/g and Kdim. Shared memory: per warp and k, 4 float4 loads of one
+  // wavefront each (4 distinct A addresses, 8 consecutive B), and one wavefront per warp staging store. L2: each
+  // block tile reads its BM x Kdim slice of A and Kdim x BN slice of B once, and writes y (+ reads z).
+  void igemm(const ConvProblem& p, ModelRow& r) const {
+    const Result<Prepared> prepared = kernels::igemm_prepare(p, emulated_device_info());
+    if (!prepared) {
+      r.status = prepared.status().message();
+      return;
+    }
+    const auto* plan = static_cast<const kernels::KernelPlan<kernels::IgemmParams>*>(prepared->state.get());
+    const kernels::IgemmParams& q = plan->params;
+    r.specialisation = "igemm_kernel<" + std::to_string(plan->variant) + ">";
+    const Json* c = characterisation(r.specialisation);
+    if (c == nullptr) {
+      r.status = "no characterisation for " + std::string(prof_.arch) + "/" + r.specialisation;
+      return;
+    }
+    const int tile = plan->variant / 4;
+    const double bm = kernels::igemm_tile_m(tile), bn = kernels::igemm_tile_n(tile), bk = kernels::kIgemmBK;
+    const double threads = plan->block.x, warps = threads / 32;
+    const double tiles = static_cast<double>(q.total_tiles), k_tiles = static_cast<double>(q.k_tiles);
+    const double loop_insts = (*c)["hot_loop"]["instructions"].num();
+    const double loop_fmas = (*c)["hot_loop"]["fma"].num();
+    r.path_fma_share = loop_insts > 0 ? loop_fmas / loop_insts : 0;
+    r.instructions_per_tap = loop_fmas > 0 ? loop_insts / loop_fmas : 0; // per FMA of the hot loop
+    r.warp_instructions = tiles * k_tiles * warps * loop_insts;
+    const double issued_fmas = tiles * k_tiles * bk * bm * bn;
+    r.dynamic_smem = plan->smem_bytes;
+    waves(r, tiles, static_cast<int>((*c)["regs"].num()), static_cast<int>(threads),
+          static_cast<int64_t>((*c)["static_smem"].num()) + static_cast<int64_t>(plan->smem_bytes));
+    r.t.issue = r.warp_instructions / issue_rate() / r.wave_efficiency;
+    r.t.fma = issued_fmas / fma_lanes_rate() / r.wave_efficiency;
+    const double staging_stores = (bm + bn) * bk / 32; // warp stores per k-tile and block
+    const double wavefronts = tiles * k_tiles * (warps * bk * 4 + staging_stores);
+    r.t.smem = wavefronts / (prof_.sms * clock_hz()) / r.wave_efficiency;
+    const double z_bytes = p.epilogue().has_residual() ? static_cast<double>(p.y_elements()) * 4 : 0;
+    r.l2_bytes = tiles * k_tiles * bk * (bm + bn) * 4 + static_cast<double>(p.y_elements()) * 4 + z_bytes;
+    r.t.l2 = r.l2_bytes / (prof_.l2_tbps * 1e12);
   }
 
   void simple(const ConvProblem& p, ModelRow& r, const char* kernel, unsigned threads) const {

@@ -1,12 +1,13 @@
 // kernels/kernel_algorithms.cpp — the CUDA kernel rows of the algorithm table and their emulated twins, in
-// `auto` preference order: for conv `tiled` (faster, when its shared-memory tile fits) before `direct`
-// (always correct); for conv_transpose `gather` (deterministic) before `scatter` (atomics); `pool`.
+// `auto` preference order: for conv `igemm` (implicit GEMM) before `tiled` (faster, when its shared-memory tile fits)
+// before `direct` (always correct); for conv_transpose `gather` (deterministic) before `scatter` (atomics); `pool`.
 // Each kernel appears twice: on kCuda its nvcc-compiled run() (nullptr in a build without CUDA: the .cu
 // files are compiled only then), on kEmulated the same kernel source compiled for the CPU kernel executor
 // (always present). Also: the emulated device's DeviceInfo and its run path.
 #include <vector>
 
 #include "conv_direct.cuh"
+#include "conv_igemm.cuh"
 #include "conv_tiled.cuh"
 #include "device.hpp"
 #include "device_profile.hpp"
@@ -101,10 +102,20 @@ void append_kernel_algorithms(std::vector<Algorithm>& table) {
        "max_pool and avg_pool: one thread per output (ceil_mode, dilation, count_include_pad)", &kn::pool_supports,
        &kn::pool_prepare, CONVARITH_CUDA_RUN(pool_run), &kn::emu::pool_run},
   };
-  for (Device device : {Device::kCuda, Device::kEmulated})
+  // igemm (before tiled: `auto` prefers it) declares more formats than the rows above: both layouts, the epilogue.
+  const unsigned f32 = dtype_bit(DataType::kF32);
+  const unsigned igemm_layouts = layouts;
+  for (Device device : {Device::kCuda, Device::kEmulated}) {
+    table.push_back(Algorithm{
+        "igemm", device, op_bit(Op::kConv), f32, igemm_layouts, true, false, true, "fp32 FMA",
+        "conv: implicit GEMM, 128x128 / 128x64 / 64x64 x 8 block tiles, 8x8 outputs per thread, im2col gathered into "
+        "double-buffered shared memory; NC[D]HW and N[D]HWC, both filter layouts, fused epilogue",
+        &kn::igemm_supports, &kn::igemm_prepare,
+        device == Device::kCuda ? CONVARITH_CUDA_RUN(igemm_run) : &kn::emu::igemm_run});
     for (const KernelRow& r : rows)
       table.push_back(Algorithm{r.name, device, r.ops, dtypes, layouts, r.epilogue, false, r.deterministic, "fp32 FMA",
                                 r.summary, r.supports, r.prepare, device == Device::kCuda ? r.cuda_run : r.emu_run});
+  }
 }
 
 } // namespace detail

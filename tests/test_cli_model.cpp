@@ -63,7 +63,8 @@ TEST(ModelCli, BuiltInCharacterisationModelsTiledAndDirect) {
   EXPECT_NE(r.out.find("direct_kernel<float, int>"), std::string::npos) << r.out;
   const std::string j = read(json);
   EXPECT_NE(j.find("\"label\": \"modeled, not measured\""), std::string::npos) << j;
-  for (const char* algo : {"\"algorithm\": \"tiled\"", "\"algorithm\": \"direct\""}) {
+  EXPECT_NE(r.out.find("igemm_kernel<4>"), std::string::npos) << r.out; // 128x64, NC[D]HW, int32
+  for (const char* algo : {"\"algorithm\": \"igemm\"", "\"algorithm\": \"tiled\"", "\"algorithm\": \"direct\""}) {
     const double modeled = field(j, algo, "modeled_us"), roof = field(j, algo, "roofline_us");
     const double fma = field(j, algo, "fma_us"), issue = field(j, algo, "issue_us");
     EXPECT_GT(roof, 0) << algo;

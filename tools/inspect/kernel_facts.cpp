@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "conv_direct.cuh"
+#include "conv_igemm.cuh"
 #include "conv_tiled.cuh"
 #include "device_profile.hpp"
 #include "pool_direct.cuh"
@@ -42,6 +43,10 @@ int main() {
   std::printf(
       "    \"tiled_kernel\": {\"block\": [%d, %d], \"dynamic_smem_max\": %zu, \"dynamic_smem\": \"per problem\"},\n",
       kn::kTiledPixels, 2 * kn::kTiledPixels, kn::kTiledMaxSmemBytes);
+  // igemm: 64, 128 or 256 threads by tile shape (igemm_config), its fixed shared memory at most the 128x128 tile's.
+  std::printf("    \"igemm_kernel\": {\"block\": [%d, %d, %d], \"dynamic_smem_max\": %zu},\n",
+              kn::IgemmTile<64, 64>::kThreads, kn::IgemmTile<128, 64>::kThreads, kn::IgemmTile<128, 128>::kThreads,
+              kn::igemm_smem_bytes(kn::kIgemm128x128, false));
   std::printf("    \"direct_kernel\": {\"block\": [%u], \"dynamic_smem_max\": 0},\n", kn::kDirectThreads);
   std::printf("    \"gather_kernel\": {\"block\": [%u], \"dynamic_smem_max\": 0},\n", kn::kGatherThreads);
   std::printf("    \"scatter_kernel\": {\"block\": [%u], \"dynamic_smem_max\": 0},\n", kn::kScatterThreads);
