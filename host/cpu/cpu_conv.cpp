@@ -27,6 +27,7 @@
 //
 // Sizes come from the problem (ConvProblem::axis3/out3); nothing here re-derives an output size.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -227,13 +228,10 @@ Status cpu_conv_run(const KernelArgs& args) {
   }
   const Geometry g(p);
   ThreadPool& pool = ThreadPool::instance();
-  bool finite_w = true;
-  if (g.kg != 1) {
-    const int64_t w_n = p.w_elements();
-    for (int64_t e = 0; e < w_n; ++e)
-      finite_w = finite_w && std::isfinite(args.w[e]);
-  }
-  if (g.kg == 1 || !finite_w) {
+  // The direct loops skip padded taps, so they are the path for Kg = 1 and for non-finite weights (an Inf
+  // weight times the im2col panel's zero padding would be NaN). The weights' finiteness is tested while they are
+  // packed below (they are read there anyway), not in a separate pass over w.
+  const auto run_direct = [&]() {
     const int64_t plane_work = std::max<int64_t>(1, sat_mul(sat_mul(g.out_spatial, g.cg), g.ker_spatial));
     const int64_t planes = g.n * g.k, per_task = std::max<int64_t>(1, 65536 / plane_work);
     auto direct = [&](int64_t task, int) {
@@ -245,7 +243,9 @@ Status cpu_conv_run(const KernelArgs& args) {
     };
     pool.parallel_for((planes + per_task - 1) / per_task, direct);
     return Status::ok();
-  }
+  };
+  if (g.kg == 1)
+    return run_direct();
   const ConvBlocking blk =
       args.prepared != nullptr ? *static_cast<const ConvBlocking*>(args.prepared) : conv_blocking(p);
   const GemmKernel& gk = gemm_kernel();
@@ -254,8 +254,11 @@ Status cpu_conv_run(const KernelArgs& args) {
   float* a_packed = aligned_workspace(args.workspace);
   float* scratch = a_packed + g.groups * blk.a_floats;
 
-  // Pack the weights once per run: panel (gi, i) holds rows i*mr.. of group gi as [depth][mr].
+  // Pack the weights once per run: panel (gi, i) holds rows i*mr.. of group gi as [depth][mr]; a task that meets a
+  // non-finite weight (exponent bits all ones: Inf or NaN) says so.
+  std::atomic<bool> nonfinite_w{false};
   auto pack = [&](int64_t task, int) {
+    uint32_t special = 0;
     // Depth block by depth block, the block's panels are adjacent ([k0 block][panel][kc][mr]), so
     // a gemm_block call streams one contiguous range of A.
     const int64_t gi = task / panels, i0 = task % panels * gk.mr;
@@ -265,11 +268,19 @@ Status cpu_conv_run(const KernelArgs& args) {
       for (int64_t q = 0; q < kc; ++q)
         for (int i = 0; i < gk.mr; ++i) {
           const int64_t row = i0 + i;
-          dst[q * gk.mr + i] = row < g.kg ? args.w[(gi * g.kg + row) * depth + k0 + q] : 0.0f;
+          const float v = row < g.kg ? args.w[(gi * g.kg + row) * depth + k0 + q] : 0.0f;
+          uint32_t bits;
+          std::memcpy(&bits, &v, sizeof(bits));
+          special |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+          dst[q * gk.mr + i] = v;
         }
     }
+    if (special != 0)
+      nonfinite_w.store(true, std::memory_order_relaxed);
   };
   pool.parallel_for(g.groups * panels, pack);
+  if (nonfinite_w.load(std::memory_order_relaxed))
+    return run_direct();
 
   const int64_t per_image = g.groups * blk.blocks;
   auto compute = [&](int64_t task, int slot) {
