@@ -93,7 +93,7 @@ cudaError_t device_alloc(float** p, size_t bytes) {
   return e;
 }
 
-using detail::cuda_status; // host/cuda_status.hpp
+using ::convarith::detail::cuda_status; // host/cuda_status.hpp
 #endif
 
 } // namespace

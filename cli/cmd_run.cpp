@@ -135,7 +135,7 @@ struct CudaFree {
 };
 using DevicePtr = std::unique_ptr<void, CudaFree>;
 
-using detail::cuda_status; // host/cuda_status.hpp
+using ::convarith::detail::cuda_status; // host/cuda_status.hpp
 
 // Allocates `bytes` on the device and copies `host` there (when non-null). A zero-byte buffer
 // stays nullptr, as the Plan allows for empty tensors.
