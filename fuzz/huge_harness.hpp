@@ -23,9 +23,9 @@
 #include <vector>
 
 #include "convarith/convarith.hpp"
-#include "row.hpp"
 #include "fuzz_input.hpp"
 #include "reference/reference.hpp"
+#include "row.hpp"
 
 namespace convarith::fuzz {
 

@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "convarith/convarith.hpp"
-#include "row.hpp"
 #include "fuzz_input.hpp"
+#include "row.hpp"
 
 namespace convarith::fuzz {
 

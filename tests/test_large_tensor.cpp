@@ -18,9 +18,9 @@
 #include "conv_direct.cuh"
 #include "conv_tiled.cuh"
 #include "convarith/convarith.hpp"
-#include "row.hpp"
 #include "kernel_common.cuh"
 #include "pool_direct.cuh"
+#include "row.hpp"
 #include "transpose_gather.cuh"
 #include "transpose_scatter.cuh"
 
@@ -29,7 +29,6 @@ namespace {
 template <typename Params> const kernels::KernelPlan<Params>& plan_of(const Prepared& p) {
   return *static_cast<const kernels::KernelPlan<Params>*>(p.state.get());
 }
-
 
 constexpr int64_t k2e31 = int64_t{1} << 31;
 

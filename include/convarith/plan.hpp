@@ -35,7 +35,6 @@ struct AlgorithmInfo {
   bool available;      // false: a CUDA row in a build without CUDA
 };
 
-
 // Every row, CPU rows first, then the CUDA rows, then their emulated twins.
 std::vector<AlgorithmInfo> algorithms();
 // The rows for one device, in table order.

@@ -118,8 +118,7 @@ std::string param_name(const std::string& name);
 namespace convarith::test {
 // Runs one row of the table (a CPU row or an emulated kernel row) through Plan::create(problem, row.device,
 // row.name) and Plan::run with a workspace of the plan's size: the path every user takes.
-Status run_row(const Algorithm& row, const ConvProblem& p, const float* x, const float* w, const float* bias,
-               float* y);
+Status run_row(const Algorithm& row, const ConvProblem& p, const float* x, const float* w, const float* bias, float* y);
 // The workspace a plan of this row would report (its prepare() for the row's current device).
 size_t row_workspace(const Algorithm& row, const ConvProblem& p);
 // The rows that run on the host: CPU rows and the emulated twins of the CUDA kernels.
