@@ -17,12 +17,14 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "convarith/convarith.hpp"
 #include "fuzz_input.hpp"
+#include "reference/reference.hpp"
 #include "row.hpp"
 
 namespace convarith::fuzz {
@@ -111,13 +113,45 @@ inline std::vector<float> integer_data(int64_t count, int salt) {
 // A problem with at most 4096 elements per tensor needs far less scratch than this.
 constexpr size_t kMaxTinyWorkspace = size_t{256} << 20;
 
+// `v` (exactly representable: the small integers above) in `t`'s encoding, appended to `out`.
+inline void append_exact(DataType t, float v, std::vector<unsigned char>* out) {
+  uint32_t f = 0;
+  std::memcpy(&f, &v, 4);
+  if (t == DataType::kF32) {
+    out->insert(out->end(), reinterpret_cast<const unsigned char*>(&f), reinterpret_cast<const unsigned char*>(&f) + 4);
+    return;
+  }
+  uint16_t h = 0;
+  if (t == DataType::kBF16) {
+    h = static_cast<uint16_t>(f >> 16); // exact: these values have at most 3 significant bits
+  } else if (v != 0.0f) {               // f16 of a normal value with at most 10 fraction bits
+    const int e = std::ilogb(v);
+    const auto frac = static_cast<uint32_t>(std::ldexp(std::fabs(v), -e) * 1024.0f) - 1024u;
+    h = static_cast<uint16_t>((v < 0 ? 0x8000u : 0u) | (static_cast<uint32_t>(e + 15) << 10) | frac);
+  }
+  out->push_back(static_cast<unsigned char>(h & 0xFF));
+  out->push_back(static_cast<unsigned char>(h >> 8));
+}
+
+// Tensor `id` of `p` filled with integer_data(salt) in its own dtype (memory order).
+inline std::vector<unsigned char> integer_tensor(const ConvProblem& p, TensorId id, int salt) {
+  const TensorDesc& t = p.tensor(id);
+  std::vector<unsigned char> bytes;
+  if (t.rank == 0)
+    return bytes;
+  for (float v : integer_data(t.elements, salt))
+    append_exact(t.dtype, v, &bytes);
+  return bytes;
+}
+
 // Every algorithm that claims `p` runs it; results must be complete, finite and agree bitwise.
 inline std::string run_all_algorithms(const ConvProblem& p) {
-  const std::vector<float> x = integer_data(p.x_elements(), 1);
-  const std::vector<float> w = integer_data(p.w_elements(), 2);
-  const std::vector<float> bias = integer_data(p.bias_elements(), 3);
+  const std::vector<unsigned char> x = integer_tensor(p, TensorId::kX, 1);
+  const std::vector<unsigned char> w = integer_tensor(p, TensorId::kW, 2);
+  const std::vector<unsigned char> bias = integer_tensor(p, TensorId::kBias, 3);
   const bool exact = p.op() != Op::kAvgPool; // division may round differently per algorithm
-  std::vector<float> first;
+  const size_t y_bytes = static_cast<size_t>(p.tensor(TensorId::kY).bytes());
+  std::vector<unsigned char> first;
   std::string first_name;
   for (const Algorithm& alg : algorithm_table()) {
     if (!(alg.ops & op_bit(p.op())))
@@ -139,27 +173,33 @@ inline std::string run_all_algorithms(const ConvProblem& p) {
              (p.y_elements() == 0 ? ", which has no output to compute" : ", a tiny problem");
     if (p.y_elements() == 0)
       continue;
-    std::vector<float> y(static_cast<size_t>(p.y_elements()), std::numeric_limits<float>::quiet_NaN());
+    std::vector<unsigned char> y(y_bytes, 0xFF); // all-ones: a NaN in every dtype
     std::vector<unsigned char> ws(ws_bytes + 1);
-    const Status st = plan->run(x.data(), is_pool(p.op()) ? nullptr : w.data(), bias.empty() ? nullptr : bias.data(),
-                                y.data(), ws.data(), ws_bytes);
+    Tensors t;
+    t.x = x.data();
+    t.w = w.empty() ? nullptr : w.data();
+    t.bias = bias.empty() ? nullptr : bias.data();
+    t.y = y.data();
+    const Status st = plan->run(t, ws.data(), ws_bytes);
     if (!st.is_ok())
       return std::string(alg.name) + " failed on a problem it supports: " + st.to_string();
-    for (size_t e = 0; e < y.size(); ++e) {
-      if (!std::isfinite(y[e])) {
-        return std::string(alg.name) + ": y[" + std::to_string(e) + "] is " + std::to_string(y[e]) +
+    const std::vector<double> yv = oracle::to_double(p, TensorId::kY, y.data());
+    for (size_t e = 0; e < yv.size(); ++e) {
+      if (!std::isfinite(yv[e])) {
+        return std::string(alg.name) + ": y[" + std::to_string(e) + "] is " + std::to_string(yv[e]) +
                " (unwritten or not finite) for " + p.name();
       }
     }
     if (first_name.empty()) {
       first = y;
       first_name = alg.name;
-    } else if (exact && !y.empty() && std::memcmp(first.data(), y.data(), y.size() * sizeof(float)) != 0) {
-      size_t e = 0; // the first element whose bits differ (-0 and +0 differ too)
-      while (std::memcmp(&first[e], &y[e], sizeof(float)) == 0)
+    } else if (exact && first != y) {
+      const std::vector<double> fv = oracle::to_double(p, TensorId::kY, first.data());
+      size_t e = 0; // the first element whose value differs (or, for -0 and +0, whose bits differ)
+      while (e + 1 < yv.size() && fv[e] == yv[e] && std::signbit(fv[e]) == std::signbit(yv[e]))
         ++e;
       return std::string(alg.name) + " and " + first_name + " disagree at y[" + std::to_string(e) +
-             "]: " + std::to_string(y[e]) + " vs " + std::to_string(first[e]) + " for " + p.name();
+             "]: " + std::to_string(yv[e]) + " vs " + std::to_string(fv[e]) + " for " + p.name();
     }
   }
   return "";
@@ -321,8 +361,15 @@ inline std::string check_problem(const ProblemDesc& d, bool run_algorithms) {
     return "w_shape() disagrees with w_elements()" + where;
   if (p.bias_elements() != (is_pool(p.op()) ? 0 : p.k()))
     return "bias_elements() is wrong" + where;
-  if (static_cast<Wide>(p.min_bytes()) != 4 * (xe + we + ye))
-    return "min_bytes() != 4 (x + w + y)" + where;
+  // Bytes from the declared element types (f32 4, f16/bf16 2), z only with a residual term.
+  const auto esize = [&](const std::optional<DataType>& t) -> Wide {
+    return t.value_or(d.dtype) == DataType::kF32 ? 4 : 2;
+  };
+  const Wide want_bytes = esize(d.x_dtype) * xe + esize(d.w_dtype) * we + esize(d.y_dtype) * ye +
+                          (d.epilogue.has_residual() && !is_pool(p.op()) ? esize(d.z_dtype) * ye : 0);
+  if (static_cast<Wide>(p.min_bytes()) != want_bytes)
+    return "min_bytes() = " + std::to_string(p.min_bytes()) + " is not the declared element sizes times x, w, z and y" +
+           where;
   const double f = p.flops();
   long double want_f = 0;
   if (p.op() == Op::kConv)

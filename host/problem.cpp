@@ -61,7 +61,9 @@ bool valid_layout(Layout l) {
 
 // dims[0] outermost; channels first: C order over (dims[0], dims[1], spatial...); channels last: memory order
 // (dims[0], spatial..., dims[1]).
-TensorDesc make_tensor(DataType dtype, Layout layout, std::vector<int64_t> dims) {
+// The compact strides are products of max(dim, 1): an empty tensor (say N = 0) still has them, so they are
+// overflow-checked on their own (the element count, 0, does not bound them).
+Result<TensorDesc> make_tensor(const char* name, DataType dtype, Layout layout, std::vector<int64_t> dims) {
   TensorDesc t;
   t.dtype = dtype;
   t.layout = layout;
@@ -89,7 +91,14 @@ TensorDesc make_tensor(DataType dtype, Layout layout, std::vector<int64_t> dims)
   int64_t stride = 1;
   for (size_t q = order.size(); q-- > 0;) {
     t.strides[order[q]] = stride;
-    stride *= std::max<int64_t>(dims[order[q]], 1);
+    if (q > 0 && !checked_mul(stride, std::max<int64_t>(dims[order[q]], 1), &stride)) {
+      std::string ds;
+      for (size_t j = 0; j < dims.size(); ++j)
+        ds += (j ? "x" : "") + num(dims[j]);
+      return out_of_range(
+          std::string(name) + ": the strides of its " + ds + " " + layout_name(layout) +
+          " layout overflow 64 bits (a zero-sized dimension does not shrink the strides of the others)");
+    }
   }
   return t;
 }
@@ -352,16 +361,22 @@ Result<ConvProblem> ConvProblem::make(const ProblemDesc& desc) {
     xd.push_back(p.axis(j).i);
     yd.push_back(p.out(j));
   }
-  p.tensors_[static_cast<size_t>(TensorId::kX)] = make_tensor(desc.x_dtype.value_or(base_t), act_layout, xd);
-  p.tensors_[static_cast<size_t>(TensorId::kY)] = make_tensor(desc.y_dtype.value_or(base_t), act_layout, yd);
+  const auto set = [&](TensorId id, Result<TensorDesc> t) -> Status {
+    if (!t)
+      return Status(t.status().code(), on + ": " + t.status().message());
+    p.tensors_[static_cast<size_t>(id)] = t.value();
+    return Status::ok();
+  };
+  CONVARITH_RETURN_IF_ERROR(set(TensorId::kX, make_tensor("x", desc.x_dtype.value_or(base_t), act_layout, xd)));
+  CONVARITH_RETURN_IF_ERROR(set(TensorId::kY, make_tensor("y", desc.y_dtype.value_or(base_t), act_layout, yd)));
   if (!pool) {
     wd = p.w_shape();
-    p.tensors_[static_cast<size_t>(TensorId::kW)] =
-        make_tensor(desc.w_dtype.value_or(base_t), desc.w_layout.value_or(act_layout), wd);
-    p.tensors_[static_cast<size_t>(TensorId::kBias)] =
-        make_tensor(desc.bias_dtype.value_or(base_t), Layout::kNCHW, {k});
+    CONVARITH_RETURN_IF_ERROR(
+        set(TensorId::kW, make_tensor("w", desc.w_dtype.value_or(base_t), desc.w_layout.value_or(act_layout), wd)));
+    CONVARITH_RETURN_IF_ERROR(
+        set(TensorId::kBias, make_tensor("bias", desc.bias_dtype.value_or(base_t), Layout::kNCHW, {k})));
     if (desc.epilogue.has_residual())
-      p.tensors_[static_cast<size_t>(TensorId::kZ)] = make_tensor(desc.z_dtype.value_or(base_t), act_layout, yd);
+      CONVARITH_RETURN_IF_ERROR(set(TensorId::kZ, make_tensor("z", desc.z_dtype.value_or(base_t), act_layout, yd)));
   }
   if (!pool) {
     p.desc_.w_layout = p.tensors_[static_cast<size_t>(TensorId::kW)].layout;
