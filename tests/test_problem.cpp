@@ -198,6 +198,15 @@ TEST(ConvProblem, ElementCountOverflowIsAnError) {
   // Near 2^63 bytes: elements fit but bytes do not.
   d = conv2d(1, 1, 1, int64_t{1} << 31, int64_t{1} << 30, 1);
   expect_error(d, StatusCode::kOutOfRange, {"bytes", "overflow"});
+  // N = 0 leaves no elements, but the other extents still make the strides: C*H*W = 2^70 overflows them.
+  d = conv2d(0, big, 1, int64_t{1} << 15, int64_t{1} << 15, 1);
+  expect_error(d, StatusCode::kOutOfRange,
+               {"x: the strides of its 0x1099511627776x32768x32768 NCHW layout", "overflow 64 bits"});
+  // While C*H*W fits, an empty batch is a valid problem with compact strides.
+  d = conv2d(0, 1 << 20, 1, 1 << 15, 1 << 15, 1);
+  const ConvProblem empty = make_ok(d);
+  EXPECT_EQ(empty.x_elements(), 0);
+  EXPECT_EQ(empty.tensor(TensorId::kX).strides[0], int64_t{1} << 50);
 }
 
 } // namespace
