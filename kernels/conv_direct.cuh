@@ -12,7 +12,7 @@
 //
 // Mapping: one thread per output element, in y's memory order: (n, k, od, oh, ow) for NC[D]HW, so consecutive
 //   threads write consecutive ow; (n, od, oh, ow, k) for N[D]HWC, so they write consecutive k (coalesced either
-//   way); 256-thread blocks, grid-stride loop over all N*K*OD*OH*OW outputs, at most kMaxGridBlocks blocks
+//   way); 256-thread blocks, grid-stride loop over all N*K*OD*OH*OW outputs, at most max_grid_blocks(dev) blocks
 //   (so gridDim.x is in range for any size).
 // Shared memory: none.
 // supports(): op == conv; nothing else (it is the fallback every other conv kernel is tested against).
@@ -53,7 +53,7 @@ inline Result<Prepared> direct_prepare(const ConvProblem& p, const DeviceInfo& d
   plan.params.g = make_geometry(p);
   plan.params.out = make_out(p);
   plan.dtype = p.dtype(TensorId::kX);
-  plan.grid = dim3(grid_blocks(p.y_elements(), kDirectThreads, kMaxGridBlocks));
+  plan.grid = dim3(grid_blocks(p.y_elements(), kDirectThreads, max_grid_blocks(dev)));
   plan.block = dim3(kDirectThreads);
   plan.wide = !index_fits_int32(p);
   return make_prepared(p, dev, plan, 0.03);

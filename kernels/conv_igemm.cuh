@@ -12,7 +12,7 @@
 //   8x8 outputs in registers (4+4 pixels at 4*tm and BM/2 + 4*tm, 4+4 channels at 4*tn and BN/2 + 4*tn; a warp
 //   is 4 (m) x 8 (n) threads). prepare() takes the largest tile whose tile count fills one wave of the device's
 //   SMs, BN = 64 when K/g <= 64, and 64x64 for problems whose offsets need 64 bits (index_fits_int32 false:
-//   the int64_t instantiations). Blocks loop over the tiles (block-stride, gridDim.x <= kMaxGridBlocks).
+//   the int64_t instantiations). Blocks loop over the tiles (block-stride, gridDim.x <= max_grid_blocks(dev)).
 // Staging, per k-tile: each thread gathers BM*8/threads elements of A with one k (its k lane) for pixels
 //   ml = threads/8 apart (NC[D]HW x: the 32 lanes of a warp take consecutive pixels, coalesced along W; N[D]HWC x:
 //   8 consecutive k x 4 pixels, coalesced along C) and BN*8/threads elements of B (8 consecutive k x 4 channels
@@ -161,7 +161,7 @@ inline Result<Prepared> igemm_prepare_tile(const ConvProblem& p, const DeviceInf
   for (int j = 0; j < 3; ++j)
     q.tap_x[j] = g.dil[j] * g.xs[2 + j];
   const int threads = (bm / 8) * (bn / 8);
-  plan.grid = dim3(static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(q.total_tiles, kMaxGridBlocks))));
+  plan.grid = dim3(static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(q.total_tiles, max_grid_blocks(dev)))));
   plan.block = dim3(static_cast<unsigned>(threads));
   plan.smem_bytes = igemm_smem_bytes(tile, x_cl);
   plan.variant = igemm_config(tile, x_cl, wide);

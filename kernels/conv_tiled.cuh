@@ -14,7 +14,7 @@
 //   outputs per thread (registers) and kgroups = 2 when K/g > cpt, else 1.
 // Mapping: 128 * kgroups threads; thread t owns pixel t % 128 (row-major in the tile) and output
 //   channels [ (t / 128) * cpt, +cpt ) of the block's kt; pixels and channels past the edge are
-//   computed on zeros and not stored. Blocks loop over tiles (block-stride) so gridDim.x <= kMaxGridBlocks.
+//   computed on zeros and not stored. Blocks loop over tiles (block-stride) so gridDim.x <= max_grid_blocks(dev).
 // Staging order: global reads follow the tensor's memory order so consecutive threads read consecutive
 //   addresses: x in (c, h, w) order for NC[D]HW and (h, w, c) for N[D]HWC; w in (k, c, tap) order for
 //   K x C/g x HW and (k, tap, c) for K x HW x C/g; the shared-memory positions are the same either way.
@@ -163,7 +163,8 @@ inline Result<Prepared> tiled_prepare(const ConvProblem& p, const DeviceInfo& de
   params.tiles_w = (p.out3(2) + cfg.tile_w - 1) / cfg.tile_w;
   params.ktiles = (params.g.kg + cfg.kt - 1) / cfg.kt;
   params.total_tiles = p.n() * p.out3(0) * params.g.groups * params.ktiles * params.tiles_h * params.tiles_w;
-  plan.grid = dim3(static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(params.total_tiles, kMaxGridBlocks))));
+  plan.grid =
+      dim3(static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(params.total_tiles, max_grid_blocks(dev)))));
   plan.block = dim3(static_cast<unsigned>(kTiledPixels * cfg.kgroups));
   plan.smem_bytes = cfg.smem_bytes;
   plan.variant = cfg.cpt;

@@ -162,21 +162,18 @@ template <typename I> CONVARITH_HOST_DEVICE I transpose_w_offset(const Geometry&
 // GPU it keeps gridDim.x far below its 2^31-1 limit for any problem and is still many waves on any
 // GPU. Under the executor the cap is tiny on purpose: every emulated test then walks the grid-stride
 // and block-stride loops (a kernel that only handles its first element or tile fails them).
-// (Internal linkage: each compilation sees its own value; grid_blocks takes it as an argument so the
-// inline function means the same in every translation unit.)
-#if CONVARITH_GPU_ONLY
-constexpr int64_t kMaxGridBlocks = 65536;
-#else
-constexpr int64_t kMaxGridBlocks = 3;
-#endif
+constexpr int64_t kMaxGridBlocksGpu = 65536;
+constexpr int64_t kMaxGridBlocksEmulated = 3;
+// The cap for the device a plan is prepared for. prepare() runs in host code (kernel_algorithms.cpp) for the CUDA
+// rows and the emulated rows alike, so the cap comes from the device, never from the compilation: it once came
+// from CONVARITH_GPU_ONLY, which is 0 in every host compilation, and every CUDA plan launched at most 3 blocks.
+inline int64_t max_grid_blocks(const DeviceInfo& dev) {
+  return dev.device == Device::kCuda ? kMaxGridBlocksGpu : kMaxGridBlocksEmulated;
+}
 
 inline unsigned grid_blocks(int64_t work_items, int64_t items_per_block, int64_t max_blocks) {
   const int64_t blocks = (work_items + items_per_block - 1) / items_per_block;
   return static_cast<unsigned>(std::max<int64_t>(1, std::min(blocks, max_blocks)));
-}
-// With this compilation's cap (static: it means something different under nvcc and the executor).
-static inline unsigned grid_blocks(int64_t work_items, int64_t items_per_block) {
-  return grid_blocks(work_items, items_per_block, kMaxGridBlocks);
 }
 
 // What a kernel row prepares once per plan: its params with the pointers still null, the launch shape and

@@ -20,7 +20,7 @@
 //   Pooling has no epilogue (the problem factory refuses one) and no bias.
 // Mapping: one thread per output element in y's memory order: (n, c, od, oh, ow) for NC[D]HW and
 //   (n, od, oh, ow, c) for N[D]HWC (consecutive threads store consecutive addresses, and for N[D]HWC read
-//   consecutive channels of each tap), 256-thread blocks, grid-stride loop, at most kMaxGridBlocks blocks.
+//   consecutive channels of each tap), 256-thread blocks, grid-stride loop, at most max_grid_blocks(dev) blocks.
 // Shared memory: none.
 // supports(): op == max_pool or avg_pool; every such problem (ceil_mode, dilation, asymmetric padding).
 // Index math: int32_t where index_fits_int32() proves it safe, else int64_t. Instantiations: {float, f16,
@@ -55,7 +55,7 @@ inline Result<Prepared> pool_prepare(const ConvProblem& p, const DeviceInfo& dev
   plan.params.is_max = p.op() == Op::kMaxPool ? 1 : 0;
   plan.params.count_include_pad = p.count_include_pad() ? 1 : 0;
   plan.dtype = p.dtype(TensorId::kX);
-  plan.grid = dim3(grid_blocks(p.y_elements(), kPoolThreads, kMaxGridBlocks));
+  plan.grid = dim3(grid_blocks(p.y_elements(), kPoolThreads, max_grid_blocks(dev)));
   plan.block = dim3(kPoolThreads);
   plan.wide = !index_fits_int32(p);
   return make_prepared(p, dev, plan, 0.05);

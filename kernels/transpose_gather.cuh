@@ -16,7 +16,7 @@
 //   per axis and output. So each output costs O(r_step) integer steps plus its real taps.
 // Mapping: one thread per output element in y's memory order, (n, k, od, oh, ow) for NC[D]HW and
 //   (n, od, oh, ow, k) for N[D]HWC (consecutive threads store consecutive addresses), 256-thread blocks,
-//   grid-stride loop, at most kMaxGridBlocks blocks.
+//   grid-stride loop, at most max_grid_blocks(dev) blocks.
 // Shared memory: none.
 // supports(): op == conv_transpose; every such problem.
 // Index math: int32_t where index_fits_int32() proves it safe, else int64_t. Instantiations: {float, f16,
@@ -72,7 +72,7 @@ inline Result<Prepared> gather_prepare(const ConvProblem& p, const DeviceInfo& d
     params.d_div_s[j] = d / s;
     params.d_mod_s[j] = d % s;
   }
-  plan.grid = dim3(grid_blocks(p.y_elements(), kGatherThreads, kMaxGridBlocks));
+  plan.grid = dim3(grid_blocks(p.y_elements(), kGatherThreads, max_grid_blocks(dev)));
   plan.block = dim3(kGatherThreads);
   plan.wide = !index_fits_int32(p);
   return make_prepared(p, dev, plan, 0.04);

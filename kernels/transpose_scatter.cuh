@@ -17,7 +17,7 @@
 //   3. the finish kernel: one thread per output element in y's memory order, y = epilogue(buffer, bias, z).
 //   y is written by step 3 alone: if step 1 or 2 fails, y is untouched; a failed launch of step 3 writes
 //   nothing. (The old design, a bias fill of y followed by the scatter, left y bias-filled when the second
-//   launch failed.) Kernels: 256-thread blocks, grid-stride loops, at most kMaxGridBlocks blocks.
+//   launch failed.) Kernels: 256-thread blocks, grid-stride loops, at most max_grid_blocks(dev) blocks.
 // Workspace: y_elements * 4 bytes (prepare() reports it; Plan::run checks it).
 // Shared memory: none.
 // supports(): op == conv_transpose; every such problem.
@@ -60,9 +60,9 @@ inline Result<Prepared> scatter_prepare(const ConvProblem& p, const DeviceInfo& 
   KernelPlan<ScatterParams> plan;
   plan.params.g = make_geometry(p);
   plan.params.out = make_out(p);
-  plan.params.finish_blocks = grid_blocks(p.y_elements(), kScatterThreads, kMaxGridBlocks);
+  plan.params.finish_blocks = grid_blocks(p.y_elements(), kScatterThreads, max_grid_blocks(dev));
   plan.dtype = p.dtype(TensorId::kX);
-  plan.grid = dim3(grid_blocks(p.x_elements(), kScatterThreads, kMaxGridBlocks));
+  plan.grid = dim3(grid_blocks(p.x_elements(), kScatterThreads, max_grid_blocks(dev)));
   plan.block = dim3(kScatterThreads);
   plan.wide = !index_fits_int32(p);
   return make_prepared(p, dev, plan, 0.03, scatter_workspace(p));

@@ -22,11 +22,15 @@
 #include <vector>
 
 #include "conv_direct.cuh"
+#include "conv_igemm.cuh"
+#include "conv_tiled.cuh"
 #include "convarith/convarith.hpp"
 #include "executor.hpp"
+#include "pool_direct.cuh"
 #include "row.hpp"
 #include "support/support.hpp"
 #include "transpose_gather.cuh"
+#include "transpose_scatter.cuh"
 
 namespace convarith::test {
 namespace {
@@ -299,6 +303,52 @@ TEST(EmulatedKernels, TiledDeclinesOversizedTileDirectRunsIt) {
 
 // Missing pointers are kInvalidArgument naming the pointer, and nothing is written (Plan::run checks them once,
 // for every row).
+// prepare() runs in host code for both devices: the grid of a CUDA plan must be the GPU's (up to 65536 blocks, as
+// many as the work needs), the emulated plan's the executor's 3. (Once every CUDA plan launched 3 blocks: the cap
+// came from the compilation, and host code is never the GPU's.)
+template <typename Params, typename Prepare> unsigned prepared_grid(Prepare prepare, const ConvProblem& p, Device d) {
+  DeviceInfo dev = emulated_device_info();
+  dev.device = d;
+  const Result<Prepared> r = prepare(p, dev);
+  EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+  return r.is_ok() ? static_cast<const kernels::KernelPlan<Params>*>(r->state.get())->grid.x : 0;
+}
+
+TEST(EmulatedKernels, CudaPlansLaunchTheGpuGridEmulatedOnesTheExecutors) {
+  namespace kn = kernels;
+  const ConvProblem conv = must_make([] {
+    ProblemDesc d;
+    d.op = Op::kConv, d.n = 8, d.c = 64, d.k = 64, d.rank = 2;
+    d.input[0] = d.input[1] = 56, d.kernel[0] = d.kernel[1] = 3, d.pad_lo[0] = d.pad_lo[1] = 1;
+    d.pad_hi[0] = d.pad_hi[1] = 1;
+    return d;
+  }());
+  ProblemDesc td = conv.resolved();
+  td.op = Op::kConvTranspose, td.pad_mode = PadMode::kExplicit;
+  const ConvProblem convt = must_make(td);
+  ProblemDesc pd = conv.resolved();
+  pd.op = Op::kMaxPool;
+  const ConvProblem pool = must_make(pd);
+  const auto check = [](const char* name, auto grid_for, unsigned at_least) {
+    const unsigned gpu = grid_for(Device::kCuda), emu = grid_for(Device::kEmulated);
+    EXPECT_GE(gpu, at_least) << name;
+    EXPECT_LE(gpu, static_cast<unsigned>(kn::kMaxGridBlocksGpu)) << name;
+    EXPECT_EQ(emu, static_cast<unsigned>(kn::kMaxGridBlocksEmulated)) << name;
+  };
+  check(
+      "direct", [&](Device d) { return prepared_grid<kn::DirectParams>(kn::direct_prepare, conv, d); }, 4096);
+  check(
+      "tiled", [&](Device d) { return prepared_grid<kn::TiledParams>(kn::tiled_prepare, conv, d); }, 512);
+  check(
+      "igemm", [&](Device d) { return prepared_grid<kn::IgemmParams>(kn::igemm_prepare, conv, d); }, 128);
+  check(
+      "gather", [&](Device d) { return prepared_grid<kn::GatherParams>(kn::gather_prepare, convt, d); }, 4096);
+  check(
+      "scatter", [&](Device d) { return prepared_grid<kn::ScatterParams>(kn::scatter_prepare, convt, d); }, 4096);
+  check(
+      "pool", [&](Device d) { return prepared_grid<kn::PoolParams>(kn::pool_prepare, pool, d); }, 4096);
+}
+
 TEST(EmulatedKernels, NullPointersAreInvalidArgument) {
   for (const Algorithm& row : algorithm_table()) {
     if (row.device != Device::kEmulated)

@@ -164,9 +164,9 @@ TEST(LargeTensor, KernelGeometryAndOffsetsAre64Bit) {
   EXPECT_EQ(dplan.params.g.y_elements, g.y_elements);
   EXPECT_TRUE(dplan.wide);
   // The grid-stride launch stays within the grid limit however many outputs there are.
-  const unsigned blocks = kernels::grid_blocks(g.y_elements, kernels::kDirectThreads);
+  const unsigned blocks = kernels::grid_blocks(g.y_elements, kernels::kDirectThreads, kernels::kMaxGridBlocksGpu);
   EXPECT_GE(blocks, 1u);
-  EXPECT_LE(static_cast<int64_t>(blocks), kernels::kMaxGridBlocks);
+  EXPECT_LE(static_cast<int64_t>(blocks), kernels::kMaxGridBlocksGpu);
 
   ASSERT_TRUE(kernels::tiled_supports(p, dev).is_ok());
   const Result<Prepared> tprep = kernels::tiled_prepare(p, dev);
