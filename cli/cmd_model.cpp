@@ -35,6 +35,7 @@
 #include "attributes.hpp"
 #include "bench.hpp"
 #include "commands.hpp"
+#include "conv_depthwise.cuh"
 #include "conv_direct.cuh"
 #include "conv_igemm.cuh"
 #include "conv_tiled.cuh"
@@ -54,7 +55,8 @@ namespace {
 const char kModelHelp[] = R"(usage: convarith model [--suite NAME | --layer OP ATTRIBUTES...] [options]
 
 The bound model: per kernel row x layer, modeled time = max(issue, FMA pipe, shared memory, L2, DRAM time)
-with wave quantisation over the SMs, the binding limit, and modeled % of the fp32 FMA peak, beside the
+with wave quantisation over the SMs, the binding limit, modeled % of the fp32 FMA peak and of the HBM
+bandwidth (compulsory bytes / modeled time), beside the
 layer's roofline bound. MODELED, NOT MEASURED: no GPU is used. It cannot see latency and occupancy stalls,
 dependency chains, L2 hit rates, bank conflicts, clocks below boost, or launch overhead.
 
@@ -64,6 +66,7 @@ dependency chains, L2 hit rates, bank conflicts, clocks below boost, or launch o
   --json FILE        write every row as JSON (schema convarith-model-1)
   --layers FILE      the layer file (default: $CONVARITH_BENCH_LAYERS or the source tree's)
   --inspect FILE     the kernel characterisation (default: tools/inspect/baseline.json as built in)
+  --algo NAME        model this kernel row only (e.g. depthwise)
 
 Exit status: 0 ok, 1 a kernel has no characterisation, 2 bad arguments.
 )";
@@ -234,6 +237,7 @@ struct ModelRow {
   double modeled_s = 0;
   std::string binding;
   double pct_of_peak = 0, pct_of_roofline = 0;
+  double pct_of_hbm = 0; // compulsory bytes / modeled time, as % of the HBM bandwidth
 };
 
 int blocks_per_sm(const kernels::DeviceProfile& prof, int regs, int threads, int64_t smem) {
@@ -271,13 +275,14 @@ double row_instructions(const Json& path, double row_taps) {
 
 class Model {
 public:
-  Model(const kernels::DeviceProfile& prof, const Json& inspect) : prof_(prof), inspect_(inspect) {}
+  Model(const kernels::DeviceProfile& prof, const Json& inspect, std::string only)
+      : prof_(prof), inspect_(inspect), only_(std::move(only)) {}
 
   std::vector<ModelRow> rows(const bench::Layer& layer) const {
     std::vector<ModelRow> out;
     const ConvProblem& p = layer.problem;
     auto add = [&](const char* algo, Status st, auto fn) {
-      if (!st.is_ok())
+      if (!st.is_ok() || (!only_.empty() && only_ != algo))
         return;
       ModelRow r;
       r.layer_id = layer.id;
@@ -296,6 +301,7 @@ public:
       return row == nullptr ? not_supported(std::string(name) + ": no such row")
                             : row->supports(p, emulated_device_info());
     };
+    add("depthwise", row_status("depthwise"), [&](ModelRow& r) { depthwise(p, r); });
     add("igemm", row_status("igemm"), [&](ModelRow& r) { igemm(p, r); });
     add("tiled", row_status("tiled"), [&](ModelRow& r) { tiled(p, r); });
     add("direct", row_status("direct"), [&](ModelRow& r) { simple(p, r, "direct_kernel", kn::kDirectThreads); });
@@ -436,6 +442,70 @@ private:
     r.t.l2 = r.l2_bytes / (prof_.l2_tbps * 1e12);
   }
 
+  // depthwise: one thread per item (kDepthwiseV adjacent outputs of one row and channel), 128-thread blocks.
+  // Fast shapes: the tap loops unroll completely, so tools/inspect's hot loop is the grid-stride loop and one pass
+  // of it is one item (its static count includes every activation's code: an upper bound). Generic: per item the
+  // function's code outside the hot loop plus KD*KH*KW / (taps per pass) passes of the hot (tap) loop. L2: the
+  // reads of x the L1 cannot keep: NC[D]HW blocks cover 512 adjacent outputs, so x is re-read for the halo rows
+  // only; N[D]HWC blocks cover 128 channels of one chunk, so every item's KH rows x span columns come from L2
+  // (the neighbouring chunks' blocks re-read the overlap); w once per block; y (+ z) once.
+  void depthwise(const ConvProblem& p, ModelRow& r) const {
+    namespace kn = kernels;
+    const Result<Prepared> prepared = kn::depthwise_prepare(p, emulated_device_info());
+    if (!prepared) {
+      r.status = prepared.status().message();
+      return;
+    }
+    const auto* plan = static_cast<const kn::KernelPlan<kn::DepthwiseParams>*>(prepared->state.get());
+    const kn::DepthwiseParams& q = plan->params;
+    const int shape = plan->variant / 2;
+    r.specialisation =
+        "depthwise_kernel<" + element_type(p) + (plan->wide ? ", long, " : ", int, ") + std::to_string(shape) + ">";
+    const Json* c = characterisation(r.specialisation);
+    if (c == nullptr) {
+      r.status = "no characterisation for " + std::string(prof_.arch) + "/" + r.specialisation;
+      return;
+    }
+    const double v = kn::kDepthwiseV, items = static_cast<double>(q.items);
+    const double kd = static_cast<double>(p.axis3(0).k), kh = static_cast<double>(p.axis3(1).k),
+                 kw = static_cast<double>(p.axis3(2).k);
+    const double taps = kd * kh * kw; // per output
+    const Json& hot = (*c)["hot_loop"];
+    const double hot_insts = hot["instructions"].num(), hot_fma = hot["fma"].num();
+    double per_item = hot_insts; // fast shapes: one pass per item
+    if (shape == kn::kDepthwiseGeneric) {
+      const double taps_per_pass = hot_fma > 0 ? hot_fma / v : 1;
+      per_item =
+          std::max(0.0, (*c)["whole_function"]["instructions"].num() - hot_insts) + taps / taps_per_pass * hot_insts;
+    }
+    const double issued_fmas = items * v * taps;
+    r.path_fma_share = per_item > 0 ? v * taps / per_item : 0;
+    r.instructions_per_tap = v * taps > 0 ? per_item / (v * taps) : 0; // per FMA
+    r.warp_instructions = items / 32 * per_item;
+    const double blocks = std::min(std::ceil(items / kn::kDepthwiseThreads), 65536.0); // the CUDA grid's cap
+    waves(r, blocks, static_cast<int>((*c)["regs"].num()), kn::kDepthwiseThreads, 0);
+    r.t.issue = r.warp_instructions / issue_rate() / r.wave_efficiency;
+    r.t.fma = issued_fmas / fma_lanes_rate() / r.wave_efficiency;
+    const double eb = dtype_bytes(p.dtype(TensorId::kX));
+    const AxisParams& ah = p.axis3(1);
+    const AxisParams& aw = p.axis3(2);
+    const double span = (v - 1) * static_cast<double>(aw.s) + (kw - 1) * static_cast<double>(aw.d) + 1;
+    double x_reads = 0;
+    if (p.layout() == Layout::kNHWC) {
+      x_reads = items * kd * kh * span * eb;
+    } else {
+      const double out_w = static_cast<double>(p.out3(2));
+      const double rows = std::max(1.0, std::floor(kn::kDepthwiseThreads * v / std::max(out_w, 1.0)));
+      const double in_rows = (rows - 1) * static_cast<double>(ah.s) + (kh - 1) * static_cast<double>(ah.d) + 1;
+      const double halo = std::min(kh, in_rows / (rows * static_cast<double>(ah.s)));
+      x_reads = static_cast<double>(p.x_elements()) * eb * std::max(1.0, halo) * static_cast<double>(q.g.kg) * kd;
+    }
+    const double yb = static_cast<double>(p.y_elements()) * eb * (p.epilogue().has_residual() ? 2 : 1);
+    r.l2_bytes =
+        x_reads + blocks * std::min(static_cast<double>(p.w_elements()), kn::kDepthwiseThreads * taps) * eb + yb;
+    r.t.l2 = r.l2_bytes / (prof_.l2_tbps * 1e12);
+  }
+
   void simple(const ConvProblem& p, ModelRow& r, const char* kernel, unsigned threads) const {
     const bool i32 = kernels::index_fits_int32(p);
     r.specialisation = std::string(kernel) + "<" + element_type(p) + (i32 ? ", int>" : ", long>");
@@ -483,10 +553,12 @@ private:
       }
     r.pct_of_peak = r.modeled_s > 0 ? 100.0 * r.flops / r.modeled_s / peak_flops() : 0;
     r.pct_of_roofline = r.modeled_s > 0 ? 100.0 * r.roofline_s / r.modeled_s : 0;
+    r.pct_of_hbm = r.modeled_s > 0 ? 100.0 * r.t.dram / r.modeled_s : 0;
   }
 
   const kernels::DeviceProfile& prof_;
   const Json& inspect_;
+  std::string only_; // --algo: model this row only (empty: every row)
 };
 
 const char kCannotSee[] =
@@ -507,14 +579,14 @@ std::string json_escape(const std::string& s) {
 }
 
 struct ModelArgs {
-  std::string suite = "core", gpu = "h200", json, layers_path, inspect_path;
+  std::string suite = "core", gpu = "h200", json, layers_path, inspect_path, algo;
   bool single = false;
   std::vector<std::string> layer_spec;
 };
 
 const std::vector<ExtraOption>& extras() {
-  static const std::vector<ExtraOption> e = {
-      {"--suite", true}, {"--gpu", true}, {"--json", true}, {"--layers", true}, {"--inspect", true}};
+  static const std::vector<ExtraOption> e = {{"--suite", true},  {"--gpu", true},     {"--json", true},
+                                             {"--layers", true}, {"--inspect", true}, {"--algo", true}};
   return e;
 }
 
@@ -529,6 +601,8 @@ bool apply(ModelArgs& m, const std::string& name, const std::string& value, std:
     m.layers_path = value;
   else if (name == "--inspect")
     m.inspect_path = value;
+  else if (name == "--algo")
+    m.algo = value;
   else {
     err << "convarith model: unknown option '" << name << "' (see convarith model --help)\n";
     return false;
@@ -633,7 +707,11 @@ int model_main(const std::vector<std::string>& args, std::ostream& out, std::ost
     return 2;
   }
 
-  Model model(prof, inspect);
+  if (!m.algo.empty() && find_algorithm(m.algo, Device::kEmulated) == nullptr) {
+    err << "convarith model: --algo " << m.algo << ": no such kernel row\n";
+    return 2;
+  }
+  Model model(prof, inspect, m.algo);
   std::vector<ModelRow> rows;
   for (const bench::Layer& l : layers)
     for (ModelRow& r : model.rows(l))
@@ -644,11 +722,11 @@ int model_main(const std::vector<std::string>& args, std::ostream& out, std::ost
       << " GHz, fp32 " << prof.fp32_fma_tflops << " TFLOP/s, HBM " << prof.dram_tbps << " TB/s, L2 ~" << prof.l2_tbps
       << " TB/s) -- MODELED, NOT MEASURED\n";
   char line[512];
-  std::snprintf(line, sizeof line, "%-8s %-8s %-22s %5s %9s %9s %9s %9s %9s %6s %10s %7s %-6s %10s\n", "layer",
+  std::snprintf(line, sizeof line, "%-8s %-8s %-22s %5s %9s %9s %9s %9s %9s %6s %10s %7s %6s %-6s %10s\n", "layer",
                 "kernel", "specialisation", "fma%", "issue us", "fma us", "smem us", "l2 us", "dram us", "waves",
-                "modeled us", "%peak", "bound", "roofline us");
+                "modeled us", "%peak", "%hbm", "bound", "roofline us");
   out << line;
-  std::map<std::string, std::vector<double>> pct_by_kernel;
+  std::map<std::string, std::vector<double>> pct_by_kernel, hbm_by_kernel;
   for (const ModelRow& r : rows) {
     if (r.status != "ok") {
       out << r.layer_id << " " << r.algorithm << ": " << r.status << "\n";
@@ -656,24 +734,30 @@ int model_main(const std::vector<std::string>& args, std::ostream& out, std::ost
       continue;
     }
     std::snprintf(line, sizeof line,
-                  "%-8s %-8s %-22s %5.1f %9.2f %9.2f %9.2f %9.2f %9.2f %6.0f %10.2f %6.1f%% %-6s %10.2f\n",
+                  "%-8s %-8s %-22s %5.1f %9.2f %9.2f %9.2f %9.2f %9.2f %6.0f %10.2f %6.1f%% %5.1f%% %-6s %10.2f\n",
                   r.layer_id.c_str(), r.algorithm.c_str(), r.specialisation.c_str(), 100 * r.path_fma_share,
                   r.t.issue * 1e6, r.t.fma * 1e6, r.t.smem * 1e6, r.t.l2 * 1e6, r.t.dram * 1e6, r.waves,
-                  r.modeled_s * 1e6, r.pct_of_peak, r.binding.c_str(), r.roofline_s * 1e6);
+                  r.modeled_s * 1e6, r.pct_of_peak, r.pct_of_hbm, r.binding.c_str(), r.roofline_s * 1e6);
     out << line;
     pct_by_kernel[r.algorithm].push_back(r.pct_of_peak);
+    hbm_by_kernel[r.algorithm].push_back(r.pct_of_hbm);
   }
-  out << "\nper kernel (modeled, not measured): % of the fp32 FMA peak over the layers it runs\n";
-  for (auto& [algo, v] : pct_by_kernel) {
-    std::sort(v.begin(), v.end());
-    double lg = 0;
-    for (double x : v)
-      lg += std::log(std::max(x, 1e-9));
-    out << "  " << algo << ": " << v.size() << " layers, min " << fmt1(v.front()) << " %, median "
-        << fmt1(v[v.size() / 2]) << " %, max " << fmt1(v.back()) << " %, geomean "
-        << fmt1(std::exp(lg / static_cast<double>(v.size()))) << " %\n";
-  }
-  out << "fma% = FMA share of the instructions on the tap path the layer runs (static SASS, tools/inspect)\n"
+  const auto summary = [&](const char* what, std::map<std::string, std::vector<double>>& by_kernel) {
+    out << "\nper kernel (modeled, not measured): % of " << what << " over the layers it runs\n";
+    for (auto& [algo, v] : by_kernel) {
+      std::sort(v.begin(), v.end());
+      double lg = 0;
+      for (double x : v)
+        lg += std::log(std::max(x, 1e-9));
+      out << "  " << algo << ": " << v.size() << " layers, min " << fmt1(v.front()) << " %, median "
+          << fmt1(v[v.size() / 2]) << " %, max " << fmt1(v.back()) << " %, geomean "
+          << fmt1(std::exp(lg / static_cast<double>(v.size()))) << " %\n";
+    }
+  };
+  summary("the fp32 FMA peak", pct_by_kernel);
+  summary("the HBM bandwidth (compulsory bytes / modeled time)", hbm_by_kernel);
+  out << "fma% = FMA share of the instructions on the tap path the layer runs (static SASS, tools/inspect); "
+         "%hbm = compulsory bytes / modeled time as a share of the HBM bandwidth\n"
       << kCannotSee << "\n";
 
   if (!m.json.empty()) {
@@ -696,8 +780,8 @@ int model_main(const std::vector<std::string>& args, std::ostream& out, std::ost
         << ", \"dynamic_smem\": " << r.dynamic_smem << ", \"instructions_per_tap\": " << r.instructions_per_tap
         << ", \"path_fma_share\": " << r.path_fma_share << ", \"warp_instructions\": " << r.warp_instructions
         << ", \"l2_bytes\": " << r.l2_bytes << ", \"modeled_us\": " << r.modeled_s * 1e6 << ", \"binding\": \""
-        << r.binding << "\", \"pct_of_peak\": " << r.pct_of_peak << ", \"pct_of_roofline\": " << r.pct_of_roofline
-        << ", \"roofline_us\": " << r.roofline_s * 1e6 << "}";
+        << r.binding << "\", \"pct_of_peak\": " << r.pct_of_peak << ", \"pct_of_hbm\": " << r.pct_of_hbm
+        << ", \"pct_of_roofline\": " << r.pct_of_roofline << ", \"roofline_us\": " << r.roofline_s * 1e6 << "}";
     }
     f << "\n ]\n}\n";
     if (!f) {

@@ -1,11 +1,13 @@
 // kernels/kernel_algorithms.cpp — the CUDA kernel rows of the algorithm table and their emulated twins, in
-// `auto` preference order: for conv `igemm` (implicit GEMM) before `tiled` (faster, when its shared-memory tile fits)
-// before `direct` (always correct); for conv_transpose `gather` (deterministic) before `scatter` (atomics); `pool`.
+// `auto` preference order (table order breaks ties of the cost estimate): for conv `depthwise` (groups == C only)
+// before `igemm` (implicit GEMM) before `tiled` (faster, when its shared-memory tile fits) before `direct` (always
+// correct); for conv_transpose `gather` (deterministic) before `scatter` (atomics); `pool`.
 // Each kernel appears twice: on kCuda its nvcc-compiled run() (nullptr in a build without CUDA: the .cu
 // files are compiled only then), on kEmulated the same kernel source compiled for the CPU kernel executor
 // (always present). Also: the emulated device's DeviceInfo and its run path.
 #include <vector>
 
+#include "conv_depthwise.cuh"
 #include "conv_direct.cuh"
 #include "conv_igemm.cuh"
 #include "conv_tiled.cuh"
@@ -106,6 +108,13 @@ void append_kernel_algorithms(std::vector<Algorithm>& table) {
   const unsigned f32 = dtype_bit(DataType::kF32);
   const unsigned igemm_layouts = layouts;
   for (Device device : {Device::kCuda, Device::kEmulated}) {
+    // depthwise: groups == C only, every format the rows above take.
+    table.push_back(Algorithm{
+        "depthwise", device, op_bit(Op::kConv), dtypes, layouts, true, false, true, "fp32 FMA",
+        "conv with groups == C (any multiplier K/C): 4 adjacent outputs along W per thread, the 3x3 / 5x5 filter "
+        "and each input row in registers (generic tap loop otherwise); NC[D]HW and N[D]HWC, fused epilogue",
+        &kn::depthwise_supports, &kn::depthwise_prepare,
+        device == Device::kCuda ? CONVARITH_CUDA_RUN(depthwise_run) : &kn::emu::depthwise_run});
     table.push_back(Algorithm{
         "igemm", device, op_bit(Op::kConv), f32, igemm_layouts, true, false, true, "fp32 FMA",
         "conv: implicit GEMM, 128x128 / 128x64 / 64x64 x 8 block tiles, 8x8 outputs per thread, im2col gathered into "

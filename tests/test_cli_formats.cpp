@@ -250,6 +250,43 @@ TEST(CliFormats, EmulatedDeviceRunsAndChecksAnF32Layer) {
   EXPECT_TRUE(contains(o.err, "--device 'emulator': expected cpu, cuda, emulated or auto")) << o.err;
 }
 
+// --algo depthwise on the emulated device: a depthwise layer (--group = C, multiplier 2) runs the depthwise kernel's
+// code, checks against the reference and equals the CPU's output; a dense layer is refused with the row's reason.
+TEST(CliFormats, EmulatedDepthwiseByName) {
+  TempDir dir;
+  std::vector<float> x(1 * 3 * 7 * 6), w(6 * 1 * 3 * 3), b = {0.5f, -1.0f, 2.0f, 1.0f, 0.0f, -0.5f};
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] = static_cast<float>(static_cast<int>(i % 7) - 3) * 0.5f;
+  for (size_t i = 0; i < w.size(); ++i)
+    w[i] = static_cast<float>(static_cast<int>(i % 5) - 2);
+  const std::string xf = dir.file("x.npy"), wf = dir.file("w.npy"), bf = dir.file("b.npy"), yc = dir.file("yc.npy"),
+                    ye = dir.file("ye.npy");
+  ASSERT_TRUE(write_npy(xf, {1, 3, 7, 6}, x.data()).is_ok());
+  ASSERT_TRUE(write_npy(wf, {6, 1, 3, 3}, w.data()).is_ok());
+  ASSERT_TRUE(write_npy(bf, {6}, b.data()).is_ok());
+  const Args layer = {"conv", "--x", xf, "--w", wf, "--b", bf, "--group", "3", "--pads", "1,0,1,2"};
+  Args args = layer;
+  args.insert(args.end(), {"--device", "emulated", "--algo", "depthwise", "--check", "--out", ye});
+  Outcome o = run(args);
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_TRUE(contains(o.out, " on emulated with depthwise")) << o.out;
+  EXPECT_TRUE(contains(o.out, ": PASS")) << o.out;
+  args = layer;
+  args.insert(args.end(), {"--device", "cpu", "--out", yc});
+  o = run(args);
+  ASSERT_EQ(o.code, 0) << o.err;
+  std::vector<int64_t> s1, s2;
+  const std::vector<float> ye_values = read_output(ye, NpyType::kF32, &s1);
+  EXPECT_EQ(s1, (std::vector<int64_t>{1, 6, 7, 6}));
+  EXPECT_EQ(ye_values, read_output(yc, NpyType::kF32, &s2)); // small integers and halves: exact
+  const std::string dense_w = dir.file("dense_w.npy");
+  std::vector<float> wd(2 * 3 * 3 * 3, 1.0f);
+  ASSERT_TRUE(write_npy(dense_w, {2, 3, 3, 3}, wd.data()).is_ok());
+  o = run({"conv", "--x", xf, "--w", dense_w, "--device", "emulated", "--algo", "depthwise", "--out", ye});
+  EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_TRUE(contains(o.err, "depthwise: groups 1 must equal C 3")) << o.err;
+}
+
 // cli/storage.hpp's conversions (the bench's random inputs, run's bf16 files): round to nearest even, ties to
 // even, subnormals, overflow to infinity, NaN kept quiet with its sign.
 TEST(CliFormats, StorageConversionsRoundToNearestEven) {

@@ -77,6 +77,30 @@ TEST(ModelCli, BuiltInCharacterisationModelsTiledAndDirect) {
   }
 }
 
+// --algo depthwise models that row only, on a MobileNetV2 depthwise layer (M01: 32x32 3x3 at 112x112, batch 32), with
+// its % of the HBM bandwidth; an unknown row name exits 2.
+TEST(ModelCli, AlgoDepthwiseReportsHbmShare) {
+  const std::string json = ::testing::TempDir() + "convarith_model_depthwise.json";
+  std::remove(json.c_str());
+  CliRun r = model({"--algo", "depthwise", "--json", json, "--layer", "conv", "--x-shape", "32,32,112,112", "--w-shape",
+                    "32,1,3,3", "--group", "32", "--pads", "1,1,1,1"});
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("depthwise_kernel<float, int, 1>"), std::string::npos) << r.out; // 3x3 s1
+  EXPECT_NE(r.out.find("% of the HBM bandwidth"), std::string::npos) << r.out;
+  const std::string j = read(json);
+  EXPECT_EQ(j.find("\"algorithm\": \"tiled\""), std::string::npos) << j;
+  const char* row = "\"algorithm\": \"depthwise\"";
+  const double hbm = field(j, row, "pct_of_hbm");
+  EXPECT_GT(hbm, 0) << j;
+  EXPECT_LE(hbm, 100) << j;
+  EXPECT_NEAR(hbm, 100 * field(j, row, "dram_us") / field(j, row, "modeled_us"), 1e-6) << j;
+  EXPECT_GE(field(j, row, "modeled_us"), field(j, row, "issue_us")) << j;
+  EXPECT_GE(field(j, row, "modeled_us"), field(j, row, "l2_us")) << j;
+  r = model({"--algo", "no_such_row", "--layer", "conv", "--x-shape", "1,1,5,5", "--w-shape", "1,1,3,3"});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--algo no_such_row: no such kernel row"), std::string::npos) << r.err;
+}
+
 TEST(ModelCli, TapPathArithmeticFollowsTheCharacterisation) {
   // direct: an unrolled loop of 4 taps in 40 instructions, remainder code of 3 taps in 36.
   const std::string insp = ::testing::TempDir() + "convarith_model_inspect.json";

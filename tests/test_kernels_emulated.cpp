@@ -359,6 +359,7 @@ TEST(EmulatedKernels, NullPointersAreInvalidArgument) {
                                                          : Op::kMaxPool;
     d.c = 2;
     d.k = 2;
+    d.groups = std::string(row.name) == "depthwise" ? 2 : 1; // the row takes groups == C only
     d.input = {5, 5, 1};
     d.kernel = {2, 2, 1};
     const ConvProblem p = must_make(d);

@@ -301,8 +301,8 @@ TEST(KernelsIgemm, TileChoice) {
       EXPECT_LE(kn::igemm_smem_bytes(tile, cl), 48u * 1024u);
 }
 
-// `auto` on the emulated device takes igemm for a conv its tiles fit (and tiled for a depthwise one: K/g = 1 would
-// waste 63 of 64 tile columns); a filter layout that differs from the activations' is
+// `auto` on the emulated device takes igemm for a conv its tiles fit (and the depthwise row for a depthwise one:
+// K/g = 1 would waste 63 of 64 tile columns); a filter layout that differs from the activations' is
 // declined with both names (and another row takes it where one does).
 TEST(KernelsIgemm, AutoPrefersIgemmAndMixedLayoutsAreDeclined) {
   const ConvProblem p = must_make(conv(1, 16, 64, 1, {16, 16}, {3, 3}, 1, 1));
@@ -312,7 +312,7 @@ TEST(KernelsIgemm, AutoPrefersIgemmAndMixedLayoutsAreDeclined) {
   EXPECT_TRUE(exact(p, run_igemm(p, -1, 1, true)));
   Result<Plan> depthwise = Plan::create(must_make(conv(1, 32, 32, 32, {16, 16}, {3, 3}, 1, 1)), Device::kEmulated);
   ASSERT_TRUE(depthwise.is_ok()) << depthwise.status().to_string();
-  EXPECT_STREQ(depthwise->algorithm(), "tiled");
+  EXPECT_STREQ(depthwise->algorithm(), "depthwise");
   ProblemDesc mixed = conv(1, 3, 4, 1, {6, 6}, {3, 3}, 1, 1);
   mixed.layout = Layout::kNHWC;
   mixed.w_layout = Layout::kNCHW;

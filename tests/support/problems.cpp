@@ -297,6 +297,10 @@ std::vector<NamedProblem> index64_problems() {
   s = Spec{}, s.c = 3, s.k = 5, s.input = {1, 6, 7}, s.kernel = {1, 3, 3}, s.stride = {kBig, 1, 1};
   s.pad_lo = {0, 1, 1}, s.pad_hi = {0, 1, 1};
   add("conv3d_stride_2to31_d", s);
+  // Depthwise (groups = C, multiplier 2), the tap past the 2^31 offset as above: the depthwise row's 64-bit path.
+  s = Spec{}, s.c = 3, s.k = 6, s.groups = 3, s.input = {1, 9}, s.kernel = {1, 3}, s.stride = {kBig, 1};
+  s.pad_lo = {kBig, 1}, s.pad_hi = {0, 1};
+  add("depthwise_pad_2to31_tap_after_offset", s);
   s = Spec{}, s.op = Op::kConvTranspose, s.c = 2, s.k = 3, s.input = {1, 4}, s.kernel = {1, 3}, s.stride = {kBig, 2};
   add("conv_transpose_stride_2to31", s);
   s = Spec{}, s.op = Op::kMaxPool, s.c = 2, s.input = {1, 6}, s.kernel = {1, 2}, s.stride = {kBig, 2};
