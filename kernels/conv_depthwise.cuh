@@ -124,7 +124,7 @@ inline Result<Prepared> depthwise_prepare_shape(const ConvProblem& p, const Devi
   plan.dtype = p.dtype(TensorId::kX);
   plan.variant = shape * 2 + (plan.wide ? 1 : 0);
   plan.block = dim3(kDepthwiseThreads);
-  plan.grid = dim3(1); // run() sizes the grid with its compilation's cap (kMaxGridBlocks)
+  plan.grid = dim3(grid_blocks(q.items, kDepthwiseThreads, max_grid_blocks(dev)));
   return make_prepared(p, dev, plan, kDepthwiseEfficiency);
 }
 
@@ -265,8 +265,7 @@ template <typename T, typename I, int kShape> CONVARITH_GLOBAL void depthwise_ke
 template <typename T, typename I, int kShape>
 Status depthwise_launch(const KernelPlan<DepthwiseParams>& plan, const DepthwiseParams& params,
                         [[maybe_unused]] void* stream) {
-  const dim3 grid(grid_blocks(params.items, kDepthwiseThreads));
-  return CONVARITH_LAUNCH((depthwise_kernel<T, I, kShape>), grid, plan.block, 0, stream, params);
+  return CONVARITH_LAUNCH((depthwise_kernel<T, I, kShape>), plan.grid, plan.block, 0, stream, params);
 }
 
 template <typename T, typename I>

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "conv_depthwise.cuh"
 #include "conv_direct.cuh"
 #include "conv_igemm.cuh"
 #include "conv_tiled.cuh"
@@ -347,6 +348,11 @@ TEST(EmulatedKernels, CudaPlansLaunchTheGpuGridEmulatedOnesTheExecutors) {
       "scatter", [&](Device d) { return prepared_grid<kn::ScatterParams>(kn::scatter_prepare, convt, d); }, 4096);
   check(
       "pool", [&](Device d) { return prepared_grid<kn::PoolParams>(kn::pool_prepare, pool, d); }, 4096);
+  ProblemDesc dd = conv.resolved();
+  dd.groups = dd.c;
+  const ConvProblem dw = must_make(dd);
+  check(
+      "depthwise", [&](Device d) { return prepared_grid<kn::DepthwiseParams>(kn::depthwise_prepare, dw, d); }, 1024);
 }
 
 TEST(EmulatedKernels, NullPointersAreInvalidArgument) {
