@@ -9,6 +9,8 @@
 #   hot-loop FMA share (FFMA+HFMA2+HMMA over the instructions of the innermost loop with the most FMAs)
 #   < baseline - 2 percentage points.
 # New kernels (not in the baseline) are listed, not failed. The tool's own unit tests run first.
+# --cubins DIR: inspect the cubins and ptxas reports the CUDA build kept (build/default/generated/kernel_cubins,
+# written by kernels/resource_usage.sh --table with the same flags) instead of compiling them again; CI does this.
 # Re-baseline after an intended change:   bash .ci/inspect.sh --update   (then commit tools/inspect/baseline.json)
 # Without nvcc the step prints "skipped" and succeeds (CI machines without CUDA cannot inspect).
 # About 30-60 s on 2 cores (10 nvcc compiles, 2 at a time), plus the one-time venv install.
@@ -22,7 +24,8 @@ if ! command -v nvcc >/dev/null 2>&1; then
 fi
 mkdir -p build/inspect
 if [ "${1:-}" = "--update" ]; then
-  exec python3 tools/inspect/kernel_inspect.py --update --json build/inspect/report.json --jobs "$(nproc)"
+  shift
+  exec python3 tools/inspect/kernel_inspect.py --update --json build/inspect/report.json --jobs "$(nproc)" "$@"
 fi
 exec python3 tools/inspect/kernel_inspect.py --check tools/inspect/baseline.json --json build/inspect/report.json \
   --jobs "$(nproc)" "$@"

@@ -2,9 +2,10 @@
 # The README's test command: installs the Debian packages, builds, and runs every test.
 #   1. the default build (CUDA kernels too when nvcc is there, for sm_80 and sm_90) and all tests
 #      (GPU tests skip without a device; every CUDA kernel also runs under the CPU kernel executor);
-#   2. nvcc --resource-usage over every kernel (fails on register spills), when nvcc is there;
-#      the kernel inspection gate (.ci/inspect.sh: registers, spills, hot-loop FMA share against
-#      tools/inspect/baseline.json), when nvcc is there (installs nvdisasm from PyPI);
+#      With nvcc the build also runs ptxas's resource report over every kernel for sm_80 and sm_90
+#      (kernels/resource_usage.sh --table: the build fails on any register spill) and keeps those cubins;
+#   2. the kernel inspection gate over the build's cubins (.ci/inspect.sh: registers, spills, hot-loop FMA
+#      share against tools/inspect/baseline.json), when nvcc is there (installs nvdisasm from PyPI);
 #   3. cmake --install + a tiny consumer project that does find_package(convarith);
 #   4. AddressSanitizer+UBSan and ThreadSanitizer builds (.ci/sanitize.sh);
 #   5. short libFuzzer runs (.ci/fuzz.sh);
@@ -41,8 +42,9 @@ build_default() {
 test_default() {
   ctest --test-dir build/default -j"$jobs" --output-on-failure --timeout 600
 }
-resource_usage() {
-  if command -v nvcc >/dev/null 2>&1; then bash kernels/resource_usage.sh; else echo "no nvcc: skipped"; fi
+inspection() {  # over the cubins the default build kept (no second compile); without nvcc it says skipped
+  local cubins=build/default/generated/kernel_cubins
+  if [ -d "$cubins" ]; then bash .ci/inspect.sh --quiet --cubins "$cubins"; else bash .ci/inspect.sh --quiet; fi
 }
 consumer() {
   local prefix=$root/build/install
@@ -71,8 +73,7 @@ python_package() {  # a fresh venv, the build requirements from PyPI, `pip insta
 
 step "build (default preset)" build_default
 step "tests (default preset)" test_default
-step "nvcc resource usage" resource_usage
-step "kernel inspection gate" bash .ci/inspect.sh --quiet
+step "kernel inspection gate" inspection
 step "installed package + consumer project" consumer
 step "sanitizers (asan+ubsan, tsan)" bash .ci/sanitize.sh
 step "fuzzing (short budget)" bash .ci/fuzz.sh

@@ -49,6 +49,9 @@ read -r -a extra_flags <<<"${CONVARITH_RESOURCE_FLAGS:-}"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# CONVARITH_RESOURCE_KEEP=DIR keeps each cubin and its ptxas report as DIR/<arch>/<name>.cubin and .log: the
+# kernel inspection (tools/inspect/kernel_inspect.py --cubins DIR) reads them instead of compiling again.
+keep=${CONVARITH_RESOURCE_KEEP:-}
 
 status=0
 shopt -s nullglob
@@ -63,9 +66,10 @@ for arch in "${archs[@]}"; do
   for src in "${sources[@]}"; do
     name=$(basename "$src" .cu)
     log="$tmp/$name.$arch.log"
-    # The same flags as the CMake build (-lineinfo, --warn-on-spills, relaxed constexpr), no fast-math.
-    if ! "$nvcc" -std=c++17 -arch="$arch" --expt-relaxed-constexpr -lineinfo -Xptxas=--warn-on-spills \
-      --resource-usage "${extra_flags[@]}" -I"$root/include" -I"$root/host" -I"$root/kernels" -c "$src" -o "$tmp/$name.$arch.o" >"$log" 2>&1; then
+    # The same flags as the CMake build (-lineinfo, --warn-on-spills, relaxed constexpr), no fast-math; device
+    # code only (-cubin: the host side is the build's business).
+    if ! "$nvcc" -std=c++17 -arch="$arch" -cubin --expt-relaxed-constexpr -lineinfo -Xptxas=--warn-on-spills \
+      --resource-usage "${extra_flags[@]}" -I"$root/include" -I"$root/host" -I"$root/kernels" "$src" -o "$tmp/$name.$arch.cubin" >"$log" 2>&1; then
       echo "resource_usage: $name.cu failed to compile:" >&2
       cat "$log" >&2
       status=1
@@ -101,6 +105,11 @@ for arch in "${archs[@]}"; do
       key=$(echo "$fn" | "$filt" | sed -e 's/^void //' -e 's/(.*)$//' -e 's/^[A-Za-z_0-9:]*:://')
       printf 'CONVARITH_KERNEL_RESOURCES("%s", "%s", %s, %s, %s)\n' "$arch" "$key" "$regs" "$smem" "$stack" >>"$tmp/table"
     done <"$tmp/$name.$arch.tsv"
+    if [[ -n "$keep" ]]; then
+      mkdir -p "$keep/$arch"
+      cp "$tmp/$name.$arch.cubin" "$keep/$arch/$name.cubin"
+      cp "$log" "$keep/$arch/$name.log"
+    fi
   done
 done
 if [[ -n "$table" && $status -eq 0 ]]; then

@@ -117,6 +117,24 @@ def compile_cubin(nvcc, src, arch):
     return name, arch, cubin, r.returncode, r.stdout + r.stderr
 
 
+def prebuilt_cubin(cubins, src, arch):
+    """The cubin and ptxas report the build kept (kernels/resource_usage.sh with CONVARITH_RESOURCE_KEEP=DIR, same
+    flags as compile_cubin), in compile_cubin's shape; a missing or stale one (older than a kernel source or header)
+    is a failure that names it, never a silent fallback."""
+    name = os.path.splitext(os.path.basename(src))[0]
+    cubin = os.path.join(cubins, arch, name + ".cubin")
+    log_file = os.path.join(cubins, arch, name + ".log")
+    if not (os.path.exists(cubin) and os.path.exists(log_file)):
+        return name, arch, cubin, 1, "no %s or %s (build the CUDA preset first)" % (cubin, log_file)
+    inputs = [os.path.join(d, f) for d in (os.path.join(ROOT, "kernels"), os.path.join(ROOT, "include", "convarith"))
+              for f in os.listdir(d) if f.endswith((".cu", ".cuh", ".hpp", ".inc"))]
+    newest = max(os.path.getmtime(f) for f in inputs)
+    if os.path.getmtime(cubin) < newest:
+        return name, arch, cubin, 1, "%s is older than the kernel sources: rebuild" % cubin
+    with open(log_file) as f:
+        return name, arch, cubin, 0, f.read()
+
+
 def parse_ptxas(text):
     """Per mangled entry: regs, spill stores/loads, stack, static smem, barriers (ptxas --resource-usage)."""
     res = {}
@@ -373,7 +391,7 @@ def occupancy(prof, regs, threads, smem_bytes):
 
 
 # ---- the whole inspection --------------------------------------------------------------------------------------
-def inspect(archs, jobs):
+def inspect(archs, jobs, cubins=None):
     nvcc = find_nvcc()
     if not nvcc:
         log("inspect: nvcc not found (set NVCC or PATH)")
@@ -392,7 +410,10 @@ def inspect(archs, jobs):
     kernels = {}
     failed = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as ex:
-        results = list(ex.map(lambda t: compile_cubin(nvcc, t[0], t[1]), tasks))
+        if cubins:
+            results = [prebuilt_cubin(cubins, src, arch) for src, arch in tasks]
+        else:
+            results = list(ex.map(lambda t: compile_cubin(nvcc, t[0], t[1]), tasks))
     for name, arch, cubin, rc, text in results:
         if rc != 0:
             failed.append("%s.cu (%s):\n%s" % (name, arch, text))
@@ -501,13 +522,15 @@ def main(argv):
     ap.add_argument("--update", action="store_true", help="rewrite tools/inspect/baseline.json from this run")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--quiet", action="store_true", help="no table")
+    ap.add_argument("--cubins", metavar="DIR", help="read DIR/<arch>/<name>.cubin and .log that the CUDA build kept "
+                    "(build/default/generated/kernel_cubins) instead of compiling")
     a = ap.parse_args(argv)
     archs = [x.strip() for x in a.arch.split(",") if x.strip()]
     if not archs or any(not re.fullmatch(r"sm_\d+a?", x) for x in archs):
         log("inspect: --arch wants e.g. sm_90,sm_80, got '%s'" % a.arch)
         return 2
     os.makedirs(WORK, exist_ok=True)
-    report, failed = inspect(archs, a.jobs)
+    report, failed = inspect(archs, a.jobs, a.cubins)
     for f in failed:
         log("inspect: FAILED " + f)
     if not a.quiet:
