@@ -127,7 +127,7 @@ def prebuilt_cubin(cubins, src, arch):
     if not (os.path.exists(cubin) and os.path.exists(log_file)):
         return name, arch, cubin, 1, "no %s or %s (build the CUDA preset first)" % (cubin, log_file)
     inputs = [os.path.join(d, f) for d in (os.path.join(ROOT, "kernels"), os.path.join(ROOT, "include", "convarith"))
-              for f in os.listdir(d) if f.endswith((".cu", ".cuh", ".hpp", ".inc"))]
+              for f in os.listdir(d) if f.endswith((".cu", ".cuh", ".hpp"))]  # not kernel_resources.inc: an output
     newest = max(os.path.getmtime(f) for f in inputs)
     if os.path.getmtime(cubin) < newest:
         return name, arch, cubin, 1, "%s is older than the kernel sources: rebuild" % cubin
