@@ -340,7 +340,9 @@ private:
 
   void tiled(const ConvProblem& p, ModelRow& r) const {
     const kernels::TiledConfig cfg = kernels::tiled_config(p);
-    r.specialisation = "tiled_kernel<" + element_type(p) + ", " + std::to_string(cfg.cpt) + ">";
+    const int taps_variant = kernels::tiled_taps_variant(p, cfg.cpt);
+    r.specialisation =
+        "tiled_kernel<" + element_type(p) + ", " + std::to_string(cfg.cpt) + ", " + std::to_string(taps_variant) + ">";
     const Json* c = characterisation(r.specialisation);
     if (c == nullptr) {
       r.status = "no characterisation for " + std::string(prof_.arch) + "/" + r.specialisation;
@@ -359,7 +361,15 @@ private:
     const double kg = static_cast<double>(tp.g.kg);
     const double issued_fmas = fmas * (static_cast<double>(tp.ktiles * cfg.kt) / kg);
     const double taps = issued_fmas / cfg.cpt; // per-thread taps
-    r.instructions_per_tap = row_instructions((*c)["tap_path"], kw) / kw;
+    if (taps_variant != kernels::kTiledAnyTaps) {
+      // Compile-time 1 x 1 / 3 x 3 loops: the hot loop is one pass over a channel's (or, 1 x 1, four channels')
+      // taps, all issued (predicated-off taps still issue), fma / cpt taps per pass.
+      const Json& hot = (*c)["hot_loop"];
+      const double pass_taps = hot["fma"].num() / cfg.cpt;
+      r.instructions_per_tap = pass_taps > 0 ? hot["instructions"].num() / pass_taps : 0;
+    } else {
+      r.instructions_per_tap = row_instructions((*c)["tap_path"], kw) / kw;
+    }
     r.path_fma_share = r.instructions_per_tap > 0 ? cfg.cpt / r.instructions_per_tap : 0;
     double warp_insts = taps / 32 * r.instructions_per_tap;
     // Staging: per (tile, chunk, valid depth tap) the input tile and the filter slice, one element per thread
@@ -543,6 +553,13 @@ private:
   void finish(ModelRow& r) const {
     if (r.status != "ok")
       return;
+    // A tap path cannot issue more FMAs than instructions: a characterisation that says so was read wrongly
+    // (once: tiled's FMAs per tap taken as 1 instead of kCpt, which modeled 378 % FMA) and models nothing.
+    if (r.path_fma_share > 1.0) {
+      r.status = "inconsistent characterisation of " + r.specialisation + ": the tap path would issue " +
+                 std::to_string(r.path_fma_share) + " FMAs per instruction";
+      return;
+    }
     const std::pair<double, const char*> lim[] = {
         {r.t.issue, "issue"}, {r.t.fma, "fma"}, {r.t.smem, "smem"}, {r.t.l2, "l2"}, {r.t.dram, "dram"}};
     r.modeled_s = 0;

@@ -26,9 +26,12 @@
 
 // `#pragma unroll` for nvcc; the host compiler (which warns on unknown pragmas) unrolls on its own.
 #if defined(__CUDACC__)
+#define CONVARITH_PRAGMA_(x) _Pragma(#x)
 #define CONVARITH_UNROLL _Pragma("unroll")
+#define CONVARITH_UNROLL_N(n) CONVARITH_PRAGMA_(unroll n)
 #else
 #define CONVARITH_UNROLL
+#define CONVARITH_UNROLL_N(n)
 #endif
 
 namespace convarith::kernels {
@@ -297,6 +300,39 @@ CONVARITH_HOST_DEVICE Coord<I> decompose(I e, bool channels_last, I num_c, I dim
   }
   return q;
 }
+
+// ---- division by a run-time constant without a division ----------------------------------------------------------
+// FastDiv(d) for 1 <= d < 2^31 divides any 0 <= n < 2^31 with one high multiply, an add and a shift (an integer
+// division by a run-time value is a ~20-instruction sequence on the GPU): with l = ceil(log2 d) and
+// m = floor(2^32 (2^l - d) / d) + 1 (< 2^32), n / d = (mulhi(n, m) + n) >> l; mulhi(n, m) < n keeps the sum below
+// 2^32 for n < 2^31. Built on the host at prepare(); test_kernels_emulated checks it against / exhaustively on
+// small divisors and at the ends of the range.
+struct FastDiv {
+  uint32_t d = 1, m = 1, l = 0; // d = 1: m = 1, l = 0 gives (0 + n) >> 0 = n
+  FastDiv() = default;
+  explicit FastDiv(int64_t divisor) {
+    d = static_cast<uint32_t>(divisor);
+    l = 0;
+    while ((uint64_t{1} << l) < d)
+      ++l;
+    m = static_cast<uint32_t>(((uint64_t{1} << 32) * ((uint64_t{1} << l) - d)) / d + 1);
+  }
+  CONVARITH_HOST_DEVICE int div(int n) const {
+    const uint32_t u = static_cast<uint32_t>(n);
+#if defined(__CUDA_ARCH__)
+    const uint32_t hi = __umulhi(u, m);
+#else
+    const uint32_t hi = static_cast<uint32_t>((static_cast<uint64_t>(u) * m) >> 32);
+#endif
+    return static_cast<int>((hi + u) >> l);
+  }
+  // q = n / d and r = n - q * d.
+  CONVARITH_HOST_DEVICE int divmod(int n, int& r) const {
+    const int q = div(n);
+    r = n - q * static_cast<int>(d);
+    return q;
+  }
+};
 
 // Runs f(T{}) for the plan's element type (float, f16, bf16).
 template <typename F> inline Status dispatch_dtype(DataType t, F&& f) {

@@ -59,7 +59,7 @@ TEST(ModelCli, BuiltInCharacterisationModelsTiledAndDirect) {
   ASSERT_EQ(r.rc, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("MODELED, NOT MEASURED"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("what it cannot see"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("tiled_kernel<float, 8>"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tiled_kernel<float, 8, 3>"), std::string::npos) << r.out; // the compile-time 3 x 3 loops
   EXPECT_NE(r.out.find("direct_kernel<float, int>"), std::string::npos) << r.out;
   const std::string j = read(json);
   EXPECT_NE(j.find("\"label\": \"modeled, not measured\""), std::string::npos) << j;
@@ -115,7 +115,7 @@ TEST(ModelCli, TapPathArithmeticFollowsTheCharacterisation) {
   CliRun r =
       model({"--inspect", insp, "--json", json, "--layer", "conv", "--x-shape", "1,4,16,16", "--w-shape", "4,4,3,3"});
   ASSERT_EQ(r.rc, 1) << r.out << r.err; // tiled has no characterisation in this file
-  EXPECT_NE(r.out.find("no characterisation for sm_90/tiled_kernel<float, 4>"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("no characterisation for sm_90/tiled_kernel<float, 4, 0>"), std::string::npos) << r.out;
   std::string j = read(json);
   EXPECT_DOUBLE_EQ(field(j, "\"algorithm\": \"direct\"", "instructions_per_tap"), 12.0) << j;
   EXPECT_NEAR(field(j, "\"algorithm\": \"direct\"", "path_fma_share"), 1.0 / 12.0, 1e-9) << j; // 1 FMA per tap

@@ -1016,7 +1016,7 @@ TEST(ExecutorResources, TheTableHoldsEveryKernelForBothArchitectures) {
   ASSERT_FALSE(table.empty());
   for (const char* kernel :
        {"direct_kernel<float, int>", "direct_kernel<float, long>", "direct_kernel<convarith::kernels::f16, int>",
-        "tiled_kernel<float, 1>", "tiled_kernel<convarith::kernels::bf16, 8>", "gather_kernel<float, long>",
+        "tiled_kernel<float, 1, 0>", "tiled_kernel<convarith::kernels::bf16, 8, 3>", "tiled_kernel<float, 8, 1>", "gather_kernel<float, long>",
         "scatter_kernel<float, int>", "scatter_finish_kernel<convarith::kernels::f16, long>",
         "pool_kernel<float, int>"}) {
     for (const char* arch : {"sm_80", "sm_90"}) {
@@ -1027,7 +1027,7 @@ TEST(ExecutorResources, TheTableHoldsEveryKernelForBothArchitectures) {
     }
   }
   EXPECT_EQ(emu::find_kernel_resources("no_such_kernel", "sm_90"), nullptr);
-  EXPECT_EQ(emu::find_kernel_resources("tiled_kernel<float, 8>", "sm_70"), nullptr);
+  EXPECT_EQ(emu::find_kernel_resources("tiled_kernel<float, 8, 0>", "sm_70"), nullptr);
 }
 
 TEST(ExecutorResources, KernelKeysAreTheDemangledInstantiationNames) {

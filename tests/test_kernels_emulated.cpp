@@ -197,6 +197,33 @@ TEST_P(EmulatedKernel, MatchesReference) {
 INSTANTIATE_TEST_SUITE_P(Emulated, EmulatedKernel, ::testing::ValuesIn(kernel_cases()), case_name);
 
 // The baselines promise every problem of their ops: no problem of any list may be declined.
+// FastDiv (kernel_common.cuh) against the division it replaces: every n < 2^12 for every divisor < 2^10 (the
+// in-tile sizes the kernels divide by), and for divisors up to 2^31 - 1 the numerators next to each multiple of d
+// and at the top of the range, where an off-by-one in the magic number shows first.
+TEST(FastDiv, EqualsIntegerDivision) {
+  for (int d = 1; d < 1024; ++d) {
+    const kernels::FastDiv f(d);
+    for (int n = 0; n < 4096; ++n) {
+      int r = -1;
+      const int q = f.divmod(n, r);
+      ASSERT_EQ(q, n / d) << n << " / " << d;
+      ASSERT_EQ(r, n % d) << n << " % " << d;
+    }
+  }
+  const int64_t top = (int64_t{1} << 31) - 1;
+  for (int64_t d : {int64_t{1023}, int64_t{4097}, int64_t{65535}, int64_t{65537}, int64_t{1} << 20, (int64_t{1} << 30) + 1,
+                    (int64_t{1} << 30) - 1, top - 1, top}) {
+    const kernels::FastDiv f(d);
+    std::vector<int64_t> ns = {0, 1, top, top - 1, top - d + 1};
+    for (int64_t m = 1; m * d <= top && m < 200000; m = m * 3 + 1)
+      for (int64_t delta : {-1, 0, 1})
+        if (m * d + delta >= 0 && m * d + delta <= top)
+          ns.push_back(m * d + delta);
+    for (int64_t n : ns)
+      ASSERT_EQ(f.div(static_cast<int>(n)), n / d) << n << " / " << d;
+  }
+}
+
 TEST(EmulatedKernels, BaselinesSupportEveryProblem) {
   for (const auto& [list, problems] : problem_lists()) {
     for (const NamedProblem& np : problems) {

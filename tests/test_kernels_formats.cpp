@@ -30,6 +30,7 @@
 #include "kernel_formats.hpp"
 #include "row.hpp"
 #include "support/support.hpp"
+#include "conv_tiled.cuh"
 #include "transpose_scatter.cuh"
 
 namespace convarith::test {
@@ -233,6 +234,67 @@ INSTANTIATE_TEST_SUITE_P(Emulated, KernelFormatsEdges, ::testing::ValuesIn(emula
                          [](const ::testing::TestParamInfo<const Algorithm*>& row_info) {
                            return param_name(row_info.param->name);
                          });
+
+// tiled's compile-time tap loops (kTaps = 1 and 3, cpt = 8): the predicates that skip taps outside the input at every
+// border, several channel chunks with a short last one, a second channel tile past K/g, strides, dilation,
+// asymmetric and one-sided padding, a kernel larger than the input, groups and rank 3 (the depth taps stay a run-time
+// loop), in every format tiled declares; each problem must take the specialisation it is here for.
+std::vector<NamedProblem> tiled_tap_problems() {
+  std::vector<NamedProblem> v;
+  auto add = [&](const std::string& name, ProblemDesc d) { v.push_back({name, must_make(d)}); };
+  add("k3_chunks_c20_k16", layer(Op::kConv, 1, 20, 16, 1, {6, 9}, {3, 3}, 1, 1, 1, 1));
+  add("k3_s2_d2_pad0x2_k8", layer(Op::kConv, 1, 3, 8, 1, {9, 10}, {3, 3}, 2, 0, 2, 2));
+  add("k3_larger_than_input_k24", layer(Op::kConv, 1, 2, 24, 1, {2, 2}, {3, 3}, 1, 2, 1, 1));
+  add("k3_groups2_rank3", layer(Op::kConv, 1, 4, 16, 2, {3, 4, 5}, {2, 3, 3}, 1, 1, 1, 1));
+  add("k1_padded_s2_c33_k24", layer(Op::kConv, 1, 33, 24, 1, {5, 6}, {1, 1}, 2, 1, 2, 1));
+  add("k1_groups3", layer(Op::kConv, 2, 6, 24, 3, {4, 3}, {1, 1}, 1, 0, 0, 1));
+  return v;
+}
+
+TEST(KernelFormatsTiledTaps, EveryFormatOnTheSpecialisedTapLoops) {
+  const Algorithm* row = find_algorithm("tiled", Device::kEmulated);
+  ASSERT_NE(row, nullptr);
+  int ran = 0, rotate = 0;
+  for (const NamedProblem& np : tiled_tap_problems()) {
+    const int want_taps = static_cast<int>(np.problem.axis3(2).k);
+    EXPECT_EQ(kernels::tiled_taps_variant(np.problem, kernels::tiled_config(np.problem).cpt), want_taps) << np.name;
+    for (const Format& f : formats_of(*row, Op::kConv, rotate++)) {
+      const ConvProblem p = with_format(np.problem, f);
+      SCOPED_TRACE(np.name + " " + format_name(f) + " (" + p.name() + ")");
+      ASSERT_TRUE(runs(*row, p));
+      check_format(*row, p, f);
+      ++ran;
+    }
+  }
+  EXPECT_GT(ran, 6 * 8);
+}
+
+// An Inf weight on tap (0, 0) reaches only the outputs whose tap (0, 0) is inside the input: the specialised loops
+// skip the padded taps (a multiplied zero would make NaN), as the run-time loops do.
+TEST(KernelFormatsTiledTaps, InfWeightNextToPaddingStaysInf) {
+  for (int64_t k : {1, 3}) {
+    const ConvProblem p = must_make(layer(Op::kConv, 1, 2, 8, 1, {4, 5}, {k, k}, 1, 1, 1, 1));
+    ASSERT_EQ(kernels::tiled_taps_variant(p, kernels::tiled_config(p).cpt), k);
+    std::vector<float> x(static_cast<size_t>(p.x_elements()), 1.0f), w(static_cast<size_t>(p.w_elements()), 1.0f);
+    w[0] = std::numeric_limits<float>::infinity(); // k = 0, c = 0, tap (0, 0)
+    std::vector<float> y(static_cast<size_t>(p.y_elements()), std::numeric_limits<float>::quiet_NaN());
+    Result<Plan> plan = Plan::create(p, Device::kEmulated, "tiled");
+    ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+    ASSERT_TRUE(plan->run(x.data(), w.data(), nullptr, y.data()).is_ok());
+    const int64_t oh = p.out3(1), ow = p.out3(2);
+    for (int64_t kk = 0; kk < p.k(); ++kk)
+      for (int64_t h = 0; h < oh; ++h)
+        for (int64_t c = 0; c < ow; ++c) {
+          const float v = y[static_cast<size_t>((kk * oh + h) * ow + c)];
+          // Tap (0, 0) of output (h, c) reads input (h - 1, c - 1).
+          const bool inf_tap = kk == 0 && h - 1 >= 0 && c - 1 >= 0 && h - 1 < 4 && c - 1 < 5;
+          if (inf_tap)
+            EXPECT_EQ(v, std::numeric_limits<float>::infinity()) << "k " << k << " at " << h << "," << c;
+          else
+            EXPECT_TRUE(std::isfinite(v)) << "k " << k << " channel " << kk << " at " << h << "," << c << ": " << v;
+        }
+  }
+}
 
 // The CUDA rows declare what they run: every dtype, both layouts, the epilogue for the conv rows; pooling none.
 TEST(KernelFormatsTable, RowsDeclareTheirFormats) {

@@ -287,6 +287,13 @@ def loops(func):
     return inner, rs
 
 
+def fmas_per_tap(short):
+    """FMAs per filter tap of one thread: tiled_kernel<T, kCpt, kTaps> multiplies kCpt output channels per tap (its
+    first integer template argument); every other kernel one."""
+    m = re.fullmatch(r"tiled_kernel<(?:[^,<>]+,\s*)?(\d+)(?:,\s*\d+)?>", short)
+    return int(m.group(1)) if m else 1
+
+
 def useful(m, per_tap):
     """Taps one pass over a body handles: FMAs / FMAs per tap, else atomics (scatter), else global loads (pool)."""
     if m["fma"] > 0:
@@ -437,9 +444,7 @@ def inspect(archs, jobs, cubins=None):
                 entry["occupancy_profile"] = pname
                 entry["occupancy"] = occ
             if mangled in funcs:
-                spec = re.search(r"<(\d+)>", short)
-                per_tap = int(spec.group(1)) if base == "tiled_kernel" and spec else 1
-                entry.update(analyse_function(funcs[mangled], per_tap))
+                entry.update(analyse_function(funcs[mangled], fmas_per_tap(short)))
             kernels["%s/%s" % (arch, short)] = entry
     return {"schema": "convarith-inspect-1",
             "note": "static SASS counts from nvcc cubins (nvdisasm); not measured on a GPU",

@@ -32,6 +32,16 @@ SASS = """
 
 
 class SassTest(unittest.TestCase):
+    def test_fmas_per_tap_from_the_specialisation(self):
+        # tiled multiplies kCpt channels per tap: its last template argument, whatever the element type.
+        self.assertEqual(ci.fmas_per_tap("tiled_kernel<float, 8, 3>"), 8)
+        self.assertEqual(ci.fmas_per_tap("tiled_kernel<float, 2, 0>"), 2)
+        self.assertEqual(ci.fmas_per_tap("tiled_kernel<float, 8>"), 8)
+        self.assertEqual(ci.fmas_per_tap("tiled_kernel<convarith::kernels::bf16, 4>"), 4)
+        self.assertEqual(ci.fmas_per_tap("tiled_kernel<2>"), 2)
+        self.assertEqual(ci.fmas_per_tap("direct_kernel<float, int>"), 1)
+        self.assertEqual(ci.fmas_per_tap("igemm_kernel<8>"), 1)
+
     def test_loops_and_mix(self):
         funcs = ci.parse_sass(SASS)
         self.assertIn("_Z1kv", funcs)
