@@ -103,6 +103,19 @@ Result<TensorDesc> make_tensor(const char* name, DataType dtype, Layout layout, 
   return t;
 }
 
+// Axis u as the caller gave it (before auto_pad and output_shape are resolved).
+AxisParams requested_axis(const ProblemDesc& desc, size_t u) {
+  AxisParams ax;
+  ax.i = desc.input[u];
+  ax.k = desc.kernel[u];
+  ax.s = desc.stride[u];
+  ax.p_lo = desc.pad_lo[u];
+  ax.p_hi = desc.pad_hi[u];
+  ax.d = desc.dilation[u];
+  ax.a = desc.output_padding[u];
+  return ax;
+}
+
 } // namespace
 
 const char* dtype_name(DataType t) {
@@ -279,14 +292,7 @@ Result<ConvProblem> ConvProblem::make(const ProblemDesc& desc) {
   for (int j = 0; j < desc.rank; ++j) {
     const size_t u = static_cast<size_t>(j);
     const std::string pre = on + " axis " + num(j) + ": ";
-    AxisParams ax;
-    ax.i = desc.input[u];
-    ax.k = desc.kernel[u];
-    ax.s = desc.stride[u];
-    ax.p_lo = desc.pad_lo[u];
-    ax.p_hi = desc.pad_hi[u];
-    ax.d = desc.dilation[u];
-    ax.a = desc.output_padding[u];
+    AxisParams ax = requested_axis(desc, u);
     if (op != Op::kConvTranspose && ax.a != 0)
       return invalid_argument(pre + "output_padding=" + num(ax.a) + " applies to conv_transpose only");
     const bool explicit_pads = ax.p_lo != 0 || ax.p_hi != 0;
@@ -516,14 +522,7 @@ std::vector<AxisFix> suggest_fixes(const ProblemDesc& desc) {
   const int rank = std::min(std::max(desc.rank, 0), kMaxSpatialRank);
   for (int j = 0; j < rank; ++j) {
     const size_t u = static_cast<size_t>(j);
-    AxisParams ax;
-    ax.i = desc.input[u];
-    ax.k = desc.kernel[u];
-    ax.s = desc.stride[u];
-    ax.p_lo = desc.pad_lo[u];
-    ax.p_hi = desc.pad_hi[u];
-    ax.d = desc.dilation[u];
-    ax.a = desc.output_padding[u];
+    AxisParams ax = requested_axis(desc, u);
     Status unresolved = Status::ok();
     if (desc.op == Op::kConvTranspose && desc.has_output_shape) {
       Result<TransposeFit> fit = fit_transpose_output(j, ax, desc.output_shape[u], desc.pad_mode);
