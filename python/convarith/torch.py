@@ -86,12 +86,12 @@ def _run(op, x, w, bias, attrs):
     y = _empty(_shape(op, x, w, attrs), x)
     if y.numel() == 0:
         return y
+    # The package's plan cache (the functional forms' one): a plan is prepared once per layer and format.
     if x.is_cuda:
-        plan = convarith.Plan(op, x, w, bias=bias, out=y, device="cuda", **attrs)
-        plan.run(x, w, bias, out=y)
+        convarith._cached_plan(op, x, w, bias, None, {"device": "cuda"}, attrs).run(x, w, bias, out=y)
     else:
         xa, wa, ba, ya = _numpy(x), _numpy(w), _numpy(bias), _numpy(y)
-        convarith.Plan(op, xa, wa, bias=ba, out=ya, **attrs).run(xa, wa, ba, out=ya)
+        convarith._cached_plan(op, xa, wa, ba, None, {}, attrs).run(xa, wa, ba, out=ya)
     return y
 
 
