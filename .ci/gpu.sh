@@ -27,6 +27,10 @@
 #               (a refusal of the tool is recorded, not failed)
 #   ncu         Nsight Compute (--clock-control none) on three layers (a refusal is recorded)
 #   compare     convarith model --suite core --gpu h200 beside each measured number (measured / modeled)
+#   torch       python/tests/test_torch.py (convarith.torch's custom ops, opcheck, export/compile, the module
+#               swap) with the device's python3, which has torch (CI's python step cannot afford the ~3 GB
+#               install); the Python module is carried from build/python-venv (CPU rows; built by .ci/test.sh's
+#               python step or `pip install .`), so it needs the same Python minor version there
 # $OUT (<= 8 files): summary.txt run.log bench.json model.json compare.json env.txt tests.tar.gz ncu.tar.gz.
 # Then here: bash bench/collect_gpu_results.sh <files_at folder>   (see bench/README.md).
 # Exit: 0 all steps ok; 1 a step failed; 3 preflight failed (nothing else ran).
@@ -41,7 +45,7 @@ case "${1:-}" in
 --rehearse) mode=rehearse ;;
 "") ;;
 -h | --help)
-  sed -n '2,32p' "$0"
+  sed -n '2,36p' "$0"
   exit 0
   ;;
 *)
@@ -76,6 +80,18 @@ build() {
   cp build/gpu/cli/convarith build/gpu/tests/test_kernels_gpu build/gpu/tests/test_gpu_vs_cudnn \
     build/gpu/tests/test_large_tensor build/gpu/bench/convarith_sgemm_ceiling "$bin"/ || return 1
   strip --strip-unneeded "$bin"/* 2>/dev/null || true
+  # The Python package as built by `pip install .` into build/python-venv, for the torch tests on the device.
+  local pkg
+  pkg=$("$root/build/python-venv/bin/python" -c 'import convarith, os; print(os.path.dirname(convarith.__file__))' \
+    2>/dev/null)
+  if [ -n "$pkg" ]; then
+    mkdir -p "$carry/python"
+    (cd "$pkg/.." && tar --exclude=__pycache__ -cf - convarith) | tar -xf - -C "$carry/python"
+    "$root/build/python-venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' >"$carry/python/PYTHON"
+  else
+    echo "gpu.sh --build: no convarith in build/python-venv (run .ci/test.sh's python step or pip install .):" \
+      "the torch tests will be skipped on the device" >&2
+  fi
   {
     local dirty
     dirty=$(git status --porcelain -- include host kernels cli bench tests tools 2>/dev/null)
@@ -402,6 +418,21 @@ else
       record "ncu $name" FAILED "exit $rc (ncu.tar.gz)"
     fi
   done
+fi
+
+# ---- convarith.torch: the torch tests CI cannot afford, with the device's python3 (it has torch) ----------------
+pydir=$root/$carry/python
+if [ ! -d "$pydir/convarith" ]; then
+  record "torch tests" skipped "no carried Python module (gpu.sh --build copies build/python-venv's)"
+elif ! python3 -c "import torch, pytest" >/dev/null 2>&1; then
+  record "torch tests" skipped "$(python3 --version 2>&1) here has no torch or no pytest"
+elif ! PYTHONPATH=$pydir python3 -c "import convarith" >/dev/null 2>&1; then
+  record "torch tests" skipped "module built for Python $(cat "$pydir/PYTHON"), this is $(python3 --version 2>&1)"
+elif run_step "torch tests" "$(limit 120)" env PYTHONPATH="$pydir" python3 -m pytest -q -p no:cacheprovider \
+  "$root/python/tests/test_torch.py"; then
+  record "torch tests" ok "$(grep -E '^[0-9]+ passed' "$log" | tail -1)"
+else
+  record "torch tests" FAILED "pytest exit $? (run.log)"
 fi
 
 # ---- the model beside each measured number --------------------------------------------------------------------

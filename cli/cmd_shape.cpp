@@ -143,6 +143,23 @@ void print_text(const ConvProblem& p, std::ostream& out) {
   out << "  min bytes         " << p.min_bytes() << "\n";
 }
 
+// After an error: per invalid axis, the nearest changes that make it valid (the library's suggestions),
+// and for a transposed convolution the legal output padding and the output sizes output_shape can reach.
+void print_fixes(const ProblemDesc& desc, std::ostream& err) {
+  const std::vector<AxisFix> fixes = suggest_fixes(desc);
+  for (size_t j = 0; j < fixes.size(); ++j) {
+    const AxisFix& f = fixes[j];
+    if (!f.valid && !f.changes.empty()) {
+      err << "  axis " << j << ": nearest valid changes (any one):\n";
+      for (const std::string& c : f.changes)
+        err << "    " << c << "\n";
+    }
+    if (!f.valid && desc.op == Op::kConvTranspose && f.a_max >= 0 && f.o_min > 0)
+      err << "  axis " << j << ": legal output_padding 0.." << f.a_max << "; output_shape can reach " << f.o_min << ".."
+          << f.o_max << "\n";
+  }
+}
+
 } // namespace
 
 const char* shape_help() {
@@ -158,7 +175,9 @@ minimum bytes (at the dtypes' sizes).
                            [{relationship, name, formula}], dtype, layout, w_layout, tensors {x, w,
                            bias, z, y: {dtype, layout, memory_shape, bytes}}, epilogue {activation,
                            alpha, beta, [leaky_alpha | clip_min, clip_max], formula}, flops, min_bytes
-Exit status: 0, or 2 with the reason on stderr when the layer is invalid.
+Exit status: 0, or 2 with the reason on stderr when the layer is invalid, followed per invalid axis by
+the nearest changes that make it valid (padding, input size, kernel, dilation; for conv-transpose the
+legal output padding and the output sizes --output-shape can reach).
 
 Examples:
   convarith shape conv --x-shape 1,1,5,5 --kernel-shape 3,3 --strides 2,2 --pads 1,1,1,1
@@ -185,6 +204,7 @@ int shape_main(const std::vector<std::string>& args, std::ostream& out, std::ost
   Result<ConvProblem> problem = ConvProblem::make(layer->desc);
   if (!problem) {
     err << "convarith shape: " << problem.status().message() << "\n";
+    print_fixes(layer->desc, err);
     return 2;
   }
   if (layer->args.has("--json")) {

@@ -205,6 +205,36 @@ inline std::string run_all_algorithms(const ConvProblem& p) {
   return "";
 }
 
+// suggest_axis_fix agrees with output_size, and each suggestion it makes is valid.
+inline std::string check_fix(Op op, int j, const AxisParams& a, bool ceil_mode, bool valid) {
+  const AxisFix f = suggest_axis_fix(op, j, a, ceil_mode);
+  const std::string where = std::string(" for ") + op_name(op) + " " + axis_str(a);
+  if (f.valid != valid)
+    return "suggest_axis_fix's validity differs from output_size's" + where;
+  if (valid)
+    return "";
+  if (f.changes.empty() || f.reason.empty())
+    return "suggest_axis_fix gave no change or no reason" + where;
+  if (f.has_padding) {
+    AxisParams b = a;
+    b.p_lo = f.padding.lo;
+    b.p_hi = f.padding.hi;
+    if (op == Op::kConvTranspose && b.a > f.a_max)
+      b.a = f.a_max;
+    if (op == Op::kConvTranspose && b.a < 0)
+      b.a = 0;
+    if (!output_size(op, j, b, ceil_mode))
+      return "suggest_axis_fix's padding is invalid" + where;
+  }
+  if (f.min_input > 0) {
+    AxisParams b = a;
+    b.i = f.min_input;
+    if (!output_size(op, j, b, ceil_mode))
+      return "suggest_axis_fix's min_input is invalid" + where;
+  }
+  return "";
+}
+
 } // namespace detail
 
 // The per-axis functions on their own (they are public API too). "" when every invariant holds.
@@ -222,6 +252,9 @@ inline std::string check_axis_functions(const ProblemDesc& d) {
     for (int o = 0; o < 4; ++o) {
       const Op op = static_cast<Op>(o);
       const Result<int64_t> out = output_size(op, j, a, d.ceil_mode);
+      const std::string fix = detail::check_fix(op, j, a, d.ceil_mode, out.is_ok());
+      if (!fix.empty())
+        return fix;
       if (!out) {
         if (out.status().message().empty())
           return std::string("output_size failed without a message");

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
+#include <limits>
 #include <string>
 
 namespace convarith {
@@ -310,6 +312,206 @@ ZeroInsertion transposed_as_conv(const AxisParams& p) {
   z.pad_hi = k_eff - p.p_hi - 1;
   z.length = z.pad_lo + (p.i - 1) * p.s + 1 + z.pad_hi + p.a;
   return z;
+}
+
+namespace {
+
+bool valid_axis(Op op, const AxisParams& p, bool ceil_mode) {
+  return output_size(op, 0, p, ceil_mode).is_ok();
+}
+
+std::string pads_text(int64_t lo, int64_t hi) {
+  return num(lo) + "+" + num(hi);
+}
+
+// The smallest input size that output_size accepts with every other field as given (0: none). Starts at the
+// closed-form bound and steps up only for pooling's dilated-window rule, which holds for every i >= d.
+int64_t smallest_input(Op op, const AxisParams& p, int64_t k_eff, bool ceil_mode) {
+  AxisParams q = p;
+  int64_t start = 1;
+  if (op == Op::kConvTranspose) {
+    if (p.a < 0 || p.a >= std::max(p.s, p.d))
+      return 0; // no input size makes the output padding legal
+    // o = s(i-1) + a + k' - p_lo - p_hi >= 1  <=>  s(i-1) >= 1 + p_lo + p_hi - a - k'.
+    int64_t need = 0;
+    if (!checked_add(p.p_lo, p.p_hi, &need) || !checked_add(need, 1 - k_eff - p.a, &need))
+      return 0;
+    if (need > 0 && !checked_add(need / p.s + (need % p.s != 0 ? 1 : 0), 1, &start))
+      return 0;
+  } else {
+    int64_t pads = 0; // k' - p_lo - p_hi: each term is >= 0, so only the padding's sum can overflow
+    start = checked_add(p.p_lo, p.p_hi, &pads) ? std::max<int64_t>(1, k_eff - pads) : 1;
+  }
+  for (int step = 0; step < 64 && start <= std::numeric_limits<int64_t>::max() - step; ++step) {
+    q.i = start + step;
+    if (valid_axis(op, q, ceil_mode))
+      return q.i;
+  }
+  q.i = std::max(start, p.d);
+  return valid_axis(op, q, ceil_mode) ? q.i : 0;
+}
+
+// conv and pooling: the padding nearest to the given one (each side moved as little as possible) that
+// makes the axis valid, if one is found.
+bool nearest_padding(Op op, const AxisParams& p, int64_t k_eff, bool ceil_mode, Padding* out) {
+  AxisParams q = p;
+  const int64_t side_max =
+      is_pool(op) ? k_eff - 1 : std::numeric_limits<int64_t>::max(); // pooling: every window overlaps the input
+  q.p_lo = std::min(q.p_lo, side_max);
+  q.p_hi = std::min(q.p_hi, side_max);
+  int64_t padded = 0;
+  if (!checked_add(q.i, q.p_lo, &padded) || !checked_add(padded, q.p_hi, &padded))
+    return false;
+  if (padded < k_eff) { // add the shortfall, the odd unit at the end (ONNX SAME_UPPER's habit)
+    const int64_t add = k_eff - padded;
+    int64_t lo = add / 2, hi = add - add / 2;
+    // Pooling caps each side at k'-1: what does not fit on one side goes to the other.
+    if (hi > side_max - q.p_hi) {
+      lo += hi - (side_max - q.p_hi);
+      hi = side_max - q.p_hi;
+    }
+    if (lo > side_max - q.p_lo) {
+      hi += lo - (side_max - q.p_lo);
+      lo = side_max - q.p_lo;
+    }
+    q.p_lo += lo; // no overflow: the sums stay at most k'
+    q.p_hi += hi;
+  }
+  if (!valid_axis(op, q, ceil_mode) && is_pool(op) && k_eff <= 64) {
+    // Dilated pooling over an input shorter than d: a window that starts in the padding may read nothing.
+    // Search every legal padding for the nearest (L1 distance to the given one; ties: less padding).
+    // Distances from the clamped padding (each side < k' <= 64) rank the same and cannot overflow.
+    const int64_t want_lo = std::min(p.p_lo, k_eff - 1), want_hi = std::min(p.p_hi, k_eff - 1);
+    int64_t best = -1;
+    AxisParams r = p;
+    for (int64_t lo = 0; lo < k_eff; ++lo)
+      for (int64_t hi = 0; hi < k_eff; ++hi) {
+        r.p_lo = lo;
+        r.p_hi = hi;
+        const int64_t dist = std::abs(lo - want_lo) + std::abs(hi - want_hi);
+        if ((best < 0 || dist < best || (dist == best && lo + hi < q.p_lo + q.p_hi)) && valid_axis(op, r, ceil_mode)) {
+          best = dist;
+          q.p_lo = lo;
+          q.p_hi = hi;
+        }
+      }
+  }
+  if (!valid_axis(op, q, ceil_mode))
+    return false;
+  *out = Padding{q.p_lo, q.p_hi};
+  return true;
+}
+
+AxisFix fix_axis(Op op, int axis, const AxisParams& p, bool ceil_mode) {
+  AxisFix f;
+  Result<int64_t> o = output_size(op, axis, p, ceil_mode);
+  f.valid = o.is_ok();
+  if (f.valid)
+    f.output = *o;
+  else
+    f.reason = o.status().message();
+  const char* kname = is_pool(op) ? "window" : "kernel";
+  // A malformed field has one nearest legal value, and nothing else can be judged until it has it.
+  bool malformed = false;
+  const auto at_least = [&](const char* what, int64_t v, int64_t lowest) {
+    if (v >= lowest)
+      return;
+    f.changes.push_back(std::string(what) + "=" + num(v) + " -> " + num(lowest) + " (must be >= " + num(lowest) + ")");
+    malformed = true;
+  };
+  at_least(is_pool(op) ? "window size k" : "kernel size k", p.k, 1);
+  at_least("stride s", p.s, 1);
+  at_least("dilation d", p.d, 1);
+  at_least("padding p_lo", p.p_lo, 0);
+  at_least("padding p_hi", p.p_hi, 0);
+  int64_t k_eff = 0;
+  if (malformed || !checked_mul(p.d, p.k - 1, &k_eff) || !checked_add(k_eff, 1, &k_eff))
+    return f;
+  f.min_input = smallest_input(op, p, k_eff, ceil_mode);
+  const std::string need_i = f.min_input > p.i ? "input size i=" + num(p.i) + " -> " + num(f.min_input) +
+                                                     " (the smallest valid with the other fields as given)"
+                                               : std::string();
+  if (p.i < 1 && f.min_input == 0) // another field is wrong too (listed below), but i must change first
+    f.changes.push_back("input size i=" + num(p.i) + " -> 1 (must be >= 1)");
+
+  if (op == Op::kConvTranspose) {
+    f.a_max = std::max(p.s, p.d) - 1;
+    int64_t full = 0; // s(i-1) + k'
+    const bool full_ok = p.i >= 1 && checked_mul(p.s, p.i - 1, &full) && checked_add(full, k_eff, &full);
+    if (full_ok && checked_add(full, f.a_max, &f.o_max))
+      f.o_min = 1;
+    else
+      f.o_max = 0;
+    if (f.valid)
+      return f;
+    AxisParams q = p;
+    if (p.a < 0 || p.a > f.a_max) {
+      q.a = std::min(std::max<int64_t>(p.a, 0), f.a_max);
+      f.changes.push_back("output padding a=" + num(p.a) + " -> " + num(q.a) + " (legal: 0 <= a <= " + num(f.a_max) +
+                          ", below max(stride=" + num(p.s) + ", dilation=" + num(p.d) + "))");
+    }
+    int64_t most = 0, excess = 0; // padding crops the whole output: the total may be at most s(i-1) + a + k' - 1
+    if (full_ok && !valid_axis(op, q, false) && checked_add(full, q.a - 1, &most) &&
+        checked_add(q.p_hi - most, q.p_lo, &excess) && excess > 0) {
+      const int64_t hi = std::max<int64_t>(0, q.p_hi - excess); // take from the end first
+      q.p_lo -= excess - (q.p_hi - hi);
+      q.p_hi = hi;
+      if (valid_axis(op, q, false)) {
+        f.has_padding = true;
+        f.padding = Padding{q.p_lo, q.p_hi};
+        f.changes.push_back("pads " + pads_text(p.p_lo, p.p_hi) + " -> " + pads_text(q.p_lo, q.p_hi) +
+                            " (total padding at most s(i-1)+a+k'-1 = " + num(most) + ")");
+      }
+    }
+    if (!need_i.empty())
+      f.changes.push_back(need_i);
+    return f;
+  }
+
+  if (f.valid)
+    return f;
+  int64_t padded = 0;
+  const bool fits = checked_add(p.i, p.p_lo, &padded) && checked_add(padded, p.p_hi, &padded);
+  if (fits && padded < k_eff && p.i >= 1) {
+    f.shortfall = k_eff - padded;
+    AxisParams q = p;
+    q.k = (padded - 1) / p.d + 1;
+    if (valid_axis(op, q, ceil_mode))
+      f.max_kernel = q.k;
+    if (p.k > 1) {
+      q = p;
+      q.d = (padded - 1) / (p.k - 1);
+      if (q.d >= 1 && valid_axis(op, q, ceil_mode))
+        f.max_dilation = q.d;
+    }
+  }
+  if (p.i >= 1 && nearest_padding(op, p, k_eff, ceil_mode, &f.padding)) {
+    f.has_padding = true;
+    std::string why = f.shortfall > 0 ? "the padded input must reach the effective " + std::string(kname) + " " +
+                                            num(k_eff) + ", short by " + num(f.shortfall)
+                                      : "each side below the effective window " + num(k_eff);
+    f.changes.push_back("pads " + pads_text(p.p_lo, p.p_hi) + " -> " + pads_text(f.padding.lo, f.padding.hi) + " (" +
+                        why + ")");
+  }
+  if (!need_i.empty())
+    f.changes.push_back(need_i);
+  if (f.max_kernel > 0)
+    f.changes.push_back(std::string(kname) + " size k=" + num(p.k) + " -> " + num(f.max_kernel) +
+                        " (the largest with d(k-1)+1 <= padded input " + num(padded) + ")");
+  if (f.max_dilation > 0 && f.max_dilation < p.d)
+    f.changes.push_back("dilation d=" + num(p.d) + " -> " + num(f.max_dilation) +
+                        " (the largest with d(k-1)+1 <= padded input " + num(padded) + ")");
+  return f;
+}
+
+} // namespace
+
+AxisFix suggest_axis_fix(Op op, int axis, const AxisParams& p, bool ceil_mode) {
+  AxisFix f = fix_axis(op, axis, p, ceil_mode);
+  if (!f.valid && f.changes.empty()) // e.g. sizes whose output overflows 64 bits: no one field is the culprit
+    f.changes.push_back("no single change of padding, input size, kernel, dilation or output padding found (" +
+                        f.reason + ")");
+  return f;
 }
 
 RelationshipInfo classify_relationship(Op op, const AxisParams& p, int64_t o, bool ceil_mode) {

@@ -103,6 +103,19 @@ Result<TensorDesc> make_tensor(const char* name, DataType dtype, Layout layout, 
   return t;
 }
 
+// Axis u as the caller gave it (before auto_pad and output_shape are resolved).
+AxisParams requested_axis(const ProblemDesc& desc, size_t u) {
+  AxisParams ax;
+  ax.i = desc.input[u];
+  ax.k = desc.kernel[u];
+  ax.s = desc.stride[u];
+  ax.p_lo = desc.pad_lo[u];
+  ax.p_hi = desc.pad_hi[u];
+  ax.d = desc.dilation[u];
+  ax.a = desc.output_padding[u];
+  return ax;
+}
+
 } // namespace
 
 const char* dtype_name(DataType t) {
@@ -279,14 +292,7 @@ Result<ConvProblem> ConvProblem::make(const ProblemDesc& desc) {
   for (int j = 0; j < desc.rank; ++j) {
     const size_t u = static_cast<size_t>(j);
     const std::string pre = on + " axis " + num(j) + ": ";
-    AxisParams ax;
-    ax.i = desc.input[u];
-    ax.k = desc.kernel[u];
-    ax.s = desc.stride[u];
-    ax.p_lo = desc.pad_lo[u];
-    ax.p_hi = desc.pad_hi[u];
-    ax.d = desc.dilation[u];
-    ax.a = desc.output_padding[u];
+    AxisParams ax = requested_axis(desc, u);
     if (op != Op::kConvTranspose && ax.a != 0)
       return invalid_argument(pre + "output_padding=" + num(ax.a) + " applies to conv_transpose only");
     const bool explicit_pads = ax.p_lo != 0 || ax.p_hi != 0;
@@ -509,6 +515,48 @@ std::string ConvProblem::name() const {
 
 ProblemDesc ConvProblem::resolved() const {
   return desc_;
+}
+
+std::vector<AxisFix> suggest_fixes(const ProblemDesc& desc) {
+  std::vector<AxisFix> fixes;
+  const int rank = std::min(std::max(desc.rank, 0), kMaxSpatialRank);
+  for (int j = 0; j < rank; ++j) {
+    const size_t u = static_cast<size_t>(j);
+    AxisParams ax = requested_axis(desc, u);
+    Status unresolved = Status::ok();
+    if (desc.op == Op::kConvTranspose && desc.has_output_shape) {
+      Result<TransposeFit> fit = fit_transpose_output(j, ax, desc.output_shape[u], desc.pad_mode);
+      if (fit) {
+        ax.a = fit->a;
+        ax.p_lo = fit->pad.lo;
+        ax.p_hi = fit->pad.hi;
+      } else {
+        unresolved = fit.status();
+      }
+    } else if (desc.pad_mode != PadMode::kExplicit) {
+      Result<Padding> pad = resolve_padding(desc.op, j, desc.pad_mode, ax);
+      if (pad) {
+        ax.p_lo = pad->lo;
+        ax.p_hi = pad->hi;
+      } else {
+        unresolved = pad.status();
+      }
+    }
+    AxisFix f = suggest_axis_fix(desc.op, j, ax, desc.ceil_mode);
+    if (!unresolved.is_ok()) {
+      f.valid = false;
+      f.reason = unresolved.message();
+      if (desc.has_output_shape && f.o_max >= f.o_min && f.o_min > 0)
+        f.changes.insert(f.changes.begin(), "output_shape " + std::to_string(desc.output_shape[u]) + " -> one of " +
+                                                std::to_string(f.o_min) + ".." + std::to_string(f.o_max) +
+                                                " (reachable from i=" + std::to_string(ax.i) + ")");
+      else
+        f.changes.insert(f.changes.begin(), std::string("auto_pad ") + pad_mode_name(desc.pad_mode) +
+                                                " -> explicit pads (NOTSET), or another mode");
+    }
+    fixes.push_back(std::move(f));
+  }
+  return fixes;
 }
 
 } // namespace convarith

@@ -285,5 +285,158 @@ TEST(ArithmeticErrors, OverflowIsAnErrorNotWrapAround) {
                StatusCode::kOutOfRange, {"SAME total padding a+k'-s overflows"});
 }
 
+// ---- suggestions: the nearest changes that make an axis valid --------------------------------------
+
+bool has_change(const AxisFix& f, const std::string& fragment) {
+  for (const std::string& c : f.changes)
+    if (c.find(fragment) != std::string::npos)
+      return true;
+  return false;
+}
+
+TEST(SuggestAxisFix, ConvKernelLargerThanPaddedInput) {
+  // k' = 5 (k=3, d=2) over i=2 padded 1+1: short by 1.
+  const AxisFix f = suggest_axis_fix(Op::kConv, 0, ax(2, 3, 1, 1, 1, 2));
+  EXPECT_FALSE(f.valid);
+  EXPECT_NE(f.reason.find("exceeds padded input 4"), std::string::npos) << f.reason;
+  EXPECT_EQ(f.shortfall, 1);
+  ASSERT_TRUE(f.has_padding);
+  EXPECT_EQ(f.padding.lo, 1);
+  EXPECT_EQ(f.padding.hi, 2); // the odd unit at the end
+  EXPECT_EQ(f.min_input, 3);
+  EXPECT_EQ(f.max_kernel, 2);   // d(k-1)+1 <= 4 at d=2
+  EXPECT_EQ(f.max_dilation, 1); // d*2+1 <= 4
+  EXPECT_TRUE(has_change(f, "pads 1+1 -> 1+2")) << f.changes.front();
+  EXPECT_TRUE(has_change(f, "short by 1"));
+  EXPECT_TRUE(has_change(f, "input size i=2 -> 3"));
+  EXPECT_TRUE(has_change(f, "kernel size k=3 -> 2"));
+  EXPECT_TRUE(has_change(f, "dilation d=2 -> 1"));
+}
+
+TEST(SuggestAxisFix, ValidAxesHaveNoChangesAndTransposedRanges) {
+  const AxisFix c = suggest_axis_fix(Op::kConv, 0, ax(5, 3, 2, 1, 1));
+  EXPECT_TRUE(c.valid);
+  EXPECT_EQ(c.output, 3);
+  EXPECT_TRUE(c.changes.empty());
+  EXPECT_EQ(c.min_input, 1); // padding 1+1 lets a 3-kernel see one element
+  // conv_transpose i=3, k=3, s=2: a in 0..1, output_shape reaches 1..2*2+3+1 = 8.
+  const AxisFix t = suggest_axis_fix(Op::kConvTranspose, 0, ax(3, 3, 2, 1, 1));
+  EXPECT_TRUE(t.valid);
+  EXPECT_EQ(t.output, 5);
+  EXPECT_EQ(t.a_max, 1);
+  EXPECT_EQ(t.o_min, 1);
+  EXPECT_EQ(t.o_max, 8);
+}
+
+TEST(SuggestAxisFix, TransposedOutputPaddingAndCroppingPadding) {
+  const AxisFix a = suggest_axis_fix(Op::kConvTranspose, 0, ax(3, 3, 2, 0, 0, 1, 2));
+  EXPECT_FALSE(a.valid);
+  EXPECT_EQ(a.a_max, 1);
+  EXPECT_TRUE(has_change(a, "output padding a=2 -> 1 (legal: 0 <= a <= 1"));
+  EXPECT_EQ(a.min_input, 0); // no input size makes a=2 legal
+  // o = 1*(2-1) + 0 + 3 - 2 - 2 = 0: the total padding may be at most 3.
+  const AxisFix p = suggest_axis_fix(Op::kConvTranspose, 0, ax(2, 3, 1, 2, 2));
+  EXPECT_FALSE(p.valid);
+  ASSERT_TRUE(p.has_padding);
+  EXPECT_EQ(p.padding.lo, 2);
+  EXPECT_EQ(p.padding.hi, 1);
+  EXPECT_TRUE(has_change(p, "pads 2+2 -> 2+1 (total padding at most s(i-1)+a+k'-1 = 3)"));
+  EXPECT_EQ(p.min_input, 3);
+}
+
+TEST(SuggestAxisFix, PoolingPaddingPerSideAndMalformedFields) {
+  const AxisFix f = suggest_axis_fix(Op::kAvgPool, 0, ax(5, 2, 2, 2, 0));
+  EXPECT_FALSE(f.valid);
+  ASSERT_TRUE(f.has_padding);
+  EXPECT_EQ(f.padding.lo, 1);
+  EXPECT_EQ(f.padding.hi, 0);
+  EXPECT_EQ(f.min_input, 0); // padding 2 >= window 2 is wrong at every input size
+  const AxisFix k = suggest_axis_fix(Op::kConv, 0, ax(5, 0));
+  EXPECT_TRUE(has_change(k, "kernel size k=0 -> 1"));
+  const AxisFix s = suggest_axis_fix(Op::kMaxPool, 0, ax(5, 2, -1));
+  EXPECT_TRUE(has_change(s, "stride s=-1 -> 1"));
+  const AxisFix i = suggest_axis_fix(Op::kConv, 0, ax(0, 3, 1, 1, 1));
+  EXPECT_EQ(i.min_input, 1);
+  EXPECT_TRUE(has_change(i, "input size i=0 -> 1"));
+}
+
+// Every suggestion is checked to make the axis valid, and each is minimal, over a grid of small axes.
+TEST(SuggestAxisFix, EverySuggestionIsValidAndMinimal) {
+  int invalid = 0, checked = 0;
+  for (Op op : {Op::kConv, Op::kConvTranspose, Op::kMaxPool, Op::kAvgPool})
+    for (bool ceil_mode : {false, true}) {
+      if (ceil_mode && !is_pool(op))
+        continue;
+      for (int64_t i = 0; i <= 7; ++i)
+        for (int64_t k = 1; k <= 4; ++k)
+          for (int64_t s = 1; s <= 3; ++s)
+            for (int64_t lo = 0; lo <= 4; ++lo)
+              for (int64_t hi = 0; hi <= 4; ++hi)
+                for (int64_t d = 1; d <= 3; ++d)
+                  for (int64_t a = 0; a <= (op == Op::kConvTranspose ? 3 : 0); ++a) {
+                    const AxisParams p = ax(i, k, s, lo, hi, d, a);
+                    const AxisFix f = suggest_axis_fix(op, 0, p, ceil_mode);
+                    const bool ok = output_size(op, 0, p, ceil_mode).is_ok();
+                    ASSERT_EQ(f.valid, ok);
+                    const auto valid = [&](AxisParams q) { return output_size(op, 0, q, ceil_mode).is_ok(); };
+                    if (f.min_input > 0) {
+                      AxisParams q = p;
+                      q.i = f.min_input;
+                      EXPECT_TRUE(valid(q)) << f.min_input;
+                      q.i = f.min_input - 1;
+                      if (q.i >= 1) {
+                        EXPECT_FALSE(valid(q)) << "min_input " << f.min_input << " is not the smallest";
+                      }
+                      ++checked;
+                    }
+                    if (op == Op::kConvTranspose && i >= 1) {
+                      EXPECT_EQ(f.a_max, std::max(s, d) - 1);
+                      EXPECT_EQ(f.o_max, s * (i - 1) + d * (k - 1) + 1 + std::max(s, d) - 1);
+                      AxisParams q = p;
+                      q.a = 0;
+                      EXPECT_TRUE(fit_transpose_output(0, q, f.o_max, PadMode::kSameUpper).is_ok());
+                      EXPECT_FALSE(fit_transpose_output(0, q, f.o_max + 1, PadMode::kSameUpper).is_ok());
+                    }
+                    if (ok)
+                      continue;
+                    ++invalid;
+                    EXPECT_FALSE(f.changes.empty()) << op_name(op) << " i=" << i << " k=" << k << " s=" << s << " pads "
+                                                    << lo << "+" << hi << " d=" << d << " a=" << a << ": " << f.reason;
+                    if (f.has_padding) {
+                      AxisParams q = p;
+                      q.p_lo = f.padding.lo;
+                      q.p_hi = f.padding.hi;
+                      if (op == Op::kConvTranspose) // together with the output padding's change, when one is listed
+                        q.a = std::min(q.a, f.a_max);
+                      EXPECT_TRUE(valid(q)) << op_name(op) << " i=" << i << " k=" << k << " pads " << lo << "+" << hi;
+                      if (op == Op::kConv) { // conv's validity depends on the total only: one less fails
+                        q.p_hi = f.padding.lo + f.padding.hi - 1 - q.p_lo;
+                        if (q.p_hi >= 0) {
+                          EXPECT_FALSE(valid(q));
+                        }
+                      }
+                      ++checked;
+                    }
+                    if (f.max_kernel > 0) {
+                      AxisParams q = p;
+                      q.k = f.max_kernel;
+                      EXPECT_TRUE(valid(q));
+                      q.k = f.max_kernel + 1;
+                      EXPECT_FALSE(valid(q));
+                    }
+                    if (f.max_dilation > 0) {
+                      AxisParams q = p;
+                      q.d = f.max_dilation;
+                      EXPECT_TRUE(valid(q));
+                    }
+                    if (op == Op::kConv && i >= 1) { // a conv axis with a sound i is fixed by padding alone
+                      EXPECT_TRUE(f.has_padding);
+                    }
+                  }
+    }
+  EXPECT_GT(invalid, 1000);
+  EXPECT_GT(checked, 1000);
+}
+
 } // namespace
 } // namespace convarith

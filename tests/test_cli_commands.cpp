@@ -257,6 +257,31 @@ TEST(CliShape, ExitCodes) {
   EXPECT_EQ(o.code, 2) << o.out;
 }
 
+TEST(CliShape, ErrorsListTheNearestValidChanges) {
+  // k' = 5 over 2 + 1 + 1 on both axes: the library's suggestions follow the message, per axis.
+  Outcome o = shape(words("conv --x-shape 1,1,2,9 --kernel-shape 3,3 --dilations 2,2 --pads 1,1,1,1"));
+  EXPECT_EQ(o.code, 2);
+  EXPECT_TRUE(contains(o.err, "  axis 0: nearest valid changes (any one):\n"
+                              "    pads 1+1 -> 1+2 (the padded input must reach the effective kernel 5, short by 1)\n"
+                              "    input size i=2 -> 3 (the smallest valid with the other fields as given)\n"
+                              "    kernel size k=3 -> 2 (the largest with d(k-1)+1 <= padded input 4)\n"
+                              "    dilation d=2 -> 1 (the largest with d(k-1)+1 <= padded input 4)\n"))
+      << o.err;
+  EXPECT_FALSE(contains(o.err, "axis 1:")) << "axis 1 (i=9) is valid: " << o.err;
+  // An unreachable output_shape: the reachable range and the legal output padding.
+  o = shape(words("conv-transpose --x-shape 1,1,3,3 --w-shape 1,1,3,3 --strides 2,2 --output-shape 10,8"));
+  EXPECT_EQ(o.code, 2);
+  EXPECT_TRUE(contains(o.err, "output_shape 10 -> one of 1..8 (reachable from i=3)")) << o.err;
+  EXPECT_TRUE(contains(o.err, "axis 0: legal output_padding 0..1; output_shape can reach 1..8")) << o.err;
+  // Output padding too large.
+  o = shape(words("conv-transpose --x-shape 1,1,3,3 --kernel-shape 3,3 --strides 2,2 --output-padding 2,0"));
+  EXPECT_TRUE(contains(o.err, "output padding a=2 -> 1 (legal: 0 <= a <= 1, below max(stride=2, dilation=1))"))
+      << o.err;
+  // Pooling padding per side.
+  o = shape(words("max-pool --x-shape 1,1,5,5 --kernel-shape 2,2 --pads 2,0,2,0"));
+  EXPECT_TRUE(contains(o.err, "pads 2+2 -> 1+1 (each side below the effective window 2)")) << o.err;
+}
+
 TEST(CliShape, HelpDocumentsEveryOption) {
   const Outcome o = shape({"--help"});
   EXPECT_EQ(o.code, 0);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <vector>
 
 #include "convarith/problem.hpp"
 
@@ -180,6 +181,43 @@ TEST(ConvProblem, ValidationErrorsNameFieldAndNumbers) {
   d.groups = 1;
   d.count_include_pad = true;
   expect_error(d, StatusCode::kInvalidArgument, {"count_include_pad applies to avg_pool only"});
+}
+
+TEST(SuggestFixes, ResolvesAutoPadAndOutputShapeFirst) {
+  // SAME_UPPER resolves before the check: a 7x7 input with a 3x3 kernel is valid on both axes.
+  ProblemDesc d = conv2d(1, 1, 1, 7, 2, 3);
+  d.pad_mode = PadMode::kSameUpper;
+  std::vector<AxisFix> f = suggest_fixes(d);
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_TRUE(f[0].valid);
+  EXPECT_EQ(f[0].output, 7);
+  EXPECT_TRUE(f[1].valid); // SAME pads the 2-wide axis to 4
+  // HALF needs an odd effective kernel: the axis is invalid with the alternatives.
+  d = conv2d(1, 1, 1, 8, 8, 4);
+  d.pad_mode = PadMode::kHalf;
+  f = suggest_fixes(d);
+  EXPECT_FALSE(f[0].valid);
+  EXPECT_NE(f[0].reason.find("HALF padding needs an odd effective kernel"), std::string::npos) << f[0].reason;
+  ASSERT_FALSE(f[0].changes.empty());
+  EXPECT_EQ(f[0].changes[0], "auto_pad HALF -> explicit pads (NOTSET), or another mode");
+  // A plain invalid axis: the kernel 9 over 5 + 0 + 0 is short by 4.
+  d = conv2d(1, 1, 1, 5, 9, 9);
+  f = suggest_fixes(d);
+  EXPECT_FALSE(f[0].valid);
+  EXPECT_EQ(f[0].shortfall, 4);
+  EXPECT_EQ(f[0].min_input, 9);
+  EXPECT_TRUE(f[1].valid);
+  // ConvTranspose output_shape 12 from i=4, k=3, s=2: the largest is 2*3+3+1 = 10.
+  d = conv2d(1, 1, 1, 4, 4, 3, 2);
+  d.op = Op::kConvTranspose;
+  d.has_output_shape = true;
+  d.output_shape = {12, 9, 1};
+  f = suggest_fixes(d);
+  EXPECT_FALSE(f[0].valid);
+  EXPECT_EQ(f[0].o_max, 10);
+  EXPECT_EQ(f[0].changes[0], "output_shape 12 -> one of 1..10 (reachable from i=4)");
+  EXPECT_TRUE(f[1].valid);
+  EXPECT_EQ(f[1].output, 9);
 }
 
 TEST(ConvProblem, ElementCountOverflowIsAnError) {

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "convarith/status.hpp"
 
@@ -112,6 +113,29 @@ struct ZeroInsertion {
   int64_t length = 0;        // pad_lo + (i-1)s + 1 + pad_hi + a: the equivalent convolution's input
 };
 ZeroInsertion transposed_as_conv(const AxisParams& p);
+
+// The nearest changes that make one axis valid, and the ranges a valid transposed axis allows: what the
+// ONNX checker (python -m convarith.onnx) and `convarith shape` print next to an error. Never fails.
+// Every suggested change is checked with output_size before it is reported, and each is minimal: the
+// same change one step smaller is still invalid.
+struct AxisFix {
+  bool valid = false;       // output_size accepts the axis as given
+  int64_t output = 0;       // its output size when valid
+  std::string reason;       // output_size's message when not
+  int64_t shortfall = 0;    // conv/pool: k' - (i + p_lo + p_hi) when the kernel does not fit, else 0
+  int64_t min_input = 0;    // smallest input size i valid with every other field as given; 0: no i is
+  int64_t max_kernel = 0;   // conv/pool: largest k that fits the padded input at this dilation; 0: none
+  int64_t max_dilation = 0; // conv/pool with k > 1: largest d that fits the padded input; 0: none
+  bool has_padding = false; // `padding` holds the nearest valid padding (i, k, s, d as given; for
+                            // conv_transpose together with the output padding change, when one is listed)
+  Padding padding;
+  // conv_transpose, when i, k, s, d are well formed: output padding a is legal in 0..a_max
+  // (a_max = max(s, d) - 1), and ONNX's output_shape can reach every size in o_min..o_max.
+  int64_t a_max = -1;
+  int64_t o_min = 0, o_max = 0;
+  std::vector<std::string> changes; // each change in words with its numbers, nearest first
+};
+AxisFix suggest_axis_fix(Op op, int axis, const AxisParams& p, bool ceil_mode = false);
 
 // The paper's relationships, by number (0 = outside the paper: asymmetric padding, dilated
 // transposed, padded or ceil-mode pooling; the general formula still applies).

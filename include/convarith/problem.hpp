@@ -198,4 +198,10 @@ private:
   int64_t in_spatial_ = 1, out_spatial_ = 1, kernel_spatial_ = 1;
 };
 
+// For each spatial axis of `desc` (desc.rank of them), the nearest changes that make it valid (see
+// suggest_axis_fix), after auto_pad and output_shape are resolved as make() resolves them; an axis whose
+// auto_pad or output_shape cannot be resolved is invalid, with the reason and the explicit alternatives.
+// Channel and group errors are not axis errors: make()'s message is the whole story for those. Never fails.
+std::vector<AxisFix> suggest_fixes(const ProblemDesc& desc);
+
 } // namespace convarith

@@ -29,7 +29,7 @@ DeviceError = _core.DeviceError
 __version__ = _core.__version__
 
 __all__ = [
-    "shape", "ShapeInfo", "AxisRelationship", "Plan", "conv", "conv_transpose", "max_pool", "avg_pool",
+    "shape", "ShapeInfo", "AxisRelationship", "suggest", "AxisFix", "Plan", "conv", "conv_transpose", "max_pool", "avg_pool",
     "algorithms", "cuda_device_count", "NotSupportedError", "DeviceError", "__version__",
 ]
 
@@ -112,6 +112,36 @@ def shape(op, x_shape, w_shape=None, **onnx_attributes):
     padding, dilation, groups). An invalid layer raises ValueError with the library's message.
     """
     return _shape_info(_problem(op, x_shape, w_shape, onnx_attributes))
+
+
+@dataclass(frozen=True)
+class AxisFix:
+    """What would make one spatial axis valid: the library's nearest changes (each checked, each minimal)."""
+    axis: int
+    valid: bool
+    output: int  # the axis's output size when valid
+    reason: str  # the library's message when not
+    shortfall: int  # conv/pool: effective kernel minus padded input when the kernel does not fit
+    min_input: int  # the smallest input size valid with every other attribute as given (0: none is)
+    max_kernel: int  # conv/pool: the largest kernel that fits (0: none or not applicable)
+    max_dilation: int
+    padding: tuple  # (begin, end): the nearest valid padding, or None
+    output_padding_range: tuple  # conv_transpose: (0, max(s, d) - 1), or None
+    output_shape_range: tuple  # conv_transpose: the output sizes ONNX's output_shape can reach, or None
+    changes: tuple  # each change in words with its numbers, nearest first
+
+
+def suggest(op, x_shape, w_shape=None, **onnx_attributes):
+    """Per spatial axis, an AxisFix: for an invalid layer the nearest changes that make it valid (the padding
+    needed, the smallest input, the largest kernel or dilation, the legal output_padding range, the reachable
+    output_shape values), computed by the library (the same ones `convarith shape` prints after an error).
+    Same arguments as shape(); never raises for an invalid geometry, only for malformed arguments."""
+    op = _op_name(op)
+    x_shape = _shape_of("x_shape", x_shape)
+    w_shape = None if w_shape is None else _shape_of("w_shape", w_shape)
+    kw = _onnx_attributes(op, len(x_shape) - 2, onnx_attributes)
+    return tuple(AxisFix(axis=j, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
+                 for j, d in enumerate(_core.suggest(op, x_shape, w_shape, **kw)))
 
 
 # ---- arrays ----------------------------------------------------------------------------------------------

@@ -133,16 +133,13 @@ struct Problem {
 
 using OptInts = std::optional<std::vector<int64_t>>;
 
-Problem make_problem(const std::string& op, const std::vector<int64_t>& x_shape, const OptInts& w_shape,
-                     const OptInts& kernel_shape, const OptInts& strides, const OptInts& pads, const OptInts& dilations,
-                     std::optional<int64_t> group, const std::optional<std::string>& auto_pad,
-                     const OptInts& output_padding, const OptInts& output_shape, std::optional<bool> ceil_mode,
-                     std::optional<bool> count_include_pad, std::optional<int64_t> out_channels,
-                     const std::string& dtype, const std::optional<std::string>& w_dtype,
-                     const std::optional<std::string>& bias_dtype, const std::optional<std::string>& z_dtype,
-                     const std::optional<std::string>& y_dtype, const std::string& layout,
-                     const std::optional<std::string>& w_layout, const std::string& math, const std::string& activation,
-                     float alpha, float beta, float leaky_alpha, float clip_min, float clip_max) {
+// The geometry (op, shapes, ONNX attributes) through the CLI's parser: the same names and checks as `convarith shape`.
+ProblemDesc geometry_desc(const std::string& op, const std::vector<int64_t>& x_shape, const OptInts& w_shape,
+                          const OptInts& kernel_shape, const OptInts& strides, const OptInts& pads,
+                          const OptInts& dilations, std::optional<int64_t> group,
+                          const std::optional<std::string>& auto_pad, const OptInts& output_padding,
+                          const OptInts& output_shape, std::optional<bool> ceil_mode,
+                          std::optional<bool> count_include_pad, std::optional<int64_t> out_channels) {
   cli::LayerArgs a;
   a.op = take(cli::parse_op(op));
   a.x_shape_source = "x_shape";
@@ -161,7 +158,21 @@ Problem make_problem(const std::string& op, const std::vector<int64_t>& x_shape,
   a.ceil_mode = ceil_mode;
   a.count_include_pad = count_include_pad;
   a.out_channels = out_channels;
-  ProblemDesc d = take(cli::layer_desc(a));
+  return take(cli::layer_desc(a));
+}
+
+Problem make_problem(const std::string& op, const std::vector<int64_t>& x_shape, const OptInts& w_shape,
+                     const OptInts& kernel_shape, const OptInts& strides, const OptInts& pads, const OptInts& dilations,
+                     std::optional<int64_t> group, const std::optional<std::string>& auto_pad,
+                     const OptInts& output_padding, const OptInts& output_shape, std::optional<bool> ceil_mode,
+                     std::optional<bool> count_include_pad, std::optional<int64_t> out_channels,
+                     const std::string& dtype, const std::optional<std::string>& w_dtype,
+                     const std::optional<std::string>& bias_dtype, const std::optional<std::string>& z_dtype,
+                     const std::optional<std::string>& y_dtype, const std::string& layout,
+                     const std::optional<std::string>& w_layout, const std::string& math, const std::string& activation,
+                     float alpha, float beta, float leaky_alpha, float clip_min, float clip_max) {
+  ProblemDesc d = geometry_desc(op, x_shape, w_shape, kernel_shape, strides, pads, dilations, group, auto_pad,
+                                output_padding, output_shape, ceil_mode, count_include_pad, out_channels);
   d.dtype = take(parse_dtype(dtype));
   d.w_dtype = opt_dtype(w_dtype);
   d.bias_dtype = opt_dtype(bias_dtype);
@@ -178,6 +189,33 @@ Problem make_problem(const std::string& op, const std::vector<int64_t>& x_shape,
   d.epilogue.clip_min = clip_min;
   d.epilogue.clip_max = clip_max;
   return Problem{take(ConvProblem::make(d))};
+}
+
+// Per spatial axis, the library's nearest valid changes (suggest_fixes) as a dict.
+nb::list suggest(const std::string& op, const std::vector<int64_t>& x_shape, const OptInts& w_shape,
+                 const OptInts& kernel_shape, const OptInts& strides, const OptInts& pads, const OptInts& dilations,
+                 std::optional<int64_t> group, const std::optional<std::string>& auto_pad,
+                 const OptInts& output_padding, const OptInts& output_shape, std::optional<bool> ceil_mode,
+                 std::optional<bool> count_include_pad, std::optional<int64_t> out_channels) {
+  const ProblemDesc d = geometry_desc(op, x_shape, w_shape, kernel_shape, strides, pads, dilations, group, auto_pad,
+                                      output_padding, output_shape, ceil_mode, count_include_pad, out_channels);
+  nb::list out;
+  for (const AxisFix& f : suggest_fixes(d)) {
+    nb::dict a;
+    a["valid"] = f.valid;
+    a["output"] = f.output;
+    a["reason"] = f.reason;
+    a["shortfall"] = f.shortfall;
+    a["min_input"] = f.min_input;
+    a["max_kernel"] = f.max_kernel;
+    a["max_dilation"] = f.max_dilation;
+    a["padding"] = f.has_padding ? nb::object(nb::make_tuple(f.padding.lo, f.padding.hi)) : nb::none();
+    a["output_padding_range"] = f.a_max >= 0 ? nb::object(nb::make_tuple(0, f.a_max)) : nb::none();
+    a["output_shape_range"] = f.o_min > 0 ? nb::object(nb::make_tuple(f.o_min, f.o_max)) : nb::none();
+    a["changes"] = f.changes;
+    out.append(a);
+  }
+  return out;
 }
 
 nb::dict tensor_dict(const ConvProblem& p, TensorId id) {
@@ -509,6 +547,11 @@ NB_MODULE(_convarith, m) {
         "y_dtype"_a = nb::none(), "layout"_a = "NCHW", "w_layout"_a = nb::none(), "math"_a = "strict",
         "activation"_a = "identity", "alpha"_a = 1.0f, "beta"_a = 0.0f, "leaky_alpha"_a = 0.01f, "clip_min"_a = 0.0f,
         "clip_max"_a = 6.0f);
+
+  m.def("suggest", &suggest, "op"_a, "x_shape"_a, "w_shape"_a = nb::none(), "kernel_shape"_a = nb::none(),
+        "strides"_a = nb::none(), "pads"_a = nb::none(), "dilations"_a = nb::none(), "group"_a = nb::none(),
+        "auto_pad"_a = nb::none(), "output_padding"_a = nb::none(), "output_shape"_a = nb::none(),
+        "ceil_mode"_a = nb::none(), "count_include_pad"_a = nb::none(), "out_channels"_a = nb::none());
 
   nb::class_<PyPlan>(m, "Plan")
       .def(

@@ -98,6 +98,17 @@ def test_shape_python_type_errors():
         convarith.shape("conv", (1, 1, 5, 5), (1, 1, 3, 3), strides=(2.5, 2))
 
 
+def test_suggest_api_matches_shape_errors():
+    with pytest.raises(ValueError, match="exceeds padded input 4"):
+        convarith.shape("conv", (1, 1, 2, 2), (1, 1, 3, 3), dilations=(2, 2), pads=(1, 1, 1, 1))
+    f = convarith.suggest("conv", (1, 1, 2, 2), (1, 1, 3, 3), dilations=(2, 2), pads=(1, 1, 1, 1))
+    assert len(f) == 2 and not f[0].valid
+    assert f[0].padding == (1, 2) and f[0].min_input == 3 and f[0].max_kernel == 2 and f[0].max_dilation == 1
+    assert f[0].changes[0] == "pads 1+1 -> 1+2 (the padded input must reach the effective kernel 5, short by 1)"
+    ok = convarith.suggest("conv_transpose", (1, 1, 3, 3), (1, 1, 3, 3), strides=(2, 2))
+    assert ok[0].valid and ok[0].output == 7 and ok[0].output_shape_range == (1, 8) and ok[0].changes == ()
+
+
 # ---- plans and the functional forms against NumPy -----------------------------------------------------------
 
 CONV_CASES = [
