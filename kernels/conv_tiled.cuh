@@ -245,8 +245,7 @@ template <int kCpt> CONVARITH_DEVICE void tiled_load_weights(const float* smem, 
 }
 
 // One filter tap of the compute loop: kCpt FMAs on the x value at xs[xi] and this thread's kCpt weights at wi.
-template <int kCpt>
-CONVARITH_DEVICE void tiled_tap(const float* smem, int xi, int wi, float (&acc)[kCpt]) {
+template <int kCpt> CONVARITH_DEVICE void tiled_tap(const float* smem, int xi, int wi, float (&acc)[kCpt]) {
   const float xv = CONVARITH_LDS(smem + xi);
   float wv[kCpt];
   tiled_load_weights<kCpt>(smem, wi, wv);
@@ -261,9 +260,9 @@ CONVARITH_DEVICE void tiled_tap(const float* smem, int xi, int wi, float (&acc)[
 // int, decomposed with the params' FastDivs.
 template <typename T, int kCpt, int kTaps> CONVARITH_GLOBAL void tiled_kernel(TiledParams p) {
   CONVARITH_DYNAMIC_SHARED(float, smem);
-  constexpr int kRow = tiled_w_row(kCpt);       // floats per staged (group, channel, tap) row
-  constexpr int kJl = kCpt < 4 ? kCpt : 4;      // staging lanes along a row (consecutive channels)
-  constexpr int kJh = kCpt / kJl;               // row pieces of kJl channels
+  constexpr int kRow = tiled_w_row(kCpt);  // floats per staged (group, channel, tap) row
+  constexpr int kJl = kCpt < 4 ? kCpt : 4; // staging lanes along a row (consecutive channels)
+  constexpr int kJh = kCpt / kJl;          // row pieces of kJl channels
   const Geometry& g = p.g;
   const int ct = p.ct, ith = p.in_tile_h, itw = p.in_tile_w;
   const int ker_w = kTaps != kTiledAnyTaps ? kTaps : static_cast<int>(g.ker[2]);

@@ -1016,9 +1016,9 @@ TEST(ExecutorResources, TheTableHoldsEveryKernelForBothArchitectures) {
   ASSERT_FALSE(table.empty());
   for (const char* kernel :
        {"direct_kernel<float, int>", "direct_kernel<float, long>", "direct_kernel<convarith::kernels::f16, int>",
-        "tiled_kernel<float, 1, 0>", "tiled_kernel<convarith::kernels::bf16, 8, 3>", "tiled_kernel<float, 8, 1>", "gather_kernel<float, long>",
-        "scatter_kernel<float, int>", "scatter_finish_kernel<convarith::kernels::f16, long>",
-        "pool_kernel<float, int>"}) {
+        "tiled_kernel<float, 1, 0>", "tiled_kernel<convarith::kernels::bf16, 8, 3>", "tiled_kernel<float, 8, 1>",
+        "gather_kernel<float, long>", "scatter_kernel<float, int>",
+        "scatter_finish_kernel<convarith::kernels::f16, long>", "pool_kernel<float, int>"}) {
     for (const char* arch : {"sm_80", "sm_90"}) {
       const emu::KernelResources* r = emu::find_kernel_resources(kernel, arch);
       ASSERT_NE(r, nullptr) << kernel << " " << arch;

@@ -211,8 +211,8 @@ TEST(FastDiv, EqualsIntegerDivision) {
     }
   }
   const int64_t top = (int64_t{1} << 31) - 1;
-  for (int64_t d : {int64_t{1023}, int64_t{4097}, int64_t{65535}, int64_t{65537}, int64_t{1} << 20, (int64_t{1} << 30) + 1,
-                    (int64_t{1} << 30) - 1, top - 1, top}) {
+  for (int64_t d : {int64_t{1023}, int64_t{4097}, int64_t{65535}, int64_t{65537}, int64_t{1} << 20,
+                    (int64_t{1} << 30) + 1, (int64_t{1} << 30) - 1, top - 1, top}) {
     const kernels::FastDiv f(d);
     std::vector<int64_t> ns = {0, 1, top, top - 1, top - d + 1};
     for (int64_t m = 1; m * d <= top && m < 200000; m = m * 3 + 1)

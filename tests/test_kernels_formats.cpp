@@ -25,12 +25,12 @@
 #include <string>
 #include <vector>
 
+#include "conv_tiled.cuh"
 #include "convarith/convarith.hpp"
 #include "executor.hpp"
 #include "kernel_formats.hpp"
 #include "row.hpp"
 #include "support/support.hpp"
-#include "conv_tiled.cuh"
 #include "transpose_scatter.cuh"
 
 namespace convarith::test {
