@@ -54,7 +54,7 @@ case "${1:-}" in
   ;;
 esac
 binaries=(convarith test_kernels_gpu test_gpu_vs_cudnn test_large_tensor convarith_sgemm_ceiling)
-algorithms=(tiled direct gather scatter pool)
+algorithms=(igemm depthwise tiled direct gather scatter pool) # every CUDA row of the table
 carry_limit_mib=56 # the device tool carries 64 MiB in all, the working tree included
 
 # ---- build (here) --------------------------------------------------------------------------------------------
