@@ -328,6 +328,17 @@ else
 fi
 
 # ---- tests: one process per algorithm -------------------------------------------------------------------------
+# Every CUDA row that test_kernels_gpu has cases for must be in `algorithms` (a new kernel is never left out).
+missing=""
+for row in $("$bin/test_kernels_gpu" --gtest_list_tests --gtest_filter='Gpu/GpuKernel.*' 2>/dev/null |
+  sed -n 's|^  [A-Za-z]*/\([a-z0-9]*\)_.*|\1|p' | sort -u); do
+  case " ${algorithms[*]} " in *" $row "*) ;; *) missing="$missing $row" ;; esac
+done
+if [ -n "$missing" ]; then
+  record "algorithm list" FAILED "test_kernels_gpu has rows not in gpu.sh's algorithms:$missing"
+else
+  record "algorithm list" ok "${algorithms[*]}"
+fi
 for a in "${algorithms[@]}"; do
   for t in test_kernels_gpu test_gpu_vs_cudnn; do
     case $t in
