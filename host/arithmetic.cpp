@@ -334,7 +334,8 @@ int64_t smallest_input(Op op, const AxisParams& p, int64_t k_eff, bool ceil_mode
       return 0; // no input size makes the output padding legal
     // o = s(i-1) + a + k' - p_lo - p_hi >= 1  <=>  s(i-1) >= 1 + p_lo + p_hi - a - k'.
     int64_t need = 0;
-    if (!checked_add(p.p_lo, p.p_hi, &need) || !checked_add(need, 1 - k_eff - p.a, &need))
+    // 1 - k' and -a each fit (k' >= 1, 0 <= a); their sum need not (k' near 2^63): added one at a time.
+    if (!checked_add(p.p_lo, p.p_hi, &need) || !checked_add(need, 1 - k_eff, &need) || !checked_add(need, -p.a, &need))
       return 0;
     if (need > 0 && !checked_add(need / p.s + (need % p.s != 0 ? 1 : 0), 1, &start))
       return 0;

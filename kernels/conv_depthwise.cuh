@@ -45,6 +45,7 @@
 #include <type_traits>
 
 #include "kernel_common.cuh"
+#include "kernel_taps.cuh"
 
 namespace convarith::kernels {
 
@@ -145,36 +146,33 @@ Status depthwise_run(const KernelArgs& args);
 #if defined(CONVARITH_KERNEL_BODIES)
 namespace convarith::kernels::CONVARITH_KNS {
 
-// Every tap (r, s, t) of the item, each output adding only its in-input taps; one filter load per tap.
+// The item's in-input taps, solved per axis (clamp_taps: a huge kernel costs only its in-input taps, and no tap
+// coordinate of an output past out_w is formed, so nothing overflows with a huge stride); each of the item's nv
+// outputs (nv = the ones below out_w) sums its taps in (r, s, t) order, as the fast paths do.
 template <typename T, typename I>
 CONVARITH_DEVICE void depthwise_generic_taps(const Geometry& g, const T* x, const T* w, I x_item, I w_item, I id0,
-                                             I ih0, I iw0, float (&acc)[kDepthwiseV]) {
-  using U = std::make_unsigned_t<I>;
+                                             I ih0, I iw0, int nv, float (&acc)[kDepthwiseV]) {
   const I kd = static_cast<I>(g.ker[0]), kh = static_cast<I>(g.ker[1]), kw = static_cast<I>(g.ker[2]);
   const I in_d = static_cast<I>(g.in[0]), in_h = static_cast<I>(g.in[1]), in_w = static_cast<I>(g.in[2]);
   const I dd = static_cast<I>(g.dil[0]), dh = static_cast<I>(g.dil[1]), dw = static_cast<I>(g.dil[2]);
   const I sw = static_cast<I>(g.stride[2]);
   const I xs2 = static_cast<I>(g.xs[2]), xs3 = static_cast<I>(g.xs[3]), xs4 = static_cast<I>(g.xs[4]);
   const I ws2 = static_cast<I>(g.ws[2]), ws3 = static_cast<I>(g.ws[3]), ws4 = static_cast<I>(g.ws[4]);
-  for (I r = 0; r < kd; ++r) {
+  const TapSpan<I> rd = clamp_taps<I>(kd, dd, id0, in_d), rh = clamp_taps<I>(kh, dh, ih0, in_h);
+  for (I r = rd.lo; r < rd.hi; ++r) {
     const I id = id0 + r * dd;
-    if (static_cast<U>(id) >= static_cast<U>(in_d))
-      continue;
-    for (I s = 0; s < kh; ++s) {
+    for (I s = rh.lo; s < rh.hi; ++s) {
       const I ih = ih0 + s * dh;
-      if (static_cast<U>(ih) >= static_cast<U>(in_h))
-        continue;
       const T* row = x + (x_item + id * xs2 + ih * xs3);
       const T* wrow = w + (w_item + r * ws2 + s * ws3);
-      for (I t = 0; t < kw; ++t) {
-        const float wv = load_elem(wrow + t * ws4);
-        const I iw = iw0 + t * dw;
-        CONVARITH_UNROLL
-        for (int v = 0; v < kDepthwiseV; ++v) {
-          const I col = iw + static_cast<I>(v) * sw;
-          if (static_cast<U>(col) < static_cast<U>(in_w))
-            acc[v] += load_elem(row + col * xs4) * wv;
-        }
+      CONVARITH_UNROLL
+      for (int v = 0; v < kDepthwiseV; ++v) { // unrolled: acc stays in registers
+        if (v >= nv)
+          break;
+        const I start = iw0 + static_cast<I>(v) * sw; // output ow0 + v < out_w: a valid coordinate
+        const TapSpan<I> rw = clamp_taps<I>(kw, dw, start, in_w);
+        for (I t = rw.lo; t < rw.hi; ++t)
+          acc[v] += load_elem(row + (start + t * dw) * xs4) * load_elem(wrow + t * ws4);
       }
     }
   }
@@ -250,7 +248,8 @@ template <typename T, typename I, int kShape> CONVARITH_GLOBAL void depthwise_ke
         }
       }
     } else {
-      depthwise_generic_taps<T, I>(g, x, w, x_item, w_item, id0, ih0, iw0, acc);
+      const int nv = out_w - ow0 < static_cast<I>(V) ? static_cast<int>(out_w - ow0) : V;
+      depthwise_generic_taps<T, I>(g, x, w, x_item, w_item, id0, ih0, iw0, nv, acc);
     }
 
     const float bias = load_bias<T>(p.out, static_cast<int64_t>(k));

@@ -61,15 +61,42 @@ if [[ ${#sources[@]} -eq 0 ]]; then
   exit 1
 fi
 : >"$tmp/table"
+# The compiles run CONVARITH_RESOURCE_JOBS (default: the cores) at a time: in the CMake build every object of the
+# library waits for this table, so a serial loop would leave the other cores idle. Each writes its log and rc.
+jobs=${CONVARITH_RESOURCE_JOBS:-$(nproc 2>/dev/null || echo 2)}
+compile_one() { # compile_one SRC ARCH
+  local name log
+  name=$(basename "$1" .cu)
+  log="$tmp/$name.$2.log"
+  # The same flags as the CMake build (-lineinfo, --warn-on-spills, relaxed constexpr), no fast-math; device
+  # code only (-cubin: the host side is the build's business).
+  if "$nvcc" -std=c++17 -arch="$2" -cubin --expt-relaxed-constexpr -lineinfo -Xptxas=--warn-on-spills \
+    --resource-usage "${extra_flags[@]}" -I"$root/include" -I"$root/host" -I"$root/kernels" "$1" -o "$tmp/$name.$2.cubin" >"$log" 2>&1; then
+    echo 0 >"$log.rc"
+  else
+    echo 1 >"$log.rc"
+  fi
+}
+running=0
+for arch in "${archs[@]}"; do
+  for src in "${sources[@]}"; do
+    compile_one "$src" "$arch" &
+    running=$((running + 1))
+    if [[ $running -ge $jobs ]]; then
+      wait -n || true
+      running=$((running - 1))
+    fi
+  done
+done
+wait
 for arch in "${archs[@]}"; do
   printf '%-40s %5s %8s %8s %6s %6s %4s\n' "kernel ($arch)" "regs" "spill_st" "spill_ld" "stack" "smem" "bar"
   for src in "${sources[@]}"; do
     name=$(basename "$src" .cu)
     log="$tmp/$name.$arch.log"
-    # The same flags as the CMake build (-lineinfo, --warn-on-spills, relaxed constexpr), no fast-math; device
-    # code only (-cubin: the host side is the build's business).
-    if ! "$nvcc" -std=c++17 -arch="$arch" -cubin --expt-relaxed-constexpr -lineinfo -Xptxas=--warn-on-spills \
-      --resource-usage "${extra_flags[@]}" -I"$root/include" -I"$root/host" -I"$root/kernels" "$src" -o "$tmp/$name.$arch.cubin" >"$log" 2>&1; then
+    rc=1
+    [[ -f "$log.rc" ]] && rc=$(cat "$log.rc")
+    if [[ "$rc" != 0 ]]; then
       echo "resource_usage: $name.cu failed to compile:" >&2
       cat "$log" >&2
       status=1
