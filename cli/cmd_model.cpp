@@ -454,7 +454,8 @@ private:
 
   // depthwise: one thread per item (kDepthwiseV adjacent outputs of one row and channel), 128-thread blocks.
   // Fast shapes: the tap loops unroll completely, so tools/inspect's hot loop is the grid-stride loop and one pass
-  // of it is one item (its static count includes every activation's code: an upper bound). Generic: per item the
+  // of it is one item (the instantiations for identity, relu, leaky_relu and clip hold only their activation's
+  // code; the kActAny one every activation's code: an upper bound there). Generic: per item the
   // function's code outside the hot loop plus KD*KH*KW / (taps per pass) passes of the hot (tap) loop. L2: the
   // reads of x the L1 cannot keep: NC[D]HW blocks cover 512 adjacent outputs, so x is re-read for the halo rows
   // only; N[D]HWC blocks cover 128 channels of one chunk, so every item's KH rows x span columns come from L2
@@ -470,7 +471,10 @@ private:
     const kn::DepthwiseParams& q = plan->params;
     const int shape = plan->variant / 2;
     r.specialisation =
-        "depthwise_kernel<" + element_type(p) + (plan->wide ? ", long, " : ", int, ") + std::to_string(shape) + ">";
+        "depthwise_kernel<" + element_type(p) + (plan->wide ? ", long, " : ", int, ") + std::to_string(shape) + ", " +
+        std::to_string(shape != kn::kDepthwiseGeneric && kn::has_compile_time_act(q.out.ep.act) ? q.out.ep.act
+                                                                                                : kn::kActAny) +
+        ">";
     const Json* c = characterisation(r.specialisation);
     if (c == nullptr) {
       r.status = "no characterisation for " + std::string(prof_.arch) + "/" + r.specialisation;

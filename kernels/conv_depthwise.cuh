@@ -13,11 +13,13 @@
 //   (n, k, od, oh, chunk) for NC[D]HW, so the lanes take consecutive chunks of one row (a warp covers 128
 //   adjacent outputs; a load instruction's lanes are 4*sw elements apart and the thread's following loads hit
 //   the same 128-byte lines, so every line is fully used). 128-thread blocks, grid-stride over the items;
-//   the index is decomposed once per item (the one division, k / m included), never in the tap loops.
+//   the index is decomposed once per item with FastDiv (kernel_common.cuh; divisors built at prepare, k / m
+//   included; integer division in the 64-bit instantiations), never in the tap loops.
 // Tap loops, per item:
 //   fast shapes (3x3 or 5x5 filters with KD = 1, stride W 1 or 2, dilation W 1; any stride, dilation and padding
 //   along H and D): the KH*KW filter taps are loaded into registers once per item; for each filter row s whose
-//   input row is inside the input, the row's (V-1)*SW + KW input elements are loaded into registers once and
+//   input row is inside the input, the row's (V-1)*SW + KW input elements are loaded into registers once (from
+//   column offsets computed once per item and clamped into the row, so the loads are unpredicated) and
 //   the V x KW FMAs read them from there (a 3x3 s1 row: 6 loads for 12 FMAs); which of those columns lie inside
 //   the input is computed once per item, and the loads and FMAs of the others are predicated off, so padding is
 //   never multiplied (an Inf weight gives +-Inf at the border as `direct` does, not Inf * 0 = NaN). The tap
@@ -33,7 +35,13 @@
 //   z may be y (each element is read, then written, by the same thread).
 // Cost estimate (auto): make_prepared at kDepthwiseEfficiency of the FMA peak plus the compulsory bytes, below
 //   tiled's and direct's for the same problem, so `auto` takes depthwise for depthwise layers.
-// Instantiations: {float, f16, bf16} x (int x shape {generic, 3x3 s1, 3x3 s2, 5x5 s1, 5x5 s2}, int64_t x generic).
+// Epilogue: the fast shapes are instantiated per activation for identity, relu, leaky_relu and clip (numeric.cuh's
+//   apply_epilogue_as<kAct>, the same functions as apply_epilogue's switch: the same bits) and once for any
+//   activation (kActAny: the others); the launch picks by the plan's activation. Before, the one loop held every
+//   activation's code four times (once per output): on sm_90 3x3 s1 f32 that was most of its 1274 static
+//   instructions, which the bound model counts per item.
+// Instantiations: {float, f16, bf16} x (int x shape {3x3 s1, 3x3 s2, 5x5 s1, 5x5 s2} x act {identity, relu,
+//   leaky_relu, clip, any}; int x generic x any; int64_t x generic x any).
 // Registers (ptxas 13.0, kernels/kernel_resources.inc): about 48-60 for the int instantiations; 0 spills.
 // Tests: test_kernels_depthwise (edge list, real layers, every dtype/layout/epilogue, Inf weights, determinism),
 //   test_kernels_formats (every format), test_cli_formats (--device emulated --algo depthwise). Bench: convarith_bench
@@ -83,6 +91,9 @@ struct DepthwiseParams {
   void* y = nullptr;
   int64_t chunks = 0; // output chunks per row: ceil(OW / V)
   int64_t items = 0;  // N * K * OD * OH * chunks: one thread each
+  // The item index's divisors as FastDiv (the 32-bit instantiations; built when the index fits 31 bits): K, chunks,
+  // OH, OD, and the multiplier K/C (c = k / m).
+  FastDiv div_k, div_chunks, div_h, div_d, div_mult;
 };
 
 inline Status depthwise_supports(const ConvProblem& p, const DeviceInfo&) {
@@ -122,6 +133,14 @@ inline Result<Prepared> depthwise_prepare_shape(const ConvProblem& p, const Devi
   q.out = make_out(p);
   q.chunks = (q.g.out[2] + kDepthwiseV - 1) / kDepthwiseV;
   q.items = q.g.n * q.g.k * q.g.out[0] * q.g.out[1] * q.chunks;
+  if (!plan.wide) {
+    const auto at_least_1 = [](int64_t v) { return v < 1 ? int64_t{1} : v; }; // N = 0: never divided by
+    q.div_k = FastDiv(at_least_1(q.g.k));
+    q.div_chunks = FastDiv(at_least_1(q.chunks));
+    q.div_h = FastDiv(at_least_1(q.g.out[1]));
+    q.div_d = FastDiv(at_least_1(q.g.out[0]));
+    q.div_mult = FastDiv(at_least_1(q.g.kg));
+  }
   plan.dtype = p.dtype(TensorId::kX);
   plan.variant = shape * 2 + (plan.wide ? 1 : 0);
   plan.block = dim3(kDepthwiseThreads);
@@ -178,15 +197,53 @@ CONVARITH_DEVICE void depthwise_generic_taps(const Geometry& g, const T* x, cons
   }
 }
 
-// One instantiation per element type T, index type I and tap loop kShape (DepthwiseShape).
-template <typename T, typename I, int kShape> CONVARITH_GLOBAL void depthwise_kernel(DepthwiseParams p) {
+// The item's (n, k, od, oh, chunk) and input channel c = k / m: FastDiv for the 32-bit index (mulhi, add, shift per
+// digit instead of a division's ~20 instructions), integer division for the 64-bit one.
+template <typename I> struct DepthwiseItem {
+  Coord<I> q;
+  I c;
+};
+template <typename I>
+CONVARITH_DEVICE DepthwiseItem<I> depthwise_item(const DepthwiseParams& p, int64_t e, I num_k, I out_d, I out_h,
+                                                 I chunks) {
+  DepthwiseItem<I> it;
+  if constexpr (sizeof(I) == 4) {
+    int rest = static_cast<int>(e);
+    int digit = 0;
+    if (p.g.channels_last) {
+      rest = p.div_k.divmod(rest, digit);
+      it.q.c = digit;
+    }
+    rest = p.div_chunks.divmod(rest, digit);
+    it.q.w = digit;
+    rest = p.div_h.divmod(rest, digit);
+    it.q.h = digit;
+    rest = p.div_d.divmod(rest, digit);
+    it.q.d = digit;
+    if (p.g.channels_last) {
+      it.q.n = rest;
+    } else {
+      it.q.n = p.div_k.divmod(rest, digit);
+      it.q.c = digit;
+    }
+    it.c = p.div_mult.div(it.q.c);
+  } else {
+    it.q = decompose<I>(static_cast<I>(e), p.g.channels_last, num_k, out_d, out_h, chunks);
+    it.c = it.q.c / static_cast<I>(p.g.kg);
+  }
+  return it;
+}
+
+// One instantiation per element type T, index type I, tap loop kShape (DepthwiseShape) and activation kAct (the
+// fast shapes: identity, relu, leaky_relu and clip at compile time, kActAny for the others; generic: kActAny).
+template <typename T, typename I, int kShape, int kAct> CONVARITH_GLOBAL void depthwise_kernel(DepthwiseParams p) {
   using U = std::make_unsigned_t<I>;
   constexpr int V = kDepthwiseV;
   const Geometry& g = p.g;
   const T* CONVARITH_RESTRICT x = static_cast<const T*>(p.x);
   const T* CONVARITH_RESTRICT w = static_cast<const T*>(p.w);
   T* y = static_cast<T*>(p.y);
-  const I num_k = static_cast<I>(g.k), mult = static_cast<I>(g.kg);
+  const I num_k = static_cast<I>(g.k);
   const I out_d = static_cast<I>(g.out[0]), out_h = static_cast<I>(g.out[1]), out_w = static_cast<I>(g.out[2]);
   const I chunks = static_cast<I>(p.chunks);
   const I sd = static_cast<I>(g.stride[0]), sh = static_cast<I>(g.stride[1]), sw = static_cast<I>(g.stride[2]);
@@ -201,8 +258,9 @@ template <typename T, typename I, int kShape> CONVARITH_GLOBAL void depthwise_ke
   const int64_t step = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < p.items; e += step) {
     // (n, k, od, oh, chunk) in y's memory order: the chunk stands for ow.
-    const Coord<I> q = decompose<I>(static_cast<I>(e), g.channels_last, num_k, out_d, out_h, chunks);
-    const I k = q.c, c = k / mult;
+    const DepthwiseItem<I> item = depthwise_item<I>(p, e, num_k, out_d, out_h, chunks);
+    const Coord<I>& q = item.q;
+    const I k = q.c, c = item.c;
     const I ow0 = q.w * V;
     const I id0 = q.d * sd - pd, ih0 = q.h * sh - ph, iw0 = ow0 * sw - pw;
     const I x_item = q.n * xs0 + c * xs1;
@@ -221,10 +279,16 @@ template <typename T, typename I, int kShape> CONVARITH_GLOBAL void depthwise_ke
         wr[j] = load_elem(w + (w_item + static_cast<I>(j / KS) * ws3 + static_cast<I>(j % KS) * ws4));
       // Which of the span's columns are inside the input (the same for every row): the loads and the FMAs of the
       // others are predicated off, so padding is never multiplied (an Inf tap gives Inf at the border, not NaN).
+      // The columns' offsets are clamped into the row, so every load of a row is issued unpredicated from an
+      // address inside x (one add and one wide multiply-add each); the values of the clamped columns are never used.
       bool col_ok[SPAN];
+      I col[SPAN];
       CONVARITH_UNROLL
-      for (int u = 0; u < SPAN; ++u)
-        col_ok[u] = static_cast<U>(iw0 + static_cast<I>(u)) < static_cast<U>(in_w);
+      for (int u = 0; u < SPAN; ++u) {
+        const I iw = iw0 + static_cast<I>(u);
+        col_ok[u] = static_cast<U>(iw) < static_cast<U>(in_w);
+        col[u] = (col_ok[u] ? iw : (iw < 0 ? I{0} : in_w - 1)) * xs4;
+      }
       if (static_cast<U>(id0) < static_cast<U>(in_d)) { // else every tap is in the D padding: acc stays 0
         const I x_plane = x_item + id0 * xs2;
         CONVARITH_UNROLL
@@ -232,12 +296,12 @@ template <typename T, typename I, int kShape> CONVARITH_GLOBAL void depthwise_ke
           const I ih = ih0 + static_cast<I>(s) * dh;
           if (static_cast<U>(ih) >= static_cast<U>(in_h))
             continue; // the row is padding: no products at all
-          const T* row = x + (x_plane + ih * xs3);
+          const I row = x_plane + ih * xs3;
           // The row's input elements in registers, each loaded once for the V x KS FMAs that read it.
           float xr[SPAN];
           CONVARITH_UNROLL
           for (int u = 0; u < SPAN; ++u)
-            xr[u] = col_ok[u] ? load_elem(row + (iw0 + static_cast<I>(u)) * xs4) : 0.0f;
+            xr[u] = load_elem(x + (row + col[u]));
           CONVARITH_UNROLL
           for (int t = 0; t < KS; ++t) {
             CONVARITH_UNROLL
@@ -257,14 +321,29 @@ template <typename T, typename I, int kShape> CONVARITH_GLOBAL void depthwise_ke
     CONVARITH_UNROLL
     for (int v = 0; v < V; ++v)
       if (ow0 + static_cast<I>(v) < out_w)
-        store_output<T, I>(p.out, y, y_row + static_cast<I>(v) * ys4, acc[v], bias);
+        store_output<T, I, kAct>(p.out, y, y_row + static_cast<I>(v) * ys4, acc[v], bias);
   }
 }
 
 template <typename T, typename I, int kShape>
 Status depthwise_launch(const KernelPlan<DepthwiseParams>& plan, const DepthwiseParams& params,
                         [[maybe_unused]] void* stream) {
-  return CONVARITH_LAUNCH((depthwise_kernel<T, I, kShape>), plan.grid, plan.block, 0, stream, params);
+  if constexpr (kShape != kDepthwiseGeneric) {
+    switch (params.out.ep.act) {
+    case kActIdentity:
+      return CONVARITH_LAUNCH((depthwise_kernel<T, I, kShape, kActIdentity>), plan.grid, plan.block, 0, stream, params);
+    case kActRelu:
+      return CONVARITH_LAUNCH((depthwise_kernel<T, I, kShape, kActRelu>), plan.grid, plan.block, 0, stream, params);
+    case kActLeakyRelu:
+      return CONVARITH_LAUNCH((depthwise_kernel<T, I, kShape, kActLeakyRelu>), plan.grid, plan.block, 0, stream,
+                              params);
+    case kActClip:
+      return CONVARITH_LAUNCH((depthwise_kernel<T, I, kShape, kActClip>), plan.grid, plan.block, 0, stream, params);
+    default:
+      break;
+    }
+  }
+  return CONVARITH_LAUNCH((depthwise_kernel<T, I, kShape, kActAny>), plan.grid, plan.block, 0, stream, params);
 }
 
 template <typename T, typename I>

@@ -271,9 +271,10 @@ template <typename T> CONVARITH_DEVICE float load_bias(const Out& o, int64_t k) 
 }
 
 // y[off] = act(alpha * acc + bias + beta * z[off]) (z read before y is written: z may be y).
-template <typename T, typename I> CONVARITH_DEVICE void store_output(const Out& o, T* y, I off, float acc, float bias) {
+template <typename T, typename I, int kAct = kActAny>
+CONVARITH_DEVICE void store_output(const Out& o, T* y, I off, float acc, float bias) {
   const float zv = o.ep.beta != 0.0f ? load_elem(static_cast<const T*>(o.z) + off) : 0.0f;
-  store_elem(y + off, apply_epilogue(o.ep, acc, bias, zv));
+  store_elem(y + off, apply_epilogue_as<kAct>(o.ep, acc, bias, zv));
 }
 
 // A linear index over an activation tensor in its MEMORY order decomposed into (n, c, d, h, w): (n, d, h, w, c)

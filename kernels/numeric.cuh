@@ -174,14 +174,26 @@ enum : int {
   kActGeluTanh
 };
 
+// The piecewise-linear activations, one function each: apply_activation's switch and the compile-time epilogue
+// (apply_epilogue_as) share them, so both give the same bits.
+CONVARITH_HOST_DEVICE float act_relu(float v) {
+  return v > 0.0f ? v : (v == v ? 0.0f : v); // NaN stays NaN
+}
+CONVARITH_HOST_DEVICE float act_leaky_relu(const EpilogueParams& e, float v) {
+  return v < 0.0f ? e.a * v : v;
+}
+CONVARITH_HOST_DEVICE float act_clip(const EpilogueParams& e, float v) {
+  return v != v ? v : (v < e.a ? e.a : (v > e.b ? e.b : v));
+}
+
 CONVARITH_HOST_DEVICE float apply_activation(const EpilogueParams& e, float v) {
   switch (e.act) {
   case kActRelu:
-    return v > 0.0f ? v : (v == v ? 0.0f : v); // NaN stays NaN
+    return act_relu(v);
   case kActLeakyRelu:
-    return v < 0.0f ? e.a * v : v;
+    return act_leaky_relu(e, v);
   case kActClip:
-    return v != v ? v : (v < e.a ? e.a : (v > e.b ? e.b : v));
+    return act_clip(e, v);
   case kActSigmoid:
     return 1.0f / (1.0f + expf(-v));
   case kActTanh:
@@ -197,12 +209,41 @@ CONVARITH_HOST_DEVICE float apply_activation(const EpilogueParams& e, float v) {
   }
 }
 
+// kActAny: the activation is read from EpilogueParams at run time (apply_activation's switch). A kernel
+// instantiated for one piecewise-linear activation (identity, relu, leaky_relu, clip: has_compile_time_act) passes
+// its code instead, and its loop holds that activation's code only.
+constexpr int kActAny = -1;
+CONVARITH_HOST_DEVICE constexpr bool has_compile_time_act(int act) {
+  return act == kActIdentity || act == kActRelu || act == kActLeakyRelu || act == kActClip;
+}
+template <int kAct> CONVARITH_HOST_DEVICE float apply_activation_as(const EpilogueParams& e, float v) {
+  if constexpr (kAct == kActRelu) {
+    return act_relu(v);
+  } else if constexpr (kAct == kActLeakyRelu) {
+    return act_leaky_relu(e, v);
+  } else if constexpr (kAct == kActClip) {
+    return act_clip(e, v);
+  } else if constexpr (kAct == kActIdentity) {
+    return v;
+  } else {
+    return apply_activation(e, v);
+  }
+}
+
 // y = act(alpha * acc + bias + beta * z). `z` is read by the caller only when beta != 0.
 CONVARITH_HOST_DEVICE float apply_epilogue(const EpilogueParams& e, float acc, float bias, float z) {
   float v = e.alpha * acc + bias;
   if (e.beta != 0.0f)
     v += e.beta * z;
   return apply_activation(e, v);
+}
+// The same with the activation kAct (kActAny: EpilogueParams::act at run time).
+template <int kAct>
+CONVARITH_HOST_DEVICE float apply_epilogue_as(const EpilogueParams& e, float acc, float bias, float z) {
+  float v = e.alpha * acc + bias;
+  if (e.beta != 0.0f)
+    v += e.beta * z;
+  return apply_activation_as<kAct>(e, v);
 }
 
 } // namespace convarith::kernels

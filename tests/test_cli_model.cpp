@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "subcommands.hpp"
@@ -85,7 +86,15 @@ TEST(ModelCli, AlgoDepthwiseReportsHbmShare) {
   CliRun r = model({"--algo", "depthwise", "--json", json, "--layer", "conv", "--x-shape", "32,32,112,112", "--w-shape",
                     "32,1,3,3", "--group", "32", "--pads", "1,1,1,1"});
   ASSERT_EQ(r.rc, 0) << r.out << r.err;
-  EXPECT_NE(r.out.find("depthwise_kernel<float, int, 1>"), std::string::npos) << r.out; // 3x3 s1
+  // 3x3 s1, the identity activation's instantiation; relu's and silu's (any activation: kActAny = -1) by name.
+  EXPECT_NE(r.out.find("depthwise_kernel<float, int, 1, 0>"), std::string::npos) << r.out;
+  for (const auto& [act, kernel] : {std::pair{"relu", "depthwise_kernel<float, int, 1, 1>"},
+                                    std::pair{"silu", "depthwise_kernel<float, int, 1, -1>"}}) {
+    CliRun a = model({"--algo", "depthwise", "--layer", "conv", "--x-shape", "32,32,112,112", "--w-shape", "32,1,3,3",
+                      "--group", "32", "--pads", "1,1,1,1", "--activation", act});
+    ASSERT_EQ(a.rc, 0) << a.out << a.err;
+    EXPECT_NE(a.out.find(kernel), std::string::npos) << act << "\n" << a.out;
+  }
   EXPECT_NE(r.out.find("% of the HBM bandwidth"), std::string::npos) << r.out;
   const std::string j = read(json);
   EXPECT_EQ(j.find("\"algorithm\": \"tiled\""), std::string::npos) << j;

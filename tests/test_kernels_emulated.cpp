@@ -17,8 +17,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <ostream>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "conv_depthwise.cuh"
@@ -195,6 +198,48 @@ TEST_P(EmulatedKernel, MatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Emulated, EmulatedKernel, ::testing::ValuesIn(kernel_cases()), case_name);
+
+// The compile-time epilogue (apply_epilogue_as<kAct>, the depthwise fast shapes' per-activation instantiations)
+// gives apply_epilogue's bits for identity, relu, leaky_relu and clip, on signed zeros, infinities, NaN, denormals
+// and ordinary values, with alpha, bias and beta * z; has_compile_time_act names exactly those four.
+TEST(Epilogue, CompileTimeActivationEqualsRunTimeBitwise) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> values = {0.0f,    -0.0f, 1.0f, -1.0f, 0.5f, -2.5f, 3e38f, -3e38f, 1e-40f,
+                                     -1e-40f, inf,   -inf, nan,   -nan, 7.0f,  -7.0f, 0.25f,  2.0f};
+  int compared = 0;
+  const auto check = [&](auto act_tag) {
+    constexpr int kAct = decltype(act_tag)::value;
+    for (const auto& [a, b] : {std::pair{0.1f, 6.0f}, std::pair{-1.0f, 1.0f}, std::pair{0.0f, 0.0f}}) {
+      for (const auto& [alpha, beta] : {std::pair{1.0f, 0.0f}, std::pair{-0.5f, 2.0f}}) {
+        kernels::EpilogueParams e;
+        e.act = kAct;
+        e.a = a;
+        e.b = b;
+        e.alpha = alpha;
+        e.beta = beta;
+        for (float v : values) {
+          for (float bias : {0.0f, -0.0f, 1.5f}) {
+            const float want = kernels::apply_epilogue(e, v, bias, -v);
+            const float got = kernels::apply_epilogue_as<kAct>(e, v, bias, -v);
+            uint32_t wb = 0, gb = 0;
+            std::memcpy(&wb, &want, 4);
+            std::memcpy(&gb, &got, 4);
+            EXPECT_EQ(gb, wb) << "act " << kAct << " a " << a << " b " << b << " v " << v << " bias " << bias;
+            ++compared;
+          }
+        }
+      }
+    }
+  };
+  check(std::integral_constant<int, kernels::kActIdentity>{});
+  check(std::integral_constant<int, kernels::kActRelu>{});
+  check(std::integral_constant<int, kernels::kActLeakyRelu>{});
+  check(std::integral_constant<int, kernels::kActClip>{});
+  EXPECT_EQ(compared, 4 * 3 * 2 * 18 * 3);
+  for (int act = kernels::kActIdentity; act <= kernels::kActGeluTanh; ++act)
+    EXPECT_EQ(kernels::has_compile_time_act(act), act <= kernels::kActClip) << act;
+  EXPECT_FALSE(kernels::has_compile_time_act(kernels::kActAny));
+}
 
 // The baselines promise every problem of their ops: no problem of any list may be declined.
 // FastDiv (kernel_common.cuh) against the division it replaces: every n < 2^12 for every divisor < 2^10 (the
