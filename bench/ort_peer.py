@@ -331,9 +331,10 @@ def cpu_info(text=None):
 
 def _git_sha():
     try:
-        out = subprocess.run(["git", "-C", HERE, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+        root = os.path.dirname(HERE)
+        out = subprocess.run(["git", "-C", root, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
                              timeout=10)
-        dirty = subprocess.run(["git", "-C", HERE, "status", "--porcelain", "--", "bench", "python"],
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--", "bench", "python"],
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else "unknown"
     except (OSError, subprocess.SubprocessError):
