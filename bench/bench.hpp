@@ -70,7 +70,7 @@ struct Environment {
   std::string host;         // CPU model, logical cores
   std::string cpu_model;    // /proc/cpuinfo's model name
   std::string cpu_flags;    // the ISA flags that decide a CPU library's kernels, as /proc/cpuinfo has them
-  std::string cpu_isa;      // the ISA convarith's CPU rows run (its fp32 GEMM micro-kernel: "avx2 (6x16 tile)")
+  std::string cpu_isa;      // the ISA convarith's CPU rows run (its fp32 GEMM kernel): "avx2 (6x16 fp32 GEMM tile)"
   std::string onednn_isa;   // the ISA oneDNN dispatches to ("" when built without the oneDNN adapter)
   std::string thread_env;   // OMP_* / DNNL_* variables that change the CPU peer's threading, as set
   std::string load_average; // /proc/loadavg at start: other work on a shared machine skews CPU timings
