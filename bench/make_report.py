@@ -183,18 +183,19 @@ def ort_markdown(data, merged, ort):
                    f"{_ratio(m['ort_same_run'])} |")
     out.append("")
     out.append("| group | layers with all three | geomean oneDNN / ours | lowest (layer) | geomean ORT / ours | "
-               "lowest (layer) |")
-    out.append("|---|---:|---:|---|---:|---|")
+               "lowest (layer) | geomean ORT / ours (same run) | lowest (layer) |")
+    out.append("|---|---:|---:|---|---:|---|---:|---|")
     for g in sorted({m["group"] for m in merged}) + ["all"]:
         sel = [m for m in merged if m["onednn_ratio"] and m["ort_ratio"] and (g == "all" or m["group"] == g)]
         if not sel:
-            out.append(f"| {g} | 0 | - | - | - | - |")
+            out.append(f"| {g} | 0 | - | - | - | - | - | - |")
             continue
-        lo_one = min(sel, key=lambda m: m["onednn_ratio"])
-        lo_ort = min(sel, key=lambda m: m["ort_ratio"])
-        out.append(f"| {g} | {len(sel)} | {_ratio(geomean([m['onednn_ratio'] for m in sel]))} | "
-                   f"{_ratio(lo_one['onednn_ratio'])} ({lo_one['id']}) | {_ratio(geomean([m['ort_ratio'] for m in sel]))} | "
-                   f"{_ratio(lo_ort['ort_ratio'])} ({lo_ort['id']}) |")
+        cells = []
+        for key in ("onednn_ratio", "ort_ratio", "ort_same_run"):
+            have = [m for m in sel if m[key]]
+            lo = min(have, key=lambda m: m[key]) if have else None
+            cells += [_ratio(geomean([m[key] for m in have])), f"{_ratio(lo[key])} ({lo['id']})" if lo else "-"]
+        out.append(f"| {g} | {len(sel)} | " + " | ".join(cells) + " |")
     out.append("")
     missing = [m["id"] for m in merged if m["ort"] is None]
     skipped = [f"{m['id']} ({m['ort']['reason']})" for m in merged if m["ort"] and m["ort"]["status"] == "skipped"]

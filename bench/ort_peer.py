@@ -415,7 +415,7 @@ def main(argv=None):
         r = run_layer(row, opts)
         results.append(r)
         ratio = (r["ort"]["median_s"] / r["convarith_py"]["median_s"]) if r["status"] == "ok" else None
-        err = f"{r['error_over_bound']:.3f}" if r.get("checked") else r.get("reason", "")[:60]
+        err = f"{r['error_over_bound']:.2g}" if r.get("checked") else r.get("reason", "")[:60]
         print(f"{r['id']:<12} {r['op']:<15} {r['status']:<8} {fmt_us(r['ort']['median_s']):>10} "
               f"{fmt_us(r['convarith_py']['median_s']):>12} {f'{ratio:.2f}x' if ratio else '-':>9}  {err}",
               flush=True)

@@ -90,11 +90,13 @@ def test_merge_puts_three_times_and_both_ratios_per_layer(tmp_path):
     assert rows["P"][6:9] == ["WRONG", "1.00x", "-"]
     assert rows["Q"][6:9] == ["SKIPPED", "2.00x", "-"]
     groups = {c[0]: c for c in (next(table_row(sec.split("| group |")[-1], g)) for g in ("conv", "transposed", "all"))}
-    # conv: oneDNN sqrt(2 * 0.5) = 1, lowest B; ORT 1, lowest A
-    assert groups["conv"][1:] == ["2", "1.00x", "0.50x (B)", "1.00x", "0.50x (A)"]
-    assert groups["transposed"][1:] == ["1", "4.00x", "4.00x (T)", "1.00x", "1.00x (T)"]
-    # all three layers with both ratios: oneDNN (2 * 0.5 * 4)^(1/3), ORT (0.5 * 2 * 1)^(1/3)
-    assert groups["all"][1:] == ["3", f"{4 ** (1 / 3):.2f}x", "0.50x (B)", "1.00x", "0.50x (A)"]
+    # conv: oneDNN sqrt(2 * 0.5) = 1, lowest B; ORT 1, lowest A; same run sqrt(0.625 * 2), lowest A
+    assert groups["conv"][1:] == ["2", "1.00x", "0.50x (B)", "1.00x", "0.50x (A)", f"{1.25 ** 0.5:.2f}x", "0.62x (A)"]
+    assert groups["transposed"][1:] == ["1", "4.00x", "4.00x (T)", "1.00x", "1.00x (T)", "0.50x", "0.50x (T)"]
+    # all three layers with both ratios: oneDNN (2 * 0.5 * 4)^(1/3), ORT (0.5 * 2 * 1)^(1/3), same run
+    # (0.625 * 2 * 0.5)^(1/3)
+    assert groups["all"][1:] == ["3", f"{4 ** (1 / 3):.2f}x", "0.50x (B)", "1.00x", "0.50x (A)",
+                                 f"{0.625 ** (1 / 3):.2f}x", "0.50x (T)"]
     assert "P: wrong: 3 of 64 elements outside the bound" in sec
     assert "Q (f16 NHWC" in sec
     assert "Warning" not in sec
