@@ -81,8 +81,9 @@ def markdown(data, rows, title, note=None):
     out = [f"# {title}", ""]
     out.append("| environment | |")
     out.append("|---|---|")
-    for key in ("date", "git_sha", "host", "cpu_model", "cpu_flags", "cpu_isa", "onednn_isa", "load_average", "thread_env",
-                "gpu", "driver", "cuda_runtime", "cudnn", "onednn", "convarith", "command", "suite", "peak_note"):
+    for key in ("date", "git_sha", "host", "cpu_model", "cpu_flags", "cpu_isa", "onednn_isa", "load_average",
+                "thread_env", "gpu", "driver", "cuda_runtime", "cudnn", "onednn", "convarith", "command", "suite",
+                "peak_note"):
         if env.get(key):
             out.append(f"| {key} | {env[key]} |")
     out.append("")

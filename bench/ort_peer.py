@@ -374,7 +374,8 @@ def environment(opts, argv):
 def parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--suite", default="default", help="a suite of the layer file (default: default)")
-    p.add_argument("--layers", default=os.path.join(HERE, "layers.csv"), help="the layer file (default: bench/layers.csv)")
+    p.add_argument("--layers", default=os.path.join(HERE, "layers.csv"),
+                   help="the layer file (default: bench/layers.csv)")
     p.add_argument("--only", type=lambda s: [t.strip() for t in s.split(",") if t.strip()], default=None,
                    metavar="ID,ID", help="only these rows of the suite")
     p.add_argument("--json", metavar="FILE", help="write the results and the environment block as JSON")
