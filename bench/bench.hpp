@@ -68,6 +68,10 @@ struct Environment {
   std::string date_utc;     // ISO 8601
   std::string git_sha;      // configure-time HEAD ("unknown" outside a git checkout)
   std::string host;         // CPU model, logical cores
+  std::string cpu_model;    // /proc/cpuinfo's model name
+  std::string cpu_flags;    // the ISA flags that decide a CPU library's kernels, as /proc/cpuinfo has them
+  std::string cpu_isa;      // the ISA convarith's CPU rows run (its fp32 GEMM kernel): "avx2 (6x16 fp32 GEMM tile)"
+  std::string onednn_isa;   // the ISA oneDNN dispatches to ("" when built without the oneDNN adapter)
   std::string thread_env;   // OMP_* / DNNL_* variables that change the CPU peer's threading, as set
   std::string load_average; // /proc/loadavg at start: other work on a shared machine skews CPU timings
   std::string gpu;          // name, SM count ("" when no device)
@@ -84,6 +88,11 @@ struct Environment {
 };
 // Collected once per process (queries the GPU when `device` is kCuda).
 Environment environment(Device device);
+// The flags of kCpuIsaFlags that a /proc/cpuinfo text's first "flags" line lists, in that order, space separated
+// ("none of avx2 fma ..." when it lists none of them).
+std::string cpu_isa_flags(const std::string& cpuinfo);
+inline constexpr const char* kCpuIsaFlags[] = {"avx2",     "fma",      "avx512f",  "avx512_bf16", "avx512_fp16",
+                                               "amx_tile", "amx_bf16", "amx_fp16", "amx_int8"};
 
 // ---- the harness -------------------------------------------------------------------------------
 struct Options {

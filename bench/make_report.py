@@ -10,6 +10,15 @@ PREFIX defaults to RESULTS without .json. Uses only the standard library and mat
 python3-matplotlib): run it with /usr/bin/python3 if another python3 comes first on PATH.
 Speedup = peer median / our best median (> 1: convarith is faster); aggregates are geometric
 means, never arithmetic means of ratios.
+
+    bench/make_report.py RESULTS.json --ort ORT.json
+
+adds a second CPU peer: ORT.json is bench/ort_peer.py's output (ONNX Runtime's CPU provider on one-node
+models of the same layers). The Markdown then also has, per layer, our best, oneDNN and ONNX Runtime
+medians, both ratios (peer time / ours), the geometric mean per group and overall, and each ratio's lowest
+layer. Layers are matched by id; ONNX Runtime's medians come from its own run (the same machine: the CPU
+models of the two files are compared), and its same-run ratio against convarith's Python binding is shown
+beside them.
 """
 import argparse
 import json
@@ -72,8 +81,9 @@ def markdown(data, rows, title, note=None):
     out = [f"# {title}", ""]
     out.append("| environment | |")
     out.append("|---|---|")
-    for key in ("date", "git_sha", "host", "load_average", "thread_env", "gpu", "driver", "cuda_runtime", "cudnn", "onednn",
-                "convarith", "command", "suite", "peak_note"):
+    for key in ("date", "git_sha", "host", "cpu_model", "cpu_flags", "cpu_isa", "onednn_isa", "load_average",
+                "thread_env", "gpu", "driver", "cuda_runtime", "cudnn", "onednn", "convarith", "command", "suite",
+                "peak_note"):
         if env.get(key):
             out.append(f"| {key} | {env[key]} |")
     out.append("")
@@ -116,6 +126,91 @@ def markdown(data, rows, title, note=None):
             out.append(f"- {c['layer']} {c['algorithm']}: {c['status']}")
     else:
         out.append("No wrong results and no failed runs.")
+    out.append("")
+    return "\n".join(out)
+
+
+def ort_rows(rows, ort):
+    """Per bench row (in its order), the merged record: ours, oneDNN, the ONNX Runtime result, both ratios."""
+    by_id = {r["id"]: r for r in ort["results"]}
+    out = []
+    for r in rows:
+        o = by_id.get(r["layer"]["id"])
+        ort_s = o["ort"]["median_s"] if o and o["status"] == "ok" else None
+        ours = r["best"]["median_s"] if r["best"] else None
+        one = r["peer"]["median_s"] if r["peer"] else None
+        same = (o["ort"]["median_s"] / o["convarith_py"]["median_s"]
+                if o and o["status"] == "ok" and o["convarith_py"]["median_s"] else None)
+        out.append(dict(id=r["layer"]["id"], group=r["group"], row=r, ort=o, ours_s=ours, onednn_s=one, ort_s=ort_s,
+                        onednn_ratio=one / ours if one and ours else None,
+                        ort_ratio=ort_s / ours if ort_s and ours else None, ort_same_run=same))
+    return out
+
+
+def _ratio(v):
+    return f"{v:.2f}x" if v else "-"
+
+
+def ort_markdown(data, merged, ort):
+    """The three-way section: convarith, oneDNN, ONNX Runtime."""
+    env, oenv = data["environment"], ort["environment"]
+    out = ["## convarith vs oneDNN vs ONNX Runtime (CPU)", ""]
+    out.append("| ONNX Runtime run | |")
+    out.append("|---|---|")
+    for key in ("date", "git_sha", "cpu_model", "cpu_flags", "logical_cores", "usable_cores", "load_average",
+                "load_average_end", "onnxruntime", "onnx", "convarith", "graph_optimization_level", "execution_mode",
+                "intra_op_num_threads", "inter_op_num_threads", "allow_spinning", "warmup", "reps", "check", "command"):
+        if oenv.get(key) not in (None, ""):
+            out.append(f"| {key} | {oenv[key]} |")
+    out.append("")
+    bench_cpu = env.get("cpu_model") or (env.get("host") or "").split(",")[0]
+    if bench_cpu and oenv.get("cpu_model") and bench_cpu != oenv["cpu_model"]:
+        out.append(f"**Warning:** the bench ran on {bench_cpu!r}, ONNX Runtime on {oenv['cpu_model']!r}: the ONNX "
+                   f"Runtime ratios compare different machines.")
+        out.append("")
+    out.append("Medians in us. ours = convarith's best CPU row and oneDNN from `convarith bench`; ONNX Runtime = "
+               "bench/ort_peer.py (a one-node model per layer, CPUExecutionProvider, ORT_ENABLE_ALL), checked "
+               "against convarith's output before it was timed. ratio = peer time / ours (> 1: convarith is faster). "
+               "same run = ONNX Runtime / convarith's Python binding, timed in turns in the peer's process.")
+    out.append("")
+    out.append("| layer | network | layer name | group | ours us | oneDNN us | ONNX Runtime us | oneDNN / ours | "
+               "ORT / ours | ORT / ours (same run) |")
+    out.append("|---|---|---|---|---:|---:|---:|---:|---:|---:|")
+    for m in merged:
+        l, o = m["row"]["layer"], m["ort"]
+        ort_cell = fmt_us(m["ort_s"]) if m["ort_s"] else ("-" if o is None else o["status"].upper())
+        out.append(f"| {m['id']} | {l['network']} | {l['layer']} | {m['group']} | {fmt_us(m['ours_s'])} | "
+                   f"{fmt_us(m['onednn_s'])} | {ort_cell} | {_ratio(m['onednn_ratio'])} | {_ratio(m['ort_ratio'])} | "
+                   f"{_ratio(m['ort_same_run'])} |")
+    out.append("")
+    out.append("| group | layers with all three | geomean oneDNN / ours | lowest (layer) | geomean ORT / ours | "
+               "lowest (layer) | geomean ORT / ours (same run) | lowest (layer) |")
+    out.append("|---|---:|---:|---|---:|---|---:|---|")
+    for g in sorted({m["group"] for m in merged}) + ["all"]:
+        sel = [m for m in merged if m["onednn_ratio"] and m["ort_ratio"] and (g == "all" or m["group"] == g)]
+        if not sel:
+            out.append(f"| {g} | 0 | - | - | - | - | - | - |")
+            continue
+        cells = []
+        for key in ("onednn_ratio", "ort_ratio", "ort_same_run"):
+            have = [m for m in sel if m[key]]
+            lo = min(have, key=lambda m: m[key]) if have else None
+            cells += [_ratio(geomean([m[key] for m in have])), f"{_ratio(lo[key])} ({lo['id']})" if lo else "-"]
+        out.append(f"| {g} | {len(sel)} | " + " | ".join(cells) + " |")
+    out.append("")
+    missing = [m["id"] for m in merged if m["ort"] is None]
+    skipped = [f"{m['id']} ({m['ort']['reason']})" for m in merged if m["ort"] and m["ort"]["status"] == "skipped"]
+    bad = [f"{m['id']}: {m['ort']['status']}: {m['ort']['reason']}" for m in merged
+           if m["ort"] and m["ort"]["status"] in ("wrong", "error")]
+    if skipped:
+        out.append("ONNX Runtime skipped: " + "; ".join(skipped) + ".")
+    if missing:
+        out.append("Not in the ONNX Runtime file: " + ", ".join(missing) + ".")
+    if bad:
+        out.append("**ONNX Runtime failures (not timed):**")
+        out.extend(f"- {b}" for b in bad)
+    elif not missing:
+        out.append("Every ONNX Runtime row that ran matched convarith's output within the bound.")
     out.append("")
     return "\n".join(out)
 
@@ -186,18 +281,30 @@ def main(argv):
     ap.add_argument("--out", help="output prefix (default: results path without .json)")
     ap.add_argument("--no-plot", action="store_true")
     ap.add_argument("--note", help="a paragraph on how the numbers were taken (conditions, caveats)")
+    ap.add_argument("--ort", metavar="ORT.json", help="bench/ort_peer.py's results: adds ONNX Runtime beside oneDNN")
     args = ap.parse_args(argv)
     with open(args.results) as f:
         data = json.load(f)
     if data.get("schema") != "convarith-bench-1":
         sys.exit(f"{args.results}: not a convarith-bench-1 results file")
+    ort = None
+    if args.ort:
+        with open(args.ort) as f:
+            ort = json.load(f)
+        if ort.get("schema") != "convarith-ort-peer-1":
+            sys.exit(f"{args.ort}: not a convarith-ort-peer-1 results file (bench/ort_peer.py --json)")
+        if data["environment"].get("gpu"):
+            sys.exit(f"{args.results}: a GPU run; ONNX Runtime is a CPU peer")
     prefix = args.out or os.path.splitext(args.results)[0]
     env = data["environment"]
     device = env.get("gpu") or env.get("host")
     title = f"convarith vs {'cuDNN' if env.get('gpu') else 'oneDNN'}: suite {env.get('suite')} on {device}, {env.get('date')}"
     rows = summarize(data)
+    text = markdown(data, rows, title, args.note)
+    if ort is not None:
+        text += "\n" + ort_markdown(data, ort_rows(rows, ort), ort)
     with open(prefix + ".md", "w") as f:
-        f.write(markdown(data, rows, title, args.note))
+        f.write(text)
     if not args.no_plot:
         plot(data, rows, prefix, title)
     wrong = sum(len(r["wrong"]) for r in rows)

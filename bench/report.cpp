@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "bench.hpp"
+#include "cpu/gemm.hpp"
 
 #if defined(CONVARITH_HAVE_CUDA)
 #include <cuda_runtime_api.h>
@@ -42,6 +43,13 @@ std::string cpu_model() {
         return line.substr(line.find_first_not_of(' ', colon + 1));
     }
   return "unknown CPU";
+}
+
+std::string read_cpuinfo() {
+  std::ifstream in("/proc/cpuinfo");
+  std::ostringstream o;
+  o << in.rdbuf();
+  return o.str();
 }
 
 std::string json_escape(const std::string& s) {
@@ -149,6 +157,32 @@ int fp32_lanes_per_sm(int major, int minor) {
 
 } // namespace
 
+std::string cpu_isa_flags(const std::string& cpuinfo) {
+  std::istringstream in(cpuinfo);
+  std::string line;
+  std::vector<std::string> have;
+  while (std::getline(in, line)) {
+    const size_t colon = line.find(':');
+    if (line.rfind("flags", 0) != 0 || colon == std::string::npos ||
+        line.find_first_not_of(" \t", 5) != colon) // "flags<blanks>:" exactly, not "flagsfoo:"
+      continue;
+    std::istringstream words(line.substr(colon + 1));
+    for (std::string w; words >> w;)
+      have.push_back(w);
+    break;
+  }
+  std::string out;
+  for (const char* f : kCpuIsaFlags)
+    if (std::find(have.begin(), have.end(), f) != have.end())
+      out += (out.empty() ? "" : " ") + std::string(f);
+  if (!out.empty())
+    return out;
+  out = "none of";
+  for (const char* f : kCpuIsaFlags)
+    out += std::string(" ") + f;
+  return out;
+}
+
 Environment environment(Device device) {
   Environment env;
   {
@@ -160,7 +194,13 @@ Environment environment(Device device) {
     env.date_utc = buf;
   }
   env.git_sha = CONVARITH_GIT_SHA;
-  env.host = cpu_model() + ", " + std::to_string(std::thread::hardware_concurrency()) + " logical cores";
+  env.cpu_model = cpu_model();
+  env.host = env.cpu_model + ", " + std::to_string(std::thread::hardware_concurrency()) + " logical cores";
+  env.cpu_flags = cpu_isa_flags(read_cpuinfo());
+  {
+    const detail::GemmKernel& g = detail::gemm_kernel();
+    env.cpu_isa = std::string(g.isa) + " (" + std::to_string(g.mr) + "x" + std::to_string(g.nr) + " fp32 GEMM tile)";
+  }
   env.convarith = version_string();
   for (const char* var : {"OMP_NUM_THREADS", "OMP_WAIT_POLICY", "OMP_PROC_BIND", "DNNL_MAX_CPU_ISA"})
     if (const char* v = std::getenv(var); v != nullptr)
@@ -201,6 +241,7 @@ Environment environment(Device device) {
 #endif
 #if defined(CONVARITH_HAVE_ONEDNN)
   env.onednn = onednn::version();
+  env.onednn_isa = onednn::cpu_isa();
 #endif
   if (device == Device::kCpu)
     env.peak_note = "CPU peak not measured: no % of roofline on the CPU";
@@ -216,6 +257,8 @@ std::string results_json(const Environment& env, const std::vector<Layer>& layer
   o << "{\n  \"schema\": \"convarith-bench-1\",\n  \"environment\": {\n";
   o << "    \"date\": " << q(env.date_utc) << ",\n    \"git_sha\": " << q(env.git_sha) << ",\n";
   o << "    \"host\": " << q(env.host) << ",\n    \"load_average\": " << q(env.load_average) << ",\n";
+  o << "    \"cpu_model\": " << q(env.cpu_model) << ",\n    \"cpu_flags\": " << q(env.cpu_flags) << ",\n";
+  o << "    \"cpu_isa\": " << q(env.cpu_isa) << ",\n    \"onednn_isa\": " << q(env.onednn_isa) << ",\n";
   o << "    \"thread_env\": " << q(env.thread_env) << ",\n";
   o << "    \"gpu\": " << q(env.gpu) << ",\n";
   o << "    \"driver\": " << q(env.driver) << ",\n    \"cuda_runtime\": " << q(env.cuda_runtime) << ",\n";

@@ -282,6 +282,9 @@ int bench_main(const std::vector<std::string>& args, std::ostream& out, std::ost
   out << "convarith bench: suite " << b.suite << " on " << device_name(device)
       << (env.gpu.empty() ? " (" + env.host + ")" : " (" + env.gpu + ")") << ", median of timed runs after "
       << b.options.warmup << " warm-up runs, implementations timed in turns";
+  if (device != Device::kCuda)
+    out << "; CPU rows: " << env.cpu_isa << (env.onednn_isa.empty() ? "" : ", oneDNN: " + env.onednn_isa)
+        << "; CPU flags: " << env.cpu_flags;
   if (device == Device::kCpu && !env.load_average.empty())
     out << "; load average " << env.load_average;
   out << "\n\n";

@@ -40,6 +40,11 @@ TEST(BenchCli, SmokeSuitePrintsTheTableAndWritesJson) {
   for (const char* id : {"| S01 ", "| S02 ", "| S03 ", "| S04 ", "| geomean "})
     EXPECT_NE(r.out.find(id), std::string::npos) << id << "\n" << r.out;
   EXPECT_EQ(r.out.find("FAILED"), std::string::npos) << r.out;
+  // The first line names the ISA the CPU rows ran and the CPU's flags.
+  const std::string first = r.out.substr(0, r.out.find('\n'));
+  EXPECT_NE(first.find("; CPU rows: "), std::string::npos) << first;
+  EXPECT_NE(first.find(" fp32 GEMM tile)"), std::string::npos) << first;
+  EXPECT_NE(first.find("; CPU flags: "), std::string::npos) << first;
   // A progress line per layer on stderr.
   EXPECT_NE(r.err.find("[4/4] S04 "), std::string::npos) << r.err;
   std::ifstream f(json);
@@ -47,8 +52,9 @@ TEST(BenchCli, SmokeSuitePrintsTheTableAndWritesJson) {
   std::stringstream text;
   text << f.rdbuf();
   const std::string j = text.str();
-  for (const char* key : {"\"schema\": \"convarith-bench-1\"", "\"git_sha\"", "\"load_average\"",
-                          "\"suite\": \"smoke\"", "\"layer\": \"S03\"", "\"correct\": true"})
+  for (const char* key :
+       {"\"schema\": \"convarith-bench-1\"", "\"git_sha\"", "\"load_average\"", "\"cpu_model\"", "\"cpu_flags\"",
+        "\"cpu_isa\"", "\"onednn_isa\"", "\"suite\": \"smoke\"", "\"layer\": \"S03\"", "\"correct\": true"})
     EXPECT_NE(j.find(key), std::string::npos) << key;
   EXPECT_EQ(j.find("\"correct\": false"), std::string::npos) << j;
 }

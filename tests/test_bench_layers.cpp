@@ -12,7 +12,11 @@
 #include <vector>
 
 #include "bench.hpp"
+#include "cpu/gemm.hpp"
 #include "reference/reference.hpp"
+#if defined(CONVARITH_HAVE_ONEDNN)
+#include "onednn/onednn_runner.hpp"
+#endif
 
 namespace convarith::bench {
 namespace {
@@ -363,6 +367,41 @@ TEST(BenchHarness, StatisticsAndAdaptiveReps) {
   EXPECT_EQ(choose_reps(o, 1e-9), o.max_reps);
   o.reps = 7;
   EXPECT_EQ(choose_reps(o, 0.01), 7);
+}
+
+// The environment block names the CPU and the ISA the CPU rows ran (issue 17): a result from another machine
+// must say which CPU family and which micro-kernel its ratios come from.
+TEST(BenchEnvironment, NamesTheCpuModelFlagsAndTheIsaOfTheCpuRows) {
+  const std::string intel = "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8481C\n"
+                            "flags\t\t: fpu sse2 avx2 fma avx512f avx512bw avx512_bf16 avx512_fp16 amx_bf16 "
+                            "amx_tile amx_int8\nprocessor\t: 1\nflags\t\t: fpu\n";
+  EXPECT_EQ(cpu_isa_flags(intel), "avx2 fma avx512f avx512_bf16 avx512_fp16 amx_tile amx_bf16 amx_int8");
+  const std::string amd = "model name\t: AMD EPYC 7B13\nflags\t\t: fpu avx avx2 fma avx512fxyz amx_tilex\n";
+  EXPECT_EQ(cpu_isa_flags(amd), "avx2 fma"); // whole words only
+  EXPECT_EQ(cpu_isa_flags("flagsy\t: avx2 fma\nFeatures\t: neon asimd\n").rfind("none of avx2 fma avx512f", 0), 0u);
+
+  const Environment env = environment(Device::kCpu);
+  const detail::GemmKernel& g = detail::gemm_kernel();
+  EXPECT_EQ(env.cpu_isa,
+            std::string(g.isa) + " (" + std::to_string(g.mr) + "x" + std::to_string(g.nr) + " fp32 GEMM tile)");
+  EXPECT_FALSE(env.cpu_model.empty());
+  EXPECT_EQ(env.host.rfind(env.cpu_model + ", ", 0), 0u) << env.host;
+  // The ISA convarith chose is one the CPU's flags allow.
+  if (std::string(g.isa) == "avx512") {
+    EXPECT_NE((" " + env.cpu_flags + " ").find(" avx512f "), std::string::npos) << env.cpu_flags;
+  }
+  if (std::string(g.isa) == "avx2") {
+    EXPECT_NE((" " + env.cpu_flags + " ").find(" avx2 fma "), std::string::npos) << env.cpu_flags;
+  }
+#if defined(CONVARITH_HAVE_ONEDNN)
+  EXPECT_EQ(env.onednn_isa, onednn::cpu_isa());
+#else
+  EXPECT_EQ(env.onednn_isa, "");
+#endif
+  const std::string json = results_json(env, {}, {}, "test", "smoke");
+  for (const std::string& kv : {"\"cpu_model\": \"" + env.cpu_model + "\"", "\"cpu_flags\": \"" + env.cpu_flags + "\"",
+                                "\"cpu_isa\": \"" + env.cpu_isa + "\"", "\"onednn_isa\": \"" + env.onednn_isa + "\""})
+    EXPECT_NE(json.find(kv), std::string::npos) << kv << "\n" << json;
 }
 
 } // namespace

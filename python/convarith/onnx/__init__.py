@@ -13,10 +13,11 @@ From Python:
 
 from ._check import NodeCheck, Report, check_model, format_report, format_sweep, propagate, sweep_axis
 from ._graph import CONV_OPS, Graph
-from ._run import bench_nodes, capture, prepare_run, random_inputs, run_nodes
+from ._run import bench_nodes, capture, one_node_model, prepare_run, random_inputs, run_nodes
 
 __all__ = ["Graph", "CONV_OPS", "NodeCheck", "Report", "check_model", "sweep_axis", "propagate", "format_report",
-           "format_sweep", "prepare_run", "random_inputs", "capture", "run_nodes", "bench_nodes", "main"]
+           "format_sweep", "prepare_run", "random_inputs", "capture", "run_nodes", "bench_nodes", "one_node_model",
+           "main"]
 
 
 def main(argv=None):

@@ -171,19 +171,30 @@ def _median_time(fn, repeat, budget_s):
     return float(np.median(times)), len(times)
 
 
-def _one_node_model(g, model, node, x, w, b):
+def one_node_model(op_type, attributes, x_shape, w=None, b=None, opset_imports=None, ir_version=None, name="node"):
+    """A model of one float node y = op_type(x[, w[, b]]): x the graph's input (shape x_shape), w and b
+    initializers (NumPy arrays, or None), y the output. attributes: AttributeProtos (copied) or a dict of
+    name -> value (helper.make_node's keywords). Used by --bench and by bench/ort_peer.py."""
     inits = []
     ins = ["x"]
-    for name, a in (("w", w), ("b", b)):
+    for arg, a in (("w", w), ("b", b)):
         if a is not None:
-            inits.append(numpy_helper.from_array(a, name))
-            ins.append(name)
-    n = helper.make_node(node.op_type, ins, ["y"], name=node.name or "node")
-    n.attribute.extend(node.attribute)
-    graph = helper.make_graph([n], "one_node", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+            inits.append(numpy_helper.from_array(a, arg))
+            ins.append(arg)
+    if isinstance(attributes, dict):
+        n = helper.make_node(op_type, ins, ["y"], name=name, **attributes)
+    else:
+        n = helper.make_node(op_type, ins, ["y"], name=name)
+        n.attribute.extend(attributes)
+    graph = helper.make_graph([n], "one_node", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    kw = {} if ir_version is None else {"ir_version": ir_version}
+    return helper.make_model(graph, opset_imports=opset_imports, **kw)
+
+
+def _one_node_model(g, model, node, x, w, b):
     opsets = [o for o in model.opset_import if o.domain in ("", "ai.onnx")]
-    return helper.make_model(graph, opset_imports=opsets, ir_version=model.ir_version)
+    return one_node_model(node.op_type, node.attribute, x.shape, w, b, opsets, model.ir_version, node.name or "node")
 
 
 def bench_nodes(g, model, checks, values, repeat=10, budget_s=0.5):
@@ -228,4 +239,4 @@ def prepare_run(g, seed=0, keep_stripped=False):
     return model, notes
 
 
-__all__ = ["Graph", "random_inputs", "capture", "run_nodes", "bench_nodes", "prepare_run"]
+__all__ = ["Graph", "random_inputs", "capture", "run_nodes", "bench_nodes", "prepare_run", "one_node_model"]
