@@ -21,6 +21,8 @@
 //  dram   = compulsory bytes (ConvProblem::min_bytes) / HBM bandwidth
 //  waves  = work units (tiles or 256-thread blocks) over (blocks per SM by occupancy x SMs); issue, fma and
 //           smem are divided by the last wave's fill efficiency
+//  serial = a second kernel that runs after the first, added to the largest bound: igemm's split-K reduction
+//           (S partials read, y written, z read, at HBM speed; no launch overhead); the kernel column shows ",S=N"
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -55,8 +57,8 @@ namespace {
 const char kModelHelp[] = R"(usage: convarith model [--suite NAME | --layer OP ATTRIBUTES...] [options]
 
 The bound model: per kernel row x layer, modeled time = max(issue, FMA pipe, shared memory, L2, DRAM time)
-with wave quantisation over the SMs, the binding limit, modeled % of the fp32 FMA peak and of the HBM
-bandwidth (compulsory bytes / modeled time), beside the
+with wave quantisation over the SMs (+ igemm's split-K reduction kernel, ",S=N"), the binding limit, modeled
+% of the fp32 FMA peak and of the HBM bandwidth (compulsory bytes / modeled time), beside the
 layer's roofline bound. MODELED, NOT MEASURED: no GPU is used. It cannot see latency and occupancy stalls,
 dependency chains, L2 hit rates, bank conflicts, clocks below boost, or launch overhead.
 
@@ -235,6 +237,8 @@ struct ModelRow {
   double instructions_per_tap = 0, warp_instructions = 0, l2_bytes = 0;
   double path_fma_share = 0; // FMA instructions / instructions on the tap path this layer runs
   double modeled_s = 0;
+  double serial_s = 0; // a second kernel after the first (igemm's split-K reduction), added to the max of the bounds
+  int64_t splits = 1;  // igemm's split-K count
   std::string binding;
   double pct_of_peak = 0, pct_of_roofline = 0;
   double pct_of_hbm = 0; // compulsory bytes / modeled time, as % of the HBM bandwidth
@@ -415,6 +419,10 @@ private:
   // include the tile's padding past M, K/g and Kdim. Shared memory: per warp and k, 4 float4 loads of one
   // wavefront each (4 distinct A addresses, 8 consecutive B), and one wavefront per warp staging store. L2: each
   // block tile reads its BM x Kdim slice of A and Kdim x BN slice of B once, and writes y (+ reads z).
+  // Split-K (S > 1): tiles x S work units of ceil(k_tiles / S) k-tiles each (the longest unit sets the wave; the
+  // grid and the waves count units), the partials (S x y x 4 bytes) written to L2 instead of y, then the reduction
+  // kernel as a second, serial term: its S x y partial reads, y write and z read at HBM speed (as if the partials
+  // went through DRAM: an upper bound, they mostly stay in the 50 MiB L2); its launch, like every launch, unseen.
   void igemm(const ConvProblem& p, ModelRow& r) const {
     const Result<Prepared> prepared = kernels::igemm_prepare(p, emulated_device_info());
     if (!prepared) {
@@ -432,7 +440,10 @@ private:
     const int tile = plan->variant / 4;
     const double bm = kernels::igemm_tile_m(tile), bn = kernels::igemm_tile_n(tile), bk = kernels::kIgemmBK;
     const double threads = plan->block.x, warps = threads / 32;
-    const double tiles = static_cast<double>(q.total_tiles), k_tiles = static_cast<double>(q.k_tiles);
+    r.splits = q.splits;
+    const double splits = static_cast<double>(q.splits);
+    const double tiles = static_cast<double>(q.total_tiles) * splits;                       // work units
+    const double k_tiles = static_cast<double>(q.splits > 1 ? q.split_k_tiles : q.k_tiles); // per unit
     const double loop_insts = (*c)["hot_loop"]["instructions"].num();
     const double loop_fmas = (*c)["hot_loop"]["fma"].num();
     r.path_fma_share = loop_insts > 0 ? loop_fmas / loop_insts : 0;
@@ -447,8 +458,14 @@ private:
     const double staging_stores = (bm + bn) * bk / 32; // warp stores per k-tile and block
     const double wavefronts = tiles * k_tiles * (warps * bk * 4 + staging_stores);
     r.t.smem = wavefronts / (prof_.sms * clock_hz()) / r.wave_efficiency;
-    const double z_bytes = p.epilogue().has_residual() ? static_cast<double>(p.y_elements()) * 4 : 0;
-    r.l2_bytes = tiles * k_tiles * bk * (bm + bn) * 4 + static_cast<double>(p.y_elements()) * 4 + z_bytes;
+    const double y_bytes = static_cast<double>(p.y_elements()) * 4;
+    const double z_bytes = p.epilogue().has_residual() ? y_bytes : 0;
+    if (q.splits > 1) {
+      r.l2_bytes = tiles * k_tiles * bk * (bm + bn) * 4 + splits * y_bytes;
+      r.serial_s = (splits * y_bytes + y_bytes + z_bytes) / (prof_.dram_tbps * 1e12);
+    } else {
+      r.l2_bytes = tiles * k_tiles * bk * (bm + bn) * 4 + y_bytes + z_bytes;
+    }
     r.t.l2 = r.l2_bytes / (prof_.l2_tbps * 1e12);
   }
 
@@ -572,6 +589,7 @@ private:
         r.modeled_s = s;
         r.binding = name;
       }
+    r.modeled_s += r.serial_s;
     r.pct_of_peak = r.modeled_s > 0 ? 100.0 * r.flops / r.modeled_s / peak_flops() : 0;
     r.pct_of_roofline = r.modeled_s > 0 ? 100.0 * r.roofline_s / r.modeled_s : 0;
     r.pct_of_hbm = r.modeled_s > 0 ? 100.0 * r.t.dram / r.modeled_s : 0;
@@ -754,11 +772,12 @@ int model_main(const std::vector<std::string>& args, std::ostream& out, std::ost
       rc = 1;
       continue;
     }
+    const std::string spec = r.specialisation + (r.splits > 1 ? ",S=" + std::to_string(r.splits) : "");
     std::snprintf(line, sizeof line,
                   "%-8s %-8s %-22s %5.1f %9.2f %9.2f %9.2f %9.2f %9.2f %6.0f %10.2f %6.1f%% %5.1f%% %-6s %10.2f\n",
-                  r.layer_id.c_str(), r.algorithm.c_str(), r.specialisation.c_str(), 100 * r.path_fma_share,
-                  r.t.issue * 1e6, r.t.fma * 1e6, r.t.smem * 1e6, r.t.l2 * 1e6, r.t.dram * 1e6, r.waves,
-                  r.modeled_s * 1e6, r.pct_of_peak, r.pct_of_hbm, r.binding.c_str(), r.roofline_s * 1e6);
+                  r.layer_id.c_str(), r.algorithm.c_str(), spec.c_str(), 100 * r.path_fma_share, r.t.issue * 1e6,
+                  r.t.fma * 1e6, r.t.smem * 1e6, r.t.l2 * 1e6, r.t.dram * 1e6, r.waves, r.modeled_s * 1e6,
+                  r.pct_of_peak, r.pct_of_hbm, r.binding.c_str(), r.roofline_s * 1e6);
     out << line;
     pct_by_kernel[r.algorithm].push_back(r.pct_of_peak);
     hbm_by_kernel[r.algorithm].push_back(r.pct_of_hbm);
@@ -800,8 +819,9 @@ int model_main(const std::vector<std::string>& args, std::ostream& out, std::ost
         << ", \"blocks_per_sm\": " << r.blocks_per_sm << ", \"threads\": " << r.threads
         << ", \"dynamic_smem\": " << r.dynamic_smem << ", \"instructions_per_tap\": " << r.instructions_per_tap
         << ", \"path_fma_share\": " << r.path_fma_share << ", \"warp_instructions\": " << r.warp_instructions
-        << ", \"l2_bytes\": " << r.l2_bytes << ", \"modeled_us\": " << r.modeled_s * 1e6 << ", \"binding\": \""
-        << r.binding << "\", \"pct_of_peak\": " << r.pct_of_peak << ", \"pct_of_hbm\": " << r.pct_of_hbm
+        << ", \"l2_bytes\": " << r.l2_bytes << ", \"splits\": " << r.splits << ", \"serial_us\": " << r.serial_s * 1e6
+        << ", \"modeled_us\": " << r.modeled_s * 1e6 << ", \"binding\": \"" << r.binding
+        << "\", \"pct_of_peak\": " << r.pct_of_peak << ", \"pct_of_hbm\": " << r.pct_of_hbm
         << ", \"pct_of_roofline\": " << r.pct_of_roofline << ", \"roofline_us\": " << r.roofline_s * 1e6 << "}";
     }
     f << "\n ]\n}\n";

@@ -12,7 +12,20 @@
 //   8x8 outputs in registers (4+4 pixels at 4*tm and BM/2 + 4*tm, 4+4 channels at 4*tn and BN/2 + 4*tn; a warp
 //   is 4 (m) x 8 (n) threads). prepare() takes the largest tile whose tile count fills one wave of the device's
 //   SMs, BN = 64 when K/g <= 64, and 64x64 for problems whose offsets need 64 bits (index_fits_int32 false:
-//   the int64_t instantiations). Blocks loop over the tiles (block-stride, gridDim.x <= max_grid_blocks(dev)).
+//   the int64_t instantiations). Blocks loop over the work units (block-stride, gridDim.x <= max_grid_blocks(dev)).
+// Split-K (layers whose tiles leave the SMs idle: batch 1, 7x7 and 14x14 layers, large C): prepare() splits each
+//   tile's k-tiles into S ranges of ceil(k_tiles / S) (the last shorter, none empty; a request above k_tiles is
+//   clamped to one k-tile per split); a work unit is (split, tile). S = 1: one range, the epilogue in this kernel
+//   (the single-kernel path, bit for bit). S > 1: each unit writes its fp32 partial sums, unscaled, to its slice of
+//   the workspace [S][y_elements] (y's memory order; Prepared::workspace_bytes = S * y_elements * 4, checked by
+//   Plan::run), then igemm_reduce_kernel (256 threads per block, one thread per element of y) adds the S partials
+//   in increasing split order and applies the epilogue (bias, activation, alpha, beta * z): y is written only by
+//   that second launch, no atomics, bitwise deterministic. The rule (igemm_choose_splits): S = 1 when the tiles
+//   fill the resident-block slots (SMs x 12 warps' worth of blocks: 6 of 64x64, 3 of 128x64, 1 of 128x128); else
+//   the S <= min(slots / tiles, k_tiles / 4, 128) with the least t(S) = ceil(k_tiles / S) x one k-tile's FMA time
+//   + (2 S + 1 [+ 1 for z]) x y bytes at HBM speed + one launch (each split keeps >= 4 k-tiles; the partials'
+//   traffic has to be paid for). SMs: the device's (kCuda), the executor profile's 132 (emulated). Never split:
+//   64-bit problems, S * y_elements >= 2^31. Tests force S through igemm_prepare_tile(p, dev, tile, S).
 // Staging, per k-tile: each thread gathers BM*8/threads elements of A with one k (its k lane) for pixels
 //   ml = threads/8 apart (NC[D]HW x: the 32 lanes of a warp take consecutive pixels, coalesced along W; N[D]HWC x:
 //   8 consecutive k x 4 pixels, coalesced along C) and BN*8/threads elements of B (8 consecutive k x 4 channels
@@ -28,17 +41,22 @@
 //   128x128: 16,912 bytes; 128x64: 13,584 (NC[D]HW) / 12,816; 64x64: 8,976 / 8,720 (<= 48 KiB, no opt-in).
 // Inf/NaN weights never meet padding: a stager that loads a non-finite weight marks the stage; when the block
 //   reaches a marked k-tile it leaves the k loop and recomputes the output tile from global memory, adding only
-//   the in-input taps (so an Inf weight gives +-Inf at the border, as `direct` does, not Inf * 0 = NaN). The
-//   check costs a compare per staged weight and one shared load per k-tile.
+//   the in-input taps (so an Inf weight gives +-Inf at the border, as `direct` does, not Inf * 0 = NaN), over its
+//   own split's k range only (the other splits' partials hold the rest). The check costs a compare per staged
+//   weight and one shared load per k-tile.
 // supports(): op == conv (the table), f32, NC[D]HW with KCRS filters or N[D]HWC with KRSC filters (a filter
 //   layout different from the activations' is declined: one instantiation per layout), every epilogue; no size
-//   constraint. Registers (ptxas 13.0, sm_90, kernels/kernel_resources.inc): about 150-170 for the 256- and
-//   128-thread tiles, about 215-220 for 64x64 (one block of 256 threads per SM by registers); 0 spills.
-// Determinism: bitwise deterministic; each output is one thread's sum over k in increasing order, then the
-//   epilogue. z may be y (each element is read and then written by the same thread).
+//   constraint. Registers (ptxas 13.0, sm_90, kernels/kernel_resources.inc): 127-175 for the 32-bit instantiations
+//   (about 12 warps per SM), 219-221 for the 64-bit 64x64 ones; igemm_reduce_kernel 32; 0 spills.
+// Determinism: bitwise deterministic for a plan; each output is one thread's sum over k in increasing order
+//   (S > 1: per split, then the S partials in split order by one thread), then the epilogue. S comes from the
+//   device's SM count, so plans for devices with different SM counts may round differently. z may be y (each
+//   element is read and then written by the same thread).
 // Cost estimate (auto): 0.5 x the fp32 FMA peak x the share of the issued FMAs that are useful (tile fit).
-// Tests: test_kernels_igemm (edge list, tile boundaries per tile shape, layouts, epilogues), test_kernels_emulated
-//   --gtest_filter='*Emulated*igemm*'. Bench: convarith_bench --device=cuda --benchmark_filter='convarith:igemm$'.
+// Tests: test_kernels_igemm (edge list, tile boundaries per tile shape, layouts, epilogues; split-K: the edge list
+//   at every split count, Inf weights per split, run-to-run bitwise, the workspace check, failed launches, the
+//   rule), test_kernels_emulated --gtest_filter='*Emulated*igemm*'.
+//   Bench: convarith_bench --device=cuda --benchmark_filter='convarith:igemm$'.
 #pragma once
 
 #include <cstdint>
@@ -96,7 +114,32 @@ struct IgemmParams {
   int64_t tiles_m = 0, tiles_n = 0, total_tiles = 0, k_tiles = 0;
   int64_t step[4] = {0, 0, 0, 0}; // kIgemmBK in the mixed radix of the k digits, fastest digit first
   int64_t tap_x[3] = {0, 0, 0};   // x offset of one step of r, s, t: dil * stride of D, H, W
+  // Split-K: the k-tiles of each output tile in `splits` ranges of split_k_tiles (the last may be shorter, none is
+  // empty); a block's work unit is (split, tile), unit = split * total_tiles + tile. splits == 1: one range, the
+  // epilogue in this kernel. splits > 1: fp32 partial sums to `partial` ([splits][y_elements], each slice in y's
+  // memory order), then igemm_reduce_kernel (reduce_blocks x kIgemmReduceThreads) sums them and applies the epilogue.
+  int64_t splits = 1, split_k_tiles = 0;
+  float* partial = nullptr; // the workspace (splits > 1)
+  unsigned reduce_blocks = 1;
 };
+
+constexpr unsigned kIgemmReduceThreads = 256;
+constexpr int64_t kIgemmMinSplitKTiles = 4; // the rule's least k-tiles per split (32 k)
+constexpr int64_t kIgemmMaxSplits = 128;    // the rule's most splits
+
+// The workspace of a split plan: splits x y_elements floats (0 when splits == 1).
+inline size_t igemm_workspace_bytes(const ConvProblem& p, int64_t splits) {
+  return splits > 1 ? static_cast<size_t>(splits) * static_cast<size_t>(p.y_elements()) * sizeof(float) : 0;
+}
+
+// k-tiles per split and the split count for a requested count: split_k_tiles = ceil(k_tiles / requested), splits =
+// ceil(k_tiles / split_k_tiles): a request above k_tiles is clamped to one k-tile per split, and no split is empty
+// (11 k-tiles, 4 requested: 3 + 3 + 3 + 2; 5 requested: also 4 splits).
+inline void igemm_split_ranges(int64_t k_tiles, int64_t requested, int64_t* splits, int64_t* split_k_tiles) {
+  const int64_t want = std::max<int64_t>(1, std::min(requested, std::max<int64_t>(1, k_tiles)));
+  *split_k_tiles = std::max<int64_t>(1, (k_tiles + want - 1) / want);
+  *splits = std::max<int64_t>(1, (k_tiles + *split_k_tiles - 1) / *split_k_tiles);
+}
 
 // The launch's instantiation: tile * 4 + channels-last (x, z, y and w) * 2 + wide.
 constexpr int igemm_config(int tile, bool channels_last, bool wide) {
@@ -130,8 +173,55 @@ inline int igemm_choose_tile(const ConvProblem& p, const DeviceInfo& dev) {
   return kIgemm64x64;
 }
 
-// With a given tile shape (tests run every shape on small problems; wide problems always take 64x64).
-inline Result<Prepared> igemm_prepare_tile(const ConvProblem& p, const DeviceInfo& dev, int tile) {
+// The split count prepare() takes for `tiles` output tiles of `tile` with `k_tiles` k-tiles each (the header's rule):
+// 1 unless the tiles leave resident-block slots idle; else the S in [1, S_max] of the least modeled time
+//   t(S) = ceil(tiles * S / slots) * ceil(k_tiles / S) * t_ktile  +  (S > 1: (2 S + 1 [+ 1 with z]) * y bytes / HBM
+//          + one launch),
+// slots = SMs x blocks per SM (12 warps per SM, the register-bound occupancy at the 32-bit instantiations' ~167
+// registers: 6 blocks of 64x64, 3 of 128x64, 1 of 128x128), t_ktile = one k-tile's FMAs at the SM's fp32 rate
+// shared by its blocks, S_max = min(slots / tiles, k_tiles / 4, 128) so every
+// split keeps at least 4 k-tiles; ties go to the smaller S. Never for 64-bit problems or a workspace index past 2^31.
+inline int64_t igemm_choose_splits(const ConvProblem& p, const DeviceInfo& dev, int tile, int64_t tiles,
+                                   int64_t k_tiles) {
+  if (!index_fits_int32(p) || tiles <= 0)
+    return 1;
+  const int64_t sms = dev.sms > 0 ? dev.sms : 132;
+  const int64_t warps = (igemm_tile_m(tile) / 8) * (igemm_tile_n(tile) / 8) / 32;
+  const int64_t per_sm = std::max<int64_t>(1, 12 / warps), slots = sms * per_sm;
+  const int64_t s_max = std::min({slots / tiles, k_tiles / kIgemmMinSplitKTiles, kIgemmMaxSplits,
+                                  (int64_t{1} << 31) / std::max<int64_t>(1, p.y_elements())});
+  if (s_max < 2)
+    return 1;
+  const double fma_per_s_sm = 66.9e12 / 132.0 / 2.0; // the cost estimate's sm_90 fp32 rate, per SM
+  const double t_ktile = static_cast<double>(igemm_tile_m(tile) * igemm_tile_n(tile) * kIgemmBK) /
+                         (fma_per_s_sm / static_cast<double>(per_sm));
+  const double y_bytes = static_cast<double>(p.y_elements()) * 4.0;
+  const double z_pass = p.epilogue().has_residual() ? 1.0 : 0.0;
+  int64_t best = 1;
+  double best_t = 0;
+  for (int64_t want = 1; want <= s_max; ++want) {
+    int64_t s = 1, kts = 0;
+    igemm_split_ranges(k_tiles, want, &s, &kts);
+    const double waves = static_cast<double>((tiles * s + slots - 1) / slots);
+    double t = waves * static_cast<double>(kts) * t_ktile;
+    if (s > 1)
+      t += (2.0 * static_cast<double>(s) + 1.0 + z_pass) * y_bytes / 3.35e12 + 3e-6;
+    if (want == 1 || t < best_t) {
+      best = s;
+      best_t = t;
+    }
+  }
+  return best;
+}
+
+// With a given tile shape and split request (tests run every shape and every split count on small problems; wide
+// problems always take 64x64 and one split). requested_splits: 0 = prepare()'s rule, >= 1 = that many, clamped by
+// igemm_split_ranges; negative is kInvalidArgument.
+inline Result<Prepared> igemm_prepare_tile(const ConvProblem& p, const DeviceInfo& dev, int tile,
+                                           int64_t requested_splits = 0) {
+  if (requested_splits < 0)
+    return invalid_argument("igemm: requested split count " + std::to_string(requested_splits) +
+                            " is negative (0 chooses, >= 1 forces)");
   const bool wide = !index_fits_int32(p);
   if (wide)
     tile = kIgemm64x64;
@@ -160,8 +250,14 @@ inline Result<Prepared> igemm_prepare_tile(const ConvProblem& p, const DeviceInf
   q.step[3] = rest;
   for (int j = 0; j < 3; ++j)
     q.tap_x[j] = g.dil[j] * g.xs[2 + j];
+  int64_t want = requested_splits > 0 ? requested_splits : igemm_choose_splits(p, dev, tile, q.total_tiles, q.k_tiles);
+  if (wide || p.y_elements() * std::min(want, q.k_tiles) >= (int64_t{1} << 31))
+    want = 1; // 64-bit problems, and a workspace past 32-bit indexing, never split
+  igemm_split_ranges(q.k_tiles, want, &q.splits, &q.split_k_tiles);
+  q.reduce_blocks = grid_blocks(p.y_elements(), kIgemmReduceThreads, max_grid_blocks(dev));
   const int threads = (bm / 8) * (bn / 8);
-  plan.grid = dim3(static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(q.total_tiles, max_grid_blocks(dev)))));
+  const int64_t units = q.total_tiles * q.splits;
+  plan.grid = dim3(static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(units, max_grid_blocks(dev)))));
   plan.block = dim3(static_cast<unsigned>(threads));
   plan.smem_bytes = igemm_smem_bytes(tile, x_cl);
   plan.variant = igemm_config(tile, x_cl, wide);
@@ -170,12 +266,14 @@ inline Result<Prepared> igemm_prepare_tile(const ConvProblem& p, const DeviceInf
   // layer the tiles fit badly (depthwise: K/g = 1 in a 64-wide tile) goes to the rows that fit it.
   const double issued = static_cast<double>(q.total_tiles) * static_cast<double>(q.k_tiles) * kIgemmBK * bm * bn;
   const double useful = static_cast<double>(p.flops()) / 2;
-  return make_prepared(p, dev, plan, issued > 0 ? std::max(1e-3, 0.5 * std::min(1.0, useful / issued)) : 0.5);
+  return make_prepared(p, dev, plan, issued > 0 ? std::max(1e-3, 0.5 * std::min(1.0, useful / issued)) : 0.5,
+                       igemm_workspace_bytes(p, q.splits));
 }
 
-// Precondition: igemm_supports(p, dev) is OK. The tile and the k digits are computed here, once per plan.
+// Precondition: igemm_supports(p, dev) is OK. The tile, the split count and the k digits are computed here, once
+// per plan.
 inline Result<Prepared> igemm_prepare(const ConvProblem& p, const DeviceInfo& dev) {
-  return igemm_prepare_tile(p, dev, igemm_choose_tile(p, dev));
+  return igemm_prepare_tile(p, dev, igemm_choose_tile(p, dev), 0);
 }
 
 namespace cuda {
@@ -300,7 +398,16 @@ __launch_bounds__(IgemmTile<igemm_tile_m(kConfig / 4), igemm_tile_n(kConfig / 4)
   CONVARITH_SYNC();
   unsigned serial = 0; // k-tiles this block has run: stage serial & 1, flags[stage] == serial marks it
 
-  for (int64_t tile = blockIdx.x; tile < p.total_tiles; tile += gridDim.x) {
+  // 64-bit problems never split (prepare()): their instantiations compile the single-range path only.
+  const int64_t splits = kWide ? 1 : p.splits, split_k_tiles = kWide ? p.k_tiles : p.split_k_tiles;
+  const int64_t units = p.total_tiles * splits;
+  for (int64_t unit = blockIdx.x; unit < units; unit += gridDim.x) {
+    const int64_t split = kWide ? 0 : unit / p.total_tiles, tile = unit - split * p.total_tiles;
+    // This unit's k-tiles [kt_begin, kt_end) and k range [k_begin, k_end) (splits == 1: all of them).
+    const int64_t kt_begin = split * split_k_tiles;
+    const int64_t kt_end = kt_begin + split_k_tiles < p.k_tiles ? kt_begin + split_k_tiles : p.k_tiles;
+    const I k_begin = static_cast<I>(kt_begin * BK);
+    const I k_end = static_cast<I>(kt_end * BK) < kdim ? static_cast<I>(kt_end * BK) : kdim;
     const int64_t tn_i = tile % p.tiles_n;
     const int64_t rest = tile / p.tiles_n;
     const int64_t tm_i = rest % p.tiles_m;
@@ -341,8 +448,8 @@ __launch_bounds__(IgemmTile<igemm_tile_m(kConfig / 4), igemm_tile_n(kConfig / 4)
       b_ok[j] = n < kg;
       b_base[j] = b_ok[j] ? (grp * kg + n) * ws0 : 0;
     }
-    IgemmTap<I> tap = igemm_decompose<kWcl, I>(static_cast<I>(a_k), cg, kd, kh, kw);
-    I kb = static_cast<I>(b_k);
+    IgemmTap<I> tap = igemm_decompose<kWcl, I>(static_cast<I>(k_begin + a_k), cg, kd, kh, kw);
+    I kb = static_cast<I>(k_begin + b_k);
 
     float a_reg[kAPer], b_reg[kBPer];
     bool bad = false; // a non-finite weight in the staged tile
@@ -394,14 +501,14 @@ __launch_bounds__(IgemmTile<igemm_tile_m(kConfig / 4), igemm_tile_n(kConfig / 4)
     store_tile(serial);
     CONVARITH_SYNC();
     bool guarded = false; // a staged k-tile holds a non-finite weight: the tile is recomputed below
-    for (int64_t kt = 0; kt < p.k_tiles; ++kt, ++serial) {
+    for (int64_t kt = kt_begin; kt < kt_end; ++kt, ++serial) {
       const int stage = static_cast<int>(serial & 1u);
       if (CONVARITH_LDS(flags + stage) == serial) { // the same for every thread (written before the barrier)
         guarded = true;
         ++serial; // the next tile's prologue stages into the other buffer, as after a full iteration
         break;
       }
-      const bool has_next = kt + 1 < p.k_tiles;
+      const bool has_next = kt + 1 < kt_end;
       if (has_next)
         load_tile(); // in flight during the FMAs below
       const float* a_s = as + stage * kAStage + 4 * tm;
@@ -427,14 +534,15 @@ __launch_bounds__(IgemmTile<igemm_tile_m(kConfig / 4), igemm_tile_n(kConfig / 4)
     }
     if (guarded) {
       // A non-finite weight meets this tile: recompute it from global memory adding only the products of
-      // in-input taps (the staged zeros of padding would give Inf * 0 = NaN). Rare; divisions are fine here.
+      // in-input taps (the staged zeros of padding would give Inf * 0 = NaN), over this unit's k range only (the
+      // other splits add theirs). Rare; divisions are fine here.
       CONVARITH_UNROLL
       for (int i = 0; i < 8; ++i) {
         CONVARITH_UNROLL
         for (int j = 0; j < 8; ++j)
           acc[i][j] = 0.0f;
       }
-      for (I k = 0; k < kdim; ++k) {
+      for (I k = k_begin; k < k_end; ++k) {
         const IgemmTap<I> d = igemm_decompose<kWcl, I>(k, cg, kd, kh, kw);
         const I xoff = d.c * xs1 + d.r * tap_r + d.s * tap_s + d.t * tap_t;
         float bv[8];
@@ -469,6 +577,31 @@ __launch_bounds__(IgemmTile<igemm_tile_m(kConfig / 4), igemm_tile_n(kConfig / 4)
       }
     }
 
+    if (splits > 1) {
+      // Split-K: this split's fp32 partial sums, unscaled, to its slice of the workspace (y's memory order).
+      float* const part = p.partial + split * p.g.y_elements;
+      CONVARITH_UNROLL
+      for (int i = 0; i < 8; ++i) {
+        const I m = m0 + 4 * tm + (i < 4 ? i : BM / 2 + i - 4);
+        if (m >= m_total)
+          continue;
+        I q = m;
+        const I ow = q % out_w;
+        q /= out_w;
+        const I oh = q % out_h;
+        q /= out_h;
+        const I od = q % out_d;
+        const I nb = q / out_d;
+        const I y_pix = y_offset<I>(g, nb, 0, od, oh, ow);
+        CONVARITH_UNROLL
+        for (int j = 0; j < 8; ++j) {
+          const I n = n0 + 4 * tn + (j < 4 ? j : BN / 2 + j - 4);
+          if (n < kg)
+            CONVARITH_STG(part + (y_pix + (grp * kg + n) * static_cast<I>(g.ys[1])), acc[i][j]);
+        }
+      }
+      continue;
+    }
     // Epilogue: act(alpha * acc + bias + beta * z), through the strides of y (and z, which has y's layout).
     float bias_v[8];
     CONVARITH_UNROLL
@@ -502,10 +635,39 @@ __launch_bounds__(IgemmTile<igemm_tile_m(kConfig / 4), igemm_tile_n(kConfig / 4)
   }
 }
 
+// Split-K's second kernel: one thread per element e of y (memory order), the partials of the splits summed in
+// increasing split order, then the epilogue. Split plans have 32-bit indices (prepare()); the grid-stride counter
+// is 64-bit. z may be y (each element is read, then written, by one thread).
+CONVARITH_GLOBAL void
+#if CONVARITH_GPU_ONLY
+__launch_bounds__(kIgemmReduceThreads)
+#endif
+    igemm_reduce_kernel(IgemmParams p) {
+  const int32_t elements = static_cast<int32_t>(p.g.y_elements), splits = static_cast<int32_t>(p.splits);
+  const int32_t ys1 = static_cast<int32_t>(p.g.ys[1]), channels = static_cast<int32_t>(p.g.k);
+  const float* CONVARITH_RESTRICT part = p.partial;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < elements;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int32_t e = static_cast<int32_t>(i);
+    float sum = CONVARITH_LDG(part + e);
+    for (int32_t s = 1; s < splits; ++s)
+      sum += CONVARITH_LDG(part + (s * elements + e));
+    const int32_t k = (e / ys1) % channels; // y's channel: NC[D]HW ys1 = OD*OH*OW, N[D]HWC ys1 = 1
+    const float bias = p.bias != nullptr ? CONVARITH_LDG(p.bias + k) : 0.0f;
+    const float zv = p.ep.beta != 0.0f ? CONVARITH_LDG(p.z + e) : 0.0f;
+    CONVARITH_STG(p.y + e, apply_epilogue(p.ep, sum, bias, zv));
+  }
+}
+
 template <int kConfig>
 Status igemm_launch(const KernelPlan<IgemmParams>& plan, const IgemmParams& params, const KernelArgs& args) {
   (void)args.stream; // the executor's launch ignores the stream
-  return CONVARITH_LAUNCH(igemm_kernel<kConfig>, plan.grid, plan.block, plan.smem_bytes, args.stream, params);
+  CONVARITH_RETURN_IF_ERROR(
+      CONVARITH_LAUNCH(igemm_kernel<kConfig>, plan.grid, plan.block, plan.smem_bytes, args.stream, params));
+  if (params.splits <= 1)
+    return Status::ok();
+  const dim3 reduce_grid(params.reduce_blocks), reduce_block(kIgemmReduceThreads);
+  return CONVARITH_LAUNCH(igemm_reduce_kernel, reduce_grid, reduce_block, 0, args.stream, params);
 }
 
 Status igemm_run(const KernelArgs& args) {
@@ -516,6 +678,14 @@ Status igemm_run(const KernelArgs& args) {
   params.bias = static_cast<const float*>(args.bias);
   params.z = static_cast<const float*>(args.z);
   params.y = static_cast<float*>(args.y);
+  if (params.splits > 1) { // the Plan checked the workspace; a direct caller (tests) is checked here
+    const size_t need = static_cast<size_t>(params.splits) * static_cast<size_t>(params.g.y_elements) * sizeof(float);
+    if (need > 0 && (args.workspace == nullptr || args.workspace_bytes < need))
+      return invalid_argument("igemm: split-K over " + std::to_string(params.splits) + " splits needs a workspace of " +
+                              std::to_string(need) + " bytes, got " +
+                              std::to_string(args.workspace == nullptr ? 0 : args.workspace_bytes));
+    params.partial = static_cast<float*>(args.workspace);
+  }
   switch (plan.variant) {
 #define CONVARITH_IGEMM_CASE(cfg)                                                                                      \
   case cfg:                                                                                                            \

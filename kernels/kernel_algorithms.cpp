@@ -118,7 +118,9 @@ void append_kernel_algorithms(std::vector<Algorithm>& table) {
     table.push_back(Algorithm{
         "igemm", device, op_bit(Op::kConv), f32, igemm_layouts, true, false, true, "fp32 FMA",
         "conv: implicit GEMM, 128x128 / 128x64 / 64x64 x 8 block tiles, 8x8 outputs per thread, im2col gathered into "
-        "double-buffered shared memory; NC[D]HW and N[D]HWC, both filter layouts, fused epilogue",
+        "double-buffered shared memory; split-K where the tiles cannot fill the SMs (fp32 partials in the workspace, "
+        "summed in split order by a second kernel: deterministic); NC[D]HW and N[D]HWC, both filter layouts, fused "
+        "epilogue",
         &kn::igemm_supports, &kn::igemm_prepare,
         device == Device::kCuda ? CONVARITH_CUDA_RUN(igemm_run) : &kn::emu::igemm_run});
     for (const KernelRow& r : rows)

@@ -4,6 +4,7 @@
 // the H100/H200 profiles differ by their HBM, and bad command lines or a missing characterisation fail.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -108,6 +109,36 @@ TEST(ModelCli, AlgoDepthwiseReportsHbmShare) {
   r = model({"--algo", "no_such_row", "--layer", "conv", "--x-shape", "1,1,5,5", "--w-shape", "1,1,3,3"});
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("--algo no_such_row: no such kernel row"), std::string::npos) << r.err;
+}
+
+// igemm's split-K plan in the model: a batch-1 7x7x512 3x3 layer models tiles x S units and the reduction kernel as a
+// serial term (its S x y partial reads at HBM speed) on top of the largest bound; a batch-32 56x56 layer does not
+// split.
+TEST(ModelCli, IgemmSplitKAddsTheReduction) {
+  const std::string json = ::testing::TempDir() + "convarith_model_splitk.json";
+  std::remove(json.c_str());
+  CliRun r = model({"--algo", "igemm", "--json", json, "--layer", "conv", "--x-shape", "1,512,7,7", "--w-shape",
+                    "512,512,3,3", "--pads", "1,1,1,1"});
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("igemm_kernel<8>,S="), std::string::npos) << r.out;
+  std::string j = read(json);
+  const char* row = "\"algorithm\": \"igemm\"";
+  const double splits = field(j, row, "splits"), serial = field(j, row, "serial_us");
+  EXPECT_GT(splits, 1) << j;
+  // (S + 1) x 49 x 512 x 4 bytes at the h200's 4.8 TB/s.
+  EXPECT_NEAR(serial, (splits + 1) * 49 * 512 * 4 / 4.8e12 * 1e6, 1e-6) << j;
+  double largest = 0;
+  for (const char* bound : {"issue_us", "fma_us", "smem_us", "l2_us", "dram_us"})
+    largest = std::max(largest, field(j, row, bound));
+  EXPECT_NEAR(field(j, row, "modeled_us"), largest + serial, 1e-6) << j;
+  EXPECT_EQ(field(j, row, "waves"), 1) << j; // 8 tiles x S units in one wave of 132 x 6 slots
+  r = model({"--algo", "igemm", "--json", json, "--layer", "conv", "--x-shape", "32,64,56,56", "--w-shape", "64,64,3,3",
+             "--pads", "1,1,1,1"});
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
+  j = read(json);
+  EXPECT_EQ(field(j, row, "splits"), 1) << j;
+  EXPECT_EQ(field(j, row, "serial_us"), 0) << j;
+  EXPECT_EQ(r.out.find(",S="), std::string::npos) << r.out;
 }
 
 TEST(ModelCli, TapPathArithmeticFollowsTheCharacterisation) {

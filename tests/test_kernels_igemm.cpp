@@ -54,13 +54,17 @@ struct IgemmRun {
   Status status;
   std::vector<float> y;
   std::vector<double> want, magnitude;
+  int64_t splits = 0, split_k_tiles = 0, k_tiles = 0; // the prepared plan's (forced tile only)
+  size_t workspace_bytes = 0;
 };
 
-// One run of igemm with the given tile (-1: the one prepare() chooses, through a Plan) on NaN-poisoned y (or y = z
-// when z_is_y), every launch checked against sm_90 with the registers of the resource table.
+// One run of igemm with the given tile (-1: the one prepare() chooses, through a Plan, with the workspace it reports)
+// on NaN-poisoned y (or y = z when z_is_y) and a NaN-poisoned workspace, every launch checked against sm_90 with the
+// registers of the resource table. splits: the split count asked of igemm_prepare_tile (1, the default: the
+// single-kernel path; 0: prepare()'s rule).
 IgemmRun run_igemm(const ConvProblem& p, int tile, uint64_t seed, bool integers, bool z_is_y = false,
                    const std::vector<float>* w_override = nullptr, bool reverse = false,
-                   const std::vector<float>* x_override = nullptr) {
+                   const std::vector<float>* x_override = nullptr, int64_t splits = 1) {
   IgemmRun r;
   const std::vector<float> x = x_override != nullptr ? *x_override : fill(p.x_elements(), seed, integers);
   const std::vector<float> w = w_override != nullptr ? *w_override : fill(p.w_elements(), seed + 1, integers);
@@ -87,23 +91,32 @@ IgemmRun run_igemm(const ConvProblem& p, int tile, uint64_t seed, bool integers,
     } else {
       Tensors t;
       t.x = x.data(), t.w = w.data(), t.bias = bias.data(), t.z = zp, t.y = r.y.data();
-      r.status = plan->run(t, nullptr, 0);
+      std::vector<float> workspace(plan->workspace_bytes() / sizeof(float), kNaN);
+      r.workspace_bytes = plan->workspace_bytes();
+      r.status = plan->run(t, workspace.empty() ? nullptr : workspace.data(), plan->workspace_bytes());
     }
   } else {
-    const Result<Prepared> prepared = kn::igemm_prepare_tile(p, emulated_device_info(), tile);
+    const Result<Prepared> prepared = kn::igemm_prepare_tile(p, emulated_device_info(), tile, splits);
     if (!prepared) {
       r.status = prepared.status();
     } else {
+      const auto* plan = static_cast<const kn::KernelPlan<kn::IgemmParams>*>(prepared->state.get());
+      r.splits = plan->params.splits, r.split_k_tiles = plan->params.split_k_tiles, r.k_tiles = plan->params.k_tiles;
+      r.workspace_bytes = prepared->workspace_bytes;
+      std::vector<float> workspace(prepared->workspace_bytes / sizeof(float), kNaN);
       KernelArgs a;
       a.problem = &p;
       a.prepared = prepared->state.get();
       a.x = x.data(), a.w = w.data(), a.bias = bias.data(), a.z = zp, a.y = r.y.data();
+      a.workspace = workspace.empty() ? nullptr : workspace.data();
+      a.workspace_bytes = prepared->workspace_bytes;
       const auto bytes = [&](TensorId id) { return static_cast<size_t>(p.tensor(id).bytes()); };
       const emu::GlobalExtents extents({{x.data(), bytes(TensorId::kX), "x"},
                                         {w.data(), bytes(TensorId::kW), "w"},
                                         {bias.data(), bytes(TensorId::kBias), "bias"},
                                         {zp, residual ? bytes(TensorId::kZ) : 0, "z"},
-                                        {r.y.data(), bytes(TensorId::kY), "y"}});
+                                        {r.y.data(), bytes(TensorId::kY), "y"},
+                                        {a.workspace, a.workspace_bytes, "workspace"}});
       r.status = kn::emu::igemm_run(a);
     }
   }
@@ -262,7 +275,7 @@ TEST(KernelsIgemm, InfWeightsGiveInfAtTheBorder) {
     const std::vector<float> ones(static_cast<size_t>(p.x_elements()), 1.0f);
     for (int tile : kTiles) {
       SCOPED_TRACE(std::string(layout_name(layout)) + " tile " + std::to_string(tile));
-      const IgemmRun r = run_igemm(p, tile, 4, true, false, &w, false, &ones);
+      const IgemmRun r = run_igemm(p, tile, 4, true, false, &w, false, &ones, 1);
       ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
       int64_t infinite = 0;
       for (size_t e = 0; e < r.y.size(); ++e) {
@@ -322,6 +335,261 @@ TEST(KernelsIgemm, AutoPrefersIgemmAndMixedLayoutsAreDeclined) {
   EXPECT_EQ(s.code(), StatusCode::kNotSupported);
   EXPECT_NE(s.message().find("filter layout"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("NHWC"), std::string::npos) << s.message();
+}
+
+// ---- split-K -------------------------------------------------------------------------------------------------------
+
+// The edge list plus split-specific shapes (Kdim of several k-tiles: 1x1 with C = 20, a prime Kdim of 7 x 13 = 91),
+// every split count from 1 to one past the k-tiles (S not dividing them, and S above them: clamped), both layouts,
+// exact on integers. The plan's split arithmetic is checked on each: no empty split, workspace S x y x 4 bytes.
+TEST(KernelsIgemm, SplitKEdgeListEverySplitCountBothLayouts) {
+  std::vector<std::pair<std::string, ProblemDesc>> problems = edge_list();
+  problems.push_back({"1x1_c20", conv(2, 20, 7, 1, {3, 5}, {1, 1})});
+  problems.push_back({"prime_kdim91", conv(1, 7, 5, 1, {5, 4}, {13, 1}, 1, 6)});
+  for (const auto& [name, desc] : problems) {
+    for (Layout layout : {Layout::kNCHW, Layout::kNHWC}) {
+      const ConvProblem p = must_make(with_layout(desc, layout));
+      const int64_t k_tiles = (p.c() / p.groups() * p.kernel_spatial() + kn::kIgemmBK - 1) / kn::kIgemmBK;
+      for (int64_t s = 1; s <= k_tiles + 1; ++s) {
+        SCOPED_TRACE(name + " " + layout_name(layout) + " splits " + std::to_string(s));
+        const IgemmRun r = run_igemm(p, kn::kIgemm64x64, 13, true, false, nullptr, false, nullptr, s);
+        EXPECT_TRUE(exact(p, r));
+        EXPECT_EQ(r.k_tiles, k_tiles);
+        EXPECT_GE(r.splits, 1);
+        EXPECT_LE(r.splits, std::min(s, k_tiles));
+        EXPECT_LT((r.splits - 1) * r.split_k_tiles, k_tiles); // the last split is not empty
+        EXPECT_GE(r.splits * r.split_k_tiles, k_tiles);
+        if (s <= k_tiles && k_tiles % s == 0) {
+          EXPECT_EQ(r.splits, s);
+        }
+        EXPECT_EQ(r.workspace_bytes, r.splits > 1 ? static_cast<size_t>(r.splits * p.y_elements()) * 4 : 0u);
+      }
+    }
+  }
+}
+
+// Split-K on the larger tile shapes and tile boundaries (several output tiles: the block-stride loop over (split,
+// tile) units with 3 blocks), S = 2, 3 and 7 of 11 k-tiles.
+TEST(KernelsIgemm, SplitKTileBoundariesEveryShape) {
+  for (int tile : kTiles) {
+    const int64_t bm = kn::igemm_tile_m(tile), bn = kn::igemm_tile_n(tile);
+    for (Layout layout : {Layout::kNCHW, Layout::kNHWC}) {
+      const ConvProblem p = must_make(with_layout(conv(1, 9, bn + 1, 1, {1, bm + 1}, {1, 9}, 1, 4), layout));
+      for (int64_t s : {2, 3, 7}) {
+        SCOPED_TRACE(p.name() + " tile " + std::to_string(tile) + " splits " + std::to_string(s));
+        const IgemmRun r = run_igemm(p, tile, 6, true, false, nullptr, false, nullptr, s);
+        EXPECT_EQ(r.k_tiles, 11);
+        EXPECT_GT(r.splits, 1);
+        EXPECT_TRUE(exact(p, r));
+      }
+    }
+  }
+}
+
+// Every epilogue through the reduction kernel: relu + alpha + bias + residual with z separate and z == y (exact), and
+// the transcendental activations within the acceptance rule, both layouts, S = 2 and 3.
+TEST(KernelsIgemm, SplitKEveryEpilogue) {
+  for (Layout layout : {Layout::kNCHW, Layout::kNHWC}) {
+    ProblemDesc d = with_layout(conv(2, 6, 10, 2, {5, 6}, {3, 3}, 1, 1), layout); // Kdim 27: 4 k-tiles
+    d.epilogue.activation = Activation::kRelu;
+    d.epilogue.alpha = 2.0f;
+    d.epilogue.beta = 1.0f;
+    const ConvProblem p = must_make(d);
+    for (int64_t s : {2, 3}) {
+      SCOPED_TRACE(std::string(layout_name(layout)) + " splits " + std::to_string(s));
+      EXPECT_TRUE(exact(p, run_igemm(p, kn::kIgemm64x64, 7, true, false, nullptr, false, nullptr, s)));
+      EXPECT_TRUE(exact(p, run_igemm(p, kn::kIgemm64x64, 8, true, true, nullptr, false, nullptr, s)));
+      for (Activation act : {Activation::kIdentity, Activation::kSigmoid, Activation::kTanh, Activation::kSilu,
+                             Activation::kGelu, Activation::kGeluTanh, Activation::kLeakyRelu, Activation::kClip}) {
+        ProblemDesc e = d;
+        e.epilogue.activation = act;
+        e.epilogue.alpha = 0.5f;
+        e.epilogue.beta = act == Activation::kIdentity ? 0.0f : -1.5f;
+        e.epilogue.leaky_alpha = 0.25f;
+        e.epilogue.clip_min = -1.0f, e.epilogue.clip_max = 2.0f;
+        const ConvProblem q = must_make(e);
+        SCOPED_TRACE(activation_name(act));
+        EXPECT_TRUE(accepted(
+            q, run_igemm(q, kn::kIgemm64x64, 9, false, q.epilogue().has_residual(), nullptr, false, nullptr, s)));
+      }
+    }
+  }
+}
+
+// Random floats: bitwise identical run to run and in either thread order at each split count (the reduction adds the
+// partials in split order, no atomics), and within the acceptance rule.
+TEST(KernelsIgemm, SplitKFloatsBitwiseRunToRun) {
+  const ConvProblem p = must_make(conv(2, 12, 70, 1, {9, 7}, {3, 3}, 1, 1)); // Kdim 108: 14 k-tiles
+  for (int64_t s : {2, 5, 14}) {
+    SCOPED_TRACE(s);
+    const IgemmRun first = run_igemm(p, kn::kIgemm64x64, 3, false, false, nullptr, false, nullptr, s);
+    const IgemmRun again = run_igemm(p, kn::kIgemm64x64, 3, false, false, nullptr, false, nullptr, s);
+    const IgemmRun reverse = run_igemm(p, kn::kIgemm64x64, 3, false, false, nullptr, true, nullptr, s);
+    EXPECT_EQ(first.splits, s);
+    EXPECT_TRUE(accepted(p, first));
+    ASSERT_TRUE(again.status.is_ok() && reverse.status.is_ok());
+    EXPECT_EQ(std::memcmp(first.y.data(), again.y.data(), first.y.size() * sizeof(float)), 0);
+    EXPECT_EQ(std::memcmp(first.y.data(), reverse.y.data(), first.y.size() * sizeof(float)), 0);
+  }
+}
+
+// Inf weights with split-K: a guarded unit recomputes only its own split's k range. K = 3 with channels 0 and 1
+// infinite on input channel 3 and channel 2 finite: a unit that recomputed the whole of Kdim would add channel 2's
+// other splits twice (exact fails). NC[D]HW: the Inf taps lie in the last split only; N[D]HWC: in every k-tile.
+TEST(KernelsIgemm, SplitKInfWeightsRecomputeOnlyTheirSplit) {
+  for (Layout layout : {Layout::kNCHW, Layout::kNHWC}) {
+    const ConvProblem p = must_make(with_layout(conv(1, 4, 3, 1, {5, 6}, {3, 3}, 1, 1), layout)); // 5 k-tiles
+    std::vector<float> w = fill(p.w_elements(), 21, true);
+    for (float& v : w)
+      v = v == 0.0f ? 1.0f : v;
+    const TensorDesc wt = p.tensor(TensorId::kW);
+    for (int64_t k = 0; k < 2; ++k)
+      for (int64_t t = 0; t < 9; ++t)
+        w[static_cast<size_t>(k * wt.strides[0] + 3 * wt.strides[1] + (t / 3) * wt.strides[2] +
+                              (t % 3) * wt.strides[3])] = k == 0 ? INFINITY : -INFINITY;
+    std::vector<float> x = fill(p.x_elements(), 22, true);
+    for (float& v : x)
+      v = std::fabs(v) + 1.0f; // 1..4: Inf * x keeps its sign, never Inf * 0
+    for (int64_t s : {1, 2, 3, 5}) {
+      SCOPED_TRACE(std::string(layout_name(layout)) + " splits " + std::to_string(s));
+      const IgemmRun r = run_igemm(p, kn::kIgemm64x64, 4, true, false, &w, false, &x, s);
+      ASSERT_EQ(r.splits, s);
+      int64_t infinite = 0;
+      for (double v : r.want) {
+        ASSERT_FALSE(std::isnan(v));
+        infinite += std::isinf(v) ? 1 : 0;
+      }
+      EXPECT_EQ(infinite, 2 * p.out_spatial()); // channels 0 and 1 everywhere, border included
+      EXPECT_TRUE(exact(p, r));                 // and channel 2 exactly
+    }
+  }
+}
+
+// The Plan reports the split plan's workspace and checks it: null or one float short is kInvalidArgument naming both
+// sizes, with y untouched; the reported size runs exactly. The kernel-level run() refuses a short workspace too.
+TEST(KernelsIgemm, SplitKWorkspaceTooSmallLeavesYUntouched) {
+  const ConvProblem p = must_make(conv(1, 16, 8, 1, {4, 4}, {3, 3}, 1, 1)); // 1 tile, 18 k-tiles: the rule splits
+  Result<Plan> plan = Plan::create(p, Device::kEmulated, "igemm");
+  ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+  const size_t need = plan->workspace_bytes();
+  ASSERT_GT(need, 0u);
+  EXPECT_EQ(need % (static_cast<size_t>(p.y_elements()) * 4), 0u);
+  const std::vector<float> x = fill(p.x_elements(), 1, true), w = fill(p.w_elements(), 2, true),
+                           bias = fill(p.k(), 3, true);
+  std::vector<float> y(static_cast<size_t>(p.y_elements()), 1234.5f);
+  std::vector<float> workspace(need / 4, 0.0f);
+  for (size_t have : {size_t{0}, need - 4}) {
+    const Status st =
+        plan->run(x.data(), w.data(), bias.data(), y.data(), have == 0 ? nullptr : workspace.data(), have);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.to_string();
+    EXPECT_NE(st.message().find("workspace of " + std::to_string(have) + " bytes"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find(std::to_string(need)), std::string::npos) << st.message();
+    for (float v : y)
+      ASSERT_EQ(v, 1234.5f);
+  }
+  IgemmRun r = run_igemm(p, -1, 1, true);
+  EXPECT_EQ(r.workspace_bytes, need);
+  EXPECT_TRUE(exact(p, r));
+  // The kernel-level run() with a short workspace.
+  const Result<Prepared> prepared = kn::igemm_prepare_tile(p, emulated_device_info(), kn::kIgemm64x64, 3);
+  ASSERT_TRUE(prepared.is_ok());
+  KernelArgs a;
+  a.problem = &p;
+  a.prepared = prepared->state.get();
+  a.x = x.data(), a.w = w.data(), a.bias = bias.data(), a.y = y.data();
+  a.workspace = workspace.data();
+  a.workspace_bytes = prepared->workspace_bytes - 4;
+  const Status st = kn::emu::igemm_run(a);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.to_string();
+  EXPECT_NE(st.message().find("split-K over 3 splits"), std::string::npos) << st.message();
+  for (float v : y)
+    ASSERT_EQ(v, 1234.5f);
+  EXPECT_EQ(kn::igemm_prepare_tile(p, emulated_device_info(), kn::kIgemm64x64, -1).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+// A split plan writes y only in its second launch: a failing first launch (grid.y past 65535) or a failing reduction
+// launch (a grid of zero blocks) leaves y as it was; the unmodified plan writes it.
+TEST(KernelsIgemm, SplitKFailedLaunchWritesNothing) {
+  const ConvProblem p = must_make(conv(1, 8, 5, 1, {4, 5}, {3, 3}, 1, 1)); // 9 k-tiles
+  const Result<Prepared> prepared = kn::igemm_prepare_tile(p, emulated_device_info(), kn::kIgemm64x64, 3);
+  ASSERT_TRUE(prepared.is_ok());
+  const auto& good = *static_cast<const kn::KernelPlan<kn::IgemmParams>*>(prepared->state.get());
+  ASSERT_EQ(good.params.splits, 3);
+  const std::vector<float> x = fill(p.x_elements(), 1, true), w = fill(p.w_elements(), 2, true);
+  std::vector<float> workspace(prepared->workspace_bytes / 4, 0.0f);
+  for (int which = 0; which < 3; ++which) {
+    kn::KernelPlan<kn::IgemmParams> plan = good;
+    if (which == 0)
+      plan.grid = dim3(1, 70000);
+    else if (which == 1)
+      plan.params.reduce_blocks = 0;
+    std::vector<float> y(static_cast<size_t>(p.y_elements()), 42.0f);
+    KernelArgs a;
+    a.problem = &p;
+    a.prepared = &plan;
+    a.x = x.data(), a.w = w.data(), a.y = y.data();
+    a.workspace = workspace.data();
+    a.workspace_bytes = prepared->workspace_bytes;
+    const Status st = kn::emu::igemm_run(a);
+    int64_t untouched = 0;
+    for (float v : y)
+      untouched += v == 42.0f ? 1 : 0;
+    if (which == 2) {
+      ASSERT_TRUE(st.is_ok()) << st.to_string();
+      EXPECT_LT(untouched, p.y_elements());
+    } else {
+      EXPECT_FALSE(st.is_ok()) << "launch " << which << " should fail";
+      EXPECT_EQ(untouched, p.y_elements()) << "launch " << which;
+    }
+  }
+}
+
+// The rule on the emulated device's profile (sm_90, 132 SMs): a batch-1 7x7x512 3x3 layer (8 tiles of 64x64, 576
+// k-tiles) splits, filling the slots with >= 4 k-tiles per split; a batch-32 56x56 layer and a 64-bit problem do not;
+// a tiny Kdim does not (fewer than 2 x 4 k-tiles).
+TEST(KernelsIgemm, SplitKRuleOnTheEmulatedProfile) {
+  const DeviceInfo dev = emulated_device_info();
+  ASSERT_EQ(dev.sms, 132);
+  const auto plan_of = [&](const ConvProblem& p) {
+    const Result<Prepared> prepared = kn::igemm_prepare(p, dev);
+    EXPECT_TRUE(prepared.is_ok());
+    return std::make_pair(*static_cast<const kn::KernelPlan<kn::IgemmParams>*>(prepared->state.get()),
+                          prepared->workspace_bytes);
+  };
+  const ConvProblem small = must_make(conv(1, 512, 512, 1, {7, 7}, {3, 3}, 1, 1));
+  const auto [sp, sws] = plan_of(small);
+  EXPECT_EQ(sp.variant / 4, kn::kIgemm64x64);
+  EXPECT_EQ(sp.params.total_tiles, 8);
+  EXPECT_EQ(sp.params.k_tiles, 576);
+  EXPECT_GT(sp.params.splits, 1);
+  EXPECT_LE(sp.params.total_tiles * sp.params.splits, 132 * 6); // 6 blocks of 64x64 per SM
+  EXPECT_GE(sp.params.total_tiles * sp.params.splits, 132 * 3); // at least half of the slots filled
+  EXPECT_GE(sp.params.split_k_tiles, kn::kIgemmMinSplitKTiles);
+  EXPECT_EQ(sws, static_cast<size_t>(sp.params.splits * small.y_elements()) * 4);
+  EXPECT_LE(sp.grid.x, 3u); // the executor's cap
+  const ConvProblem large = must_make(conv(32, 64, 64, 1, {56, 56}, {3, 3}, 1, 1));
+  const auto [lp, lws] = plan_of(large);
+  EXPECT_EQ(lp.params.splits, 1);
+  EXPECT_EQ(lws, 0u);
+  EXPECT_EQ(plan_of(must_make(conv(1, 2, 8, 1, {4, 4}, {3, 3}, 1, 1))).first.params.splits, 1); // 3 k-tiles
+  ProblemDesc wide = conv(1, 64, 3, 1, {3, 5}, {3, 3});
+  wide.stride = {int64_t{1} << 31, 1, 1};
+  EXPECT_EQ(plan_of(must_make(wide)).first.params.splits, 1);
+  const Result<Prepared> forced_wide = kn::igemm_prepare_tile(must_make(wide), dev, kn::kIgemm64x64, 4);
+  ASSERT_TRUE(forced_wide.is_ok());
+  EXPECT_EQ(static_cast<const kn::KernelPlan<kn::IgemmParams>*>(forced_wide->state.get())->params.splits, 1);
+  EXPECT_EQ(forced_wide->workspace_bytes, 0u);
+  // A CUDA device with fewer SMs splits less (the rule follows the plan's device).
+  DeviceInfo few = dev;
+  few.sms = 16;
+  const Result<Prepared> fewer = kn::igemm_prepare(small, few);
+  ASSERT_TRUE(fewer.is_ok());
+  EXPECT_LT(static_cast<const kn::KernelPlan<kn::IgemmParams>*>(fewer->state.get())->params.splits, sp.params.splits);
+  // The batch-1 layer runs through a Plan with its split (a smaller twin: 3x3x64 at 7x7, the same rule).
+  const ConvProblem twin = must_make(conv(1, 64, 16, 1, {7, 7}, {3, 3}, 1, 1));
+  ASSERT_GT(plan_of(twin).first.params.splits, 1);
+  EXPECT_TRUE(exact(twin, run_igemm(twin, -1, 5, true)));
 }
 
 } // namespace

@@ -48,6 +48,8 @@ int main() {
   std::printf("    \"igemm_kernel\": {\"block\": [%d, %d, %d], \"dynamic_smem_max\": %zu},\n",
               kn::IgemmTile<64, 64>::kThreads, kn::IgemmTile<128, 64>::kThreads, kn::IgemmTile<128, 128>::kThreads,
               kn::igemm_smem_bytes(kn::kIgemm128x128, false));
+  // igemm's split-K reduction: kIgemmReduceThreads, no shared memory.
+  std::printf("    \"igemm_reduce_kernel\": {\"block\": [%u], \"dynamic_smem_max\": 0},\n", kn::kIgemmReduceThreads);
   // depthwise: 128 threads, no shared memory.
   std::printf("    \"depthwise_kernel\": {\"block\": [%d], \"dynamic_smem_max\": 0},\n", kn::kDepthwiseThreads);
   std::printf("    \"direct_kernel\": {\"block\": [%u], \"dynamic_smem_max\": 0},\n", kn::kDirectThreads);
