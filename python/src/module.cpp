@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <optional>
 #include <stdexcept>
@@ -377,8 +378,40 @@ nb::tuple array_info(nb::handle obj) {
 
 // ---- plans -------------------------------------------------------------------------------------------
 
+// Host workspaces of CPU and emulated plans, kept between runs: a fresh allocation per run is fresh pages the
+// run first-faults (the CPU rows' im2col panels are megabytes), which made a Python run of a small layer take up
+// to several times the CLI's time. Runs from several Python threads (the GIL is released while they run) each
+// take their own buffer.
+class WorkspacePool {
+public:
+  explicit WorkspacePool(size_t bytes) : bytes_(bytes) {}
+  std::unique_ptr<std::byte[]> take() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!free_.empty()) {
+        std::unique_ptr<std::byte[]> b = std::move(free_.back());
+        free_.pop_back();
+        return b;
+      }
+    }
+    return std::unique_ptr<std::byte[]>(new std::byte[bytes_]);
+  }
+  void give(std::unique_ptr<std::byte[]> b) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (free_.size() < kKeep)
+      free_.push_back(std::move(b));
+  }
+
+private:
+  static constexpr size_t kKeep = 4; // buffers kept for concurrent runs; more are freed after their run
+  size_t bytes_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<std::byte[]>> free_;
+};
+
 struct PyPlan {
   Plan plan;
+  std::shared_ptr<WorkspacePool> workspaces = std::make_shared<WorkspacePool>(plan.workspace_bytes());
 
   // u16_bf16: bit i set when slot i (x, w, bias, z, y, workspace) is a uint16 view of ml_dtypes.bfloat16.
   void run(nb::handle x, nb::handle w, nb::handle bias, nb::handle z, nb::handle out, nb::handle workspace,
@@ -429,7 +462,15 @@ struct PyPlan {
 
     void* ws = nullptr;
     size_t ws_bytes = plan.workspace_bytes();
-    std::unique_ptr<std::byte[]> host_ws;
+    std::unique_ptr<std::byte[]> host_ws; // from the plan's pool, returned after the run (also on error)
+    struct GiveBack {
+      WorkspacePool& pool;
+      std::unique_ptr<std::byte[]>& b;
+      ~GiveBack() {
+        if (b)
+          pool.give(std::move(b));
+      }
+    } give_back{*workspaces, host_ws};
     if (ws_bytes > 0) {
       if (!workspace.is_none()) {
         aws = import_array<RWArray>("workspace", workspace, true);
@@ -440,7 +481,7 @@ struct PyPlan {
         ws = aws->data();
         ws_bytes = bytes;
       } else if (dev.device != Device::kCuda) {
-        host_ws.reset(new std::byte[ws_bytes]);
+        host_ws = workspaces->take();
         ws = host_ws.get();
       } else {
         throw nb::value_error(("the plan needs a CUDA workspace of " + std::to_string(ws_bytes) +

@@ -351,17 +351,38 @@ def test_devices_and_algorithms():
 
 
 def test_concurrent_runs_of_one_plan():
+    # The plan's host workspace comes from a pool kept between runs: concurrent runs each take their own, and a
+    # reused (dirty) workspace gives the same bits as a fresh one.
     x, w = rand(2, 8, 24, 24), rand(8, 8, 3, 3)
     plan = convarith.Plan("conv", x, w, pads=(1, 1, 1, 1))
+    assert plan.workspace_bytes > 0
     want = plan.run(x, w)
-    outs = [np.empty_like(want) for _ in range(4)]
-    threads = [threading.Thread(target=plan.run, args=(x, w, None, None, o)) for o in outs]
+    outs = [np.empty_like(want) for _ in range(6)]
+
+    def run_thrice(o):
+        for _ in range(3):
+            o.fill(np.nan)
+            plan.run(x, w, None, None, o)
+
+    threads = [threading.Thread(target=run_thrice, args=(o,)) for o in outs]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     for o in outs:
         np.testing.assert_array_equal(o, want)
+
+
+def test_reused_workspace_gives_the_same_bits():
+    # Rows that use their workspace as an accumulator (scatter's f32 sums) clear it themselves: the second run on
+    # the pooled, dirty workspace equals the first.
+    x, w = rand(1, 4, 5, 6), rand(4, 3, 3, 3)
+    for device, algorithm in (("emulated", "scatter"), ("cpu", "auto")):
+        plan = convarith.Plan("conv_transpose", x, w, device=device, algorithm=algorithm, strides=(2, 2))
+        assert plan.workspace_bytes > 0, (device, algorithm)
+        first = plan.run(x, w)
+        second = plan.run(x, w)
+        np.testing.assert_array_equal(second, first)
 
 
 def test_odd_sizes_are_errors_not_crashes():
