@@ -1,11 +1,12 @@
 // convarith/plan.hpp — devices, the algorithm table (read-only) and prepared Plans.
 //
-// A Plan is made once from a validated problem, a device and an algorithm ("auto" or a row name):
+// A Plan is made once from a validated problem, a device and an algorithm ("auto", "tune" or a row name):
 // Plan::create checks that the row takes the problem on that device and prepares everything that does
 // not depend on pointers (tile configuration, geometry, grid, CPU blocking, workspace size). run() then
 // checks the pointers once each and launches; it never re-plans. The caller owns all memory (x, w,
 // bias, z, y, workspace) and the stream. Compiles without CUDA headers: a stream is passed as void* (a
-// cudaStream_t; nullptr is the legacy default stream).
+// cudaStream_t; nullptr is the legacy default stream). "tune" (PlanOptions) times the candidate rows on
+// scratch buffers of its own and remembers the winner (docs/DESIGN.md §10).
 #pragma once
 
 #include <cstddef>
