@@ -234,7 +234,8 @@ TuneFile tune_file_load(const std::string& path, std::vector<std::string>& warni
       f.read_ok = true; // first use: nothing to read, nothing to warn about
       return f;
     }
-    warnings.push_back(who + "cannot be read: " + errno_text(err) + "; ignored");
+    warnings.push_back(who + "cannot be read: " + errno_text(err) + "; ignored (and not written)");
+    f.writable = false;
     return f;
   }
   if (!S_ISREG(st.st_mode)) {
@@ -244,18 +245,21 @@ TuneFile tune_file_load(const std::string& path, std::vector<std::string>& warni
   }
   if (st.st_size > kMaxFileBytes) {
     warnings.push_back(who + "is " + std::to_string(static_cast<long long>(st.st_size)) + " bytes, more than the " +
-                       std::to_string(kMaxFileBytes) + " a cache file may have; ignored");
+                       std::to_string(kMaxFileBytes) + " a cache file may have; ignored (and not written)");
+    f.writable = false;
     return f;
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    warnings.push_back(who + "cannot be opened for reading: " + errno_text(errno) + "; ignored");
+    warnings.push_back(who + "cannot be opened for reading: " + errno_text(errno) + "; ignored (and not written)");
+    f.writable = false;
     return f;
   }
   std::ostringstream buf;
   buf << in.rdbuf();
   if (in.bad()) {
-    warnings.push_back(who + "read failed; ignored");
+    warnings.push_back(who + "read failed; ignored (and not written)");
+    f.writable = false;
     return f;
   }
   const std::string text = buf.str();

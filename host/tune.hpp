@@ -44,7 +44,8 @@ void memory_store(const TuneKey& key, const TuneEntry& entry);
 struct TuneFile {
   std::string path;
   bool read_ok = false; // the file was missing or parsed cleanly (its entries are kept on store)
-  bool writable = true; // false when the path is not a regular file (a directory, a FIFO): never replaced
+  bool writable = true; // false when the path exists but cannot be read whole (not a regular file, no
+                        // permission, over 16 MiB): never replaced. A corrupt file is replaced (repaired).
   std::vector<std::pair<TuneKey, TuneEntry>> entries;
 };
 TuneFile tune_file_load(const std::string& path, std::vector<std::string>& warnings);

@@ -439,6 +439,16 @@ TEST_F(Tune, AnUnwritableOrUnreadablePathIsAWarningNotAnError) {
   ASSERT_EQ(::stat(dir.path().c_str(), &st), 0);
   EXPECT_TRUE(S_ISDIR(st.st_mode));
   EXPECT_TRUE(d->tuned());
+  // A file too large to be a cache: not read, and not replaced (its content is not ours to lose).
+  const std::string big = dir.file("big");
+  write(big, std::string((16 << 20) + 1, 'x'));
+  detail::clear_tune_cache();
+  Result<Plan> b = Plan::create(p, Device::kCpu, tune(big));
+  ASSERT_TRUE(b.is_ok());
+  EXPECT_TRUE(has_warning(*b, "a cache file may have; ignored (and not written)")) << all_warnings(*b);
+  ASSERT_EQ(::stat(big.c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, (16 << 20) + 1);
+  EXPECT_TRUE(runs_to_reference(*b, 8));
 }
 
 TEST_F(Tune, TheCallersBuffersAreNeverTouched) {
