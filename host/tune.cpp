@@ -264,7 +264,7 @@ TuneFile tune_file_load(const std::string& path, std::vector<std::string>& warni
   }
   const std::string text = buf.str();
   const auto corrupt = [&](const std::string& why) {
-    warnings.push_back(who + "corrupt or truncated (" + why + "); ignored, the problem is re-tuned");
+    warnings.push_back(who + "corrupt or truncated (" + why + "); ignored");
     return f;
   };
   if (text.empty() || text.back() != '\n')
@@ -315,8 +315,7 @@ std::optional<TuneEntry> tune_file_lookup(const TuneFile& file, const TuneKey& k
       why = "written by convarith " + k.library + ", this is " + key.library;
     else
       why = "written under " + k.driver + ", this is " + key.driver;
-    warnings.push_back("tune cache " + file.path + ": the entry for this problem is stale (" + why +
-                       "); ignored, the problem is re-tuned");
+    warnings.push_back("tune cache " + file.path + ": the entry for this problem is stale (" + why + "); ignored");
   }
   return std::nullopt;
 }

@@ -529,8 +529,9 @@ TEST_F(Tune, OnTheGpuTimesWithEventsAndRunsTheWinnerToTheReference) {
   test::poison(y);
   float* dy = upload(y);
   void* ws = nullptr;
-  if (plan->workspace_bytes() > 0)
+  if (plan->workspace_bytes() > 0) {
     ASSERT_EQ(cudaMalloc(&ws, plan->workspace_bytes()), cudaSuccess);
+  }
   ASSERT_TRUE(plan->run(x, w, b, dy, ws, plan->workspace_bytes()).is_ok());
   ASSERT_EQ(cudaMemcpy(y.data(), dy, y.size() * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
   EXPECT_TRUE(exact_match(p, y, test::reference(p, in.x.data(), in.w.data(), in.bias.data())));
