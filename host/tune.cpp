@@ -380,7 +380,6 @@ void tune_file_store(TuneFile& file, const TuneKey& key, const TuneEntry& entry,
 Result<std::unique_ptr<TuneScratch>> TuneScratch::create(const ConvProblem& p, Device device, size_t workspace_bytes) {
   std::unique_ptr<TuneScratch> s(new TuneScratch());
   s->device_ = device;
-  s->workspace_bytes_ = workspace_bytes;
   const TensorId ids[5] = {TensorId::kX, TensorId::kW, TensorId::kBias, TensorId::kZ, TensorId::kY};
   size_t largest = 0;
   for (TensorId id : ids)

@@ -68,10 +68,9 @@ public:
 private:
   TuneScratch() = default;
   Device device_ = Device::kCpu;
-  void* buf_[6] = {}; // x, w, bias, z, y, workspace
-  size_t workspace_bytes_ = 0;
-  void* stream_ = nullptr;                  // kCuda: cudaStream_t
-  void *start_ = nullptr, *stop_ = nullptr; // kCuda: cudaEvent_t
+  void* buf_[6] = {};                                        // x, w, bias, z, y, workspace
+  [[maybe_unused]] void* stream_ = nullptr;                  // kCuda: cudaStream_t
+  [[maybe_unused]] void *start_ = nullptr, *stop_ = nullptr; // kCuda: cudaEvent_t
 };
 
 } // namespace convarith::detail
