@@ -104,6 +104,18 @@ struct Options {
   bool with_peer = true;        // time cuDNN (GPU) / oneDNN (CPU) too
   bool rotate = true;           // GPU: rotate buffers when the problem fits in L2
   uint64_t seed = 20261124;
+  // Beside each row's time: the row `auto` takes (always) and, with tune, the row Plan "tune" takes (it times
+  // the rows itself, a few runs each on its own scratch buffers, and uses tune_cache when named).
+  bool tune = false;
+  std::string tune_cache;
+};
+
+// What the library's own choosers take for a layer (LayerBench::choices()).
+struct Choices {
+  std::string auto_algorithm;             // Plan::create(..., "auto"); "" when no row runs the layer
+  std::string tune_algorithm;             // with Options::tune: Plan "tune"'s row; "" otherwise
+  std::string tune_source;                // "measured", "memory", "file" ("" when not tuned)
+  std::vector<std::string> tune_warnings; // Plan::warnings() of the tune plan
 };
 
 struct CaseResult {
@@ -125,7 +137,9 @@ struct CaseResult {
   // Host time per run: GPU the time to enqueue the batch (Plan::run's checks and launch, cuDNN's
   // calls) divided by the batch, which inference code pays too; CPU the run itself (synchronous).
   double host_median_s = 0;
-  bool gated = false; // GPU: every timed sample was held behind the gate (device time only)
+  bool gated = false;       // GPU: every timed sample was held behind the gate (device time only)
+  bool auto_choice = false; // convarith: the row `auto` takes for this layer
+  bool tune_choice = false; // convarith: the row `tune` took (Options::tune)
   bool is_peer() const { return impl != "convarith"; }
   bool timed() const { return reps > 0; }
 };
@@ -153,6 +167,9 @@ public:
   // busy machine's interference lands on all of them alike (LAYERS.md §4.5). Reps: adaptive on the
   // slowest implementation unless Options::reps. Results in implementations() order.
   std::vector<CaseResult> run_interleaved();
+  // Which row auto (and, with Options::tune, tune) takes for the layer; computed once, on first call.
+  // run_interleaved() marks those rows (CaseResult::auto_choice / tune_choice).
+  const Choices& choices();
   // The pieces, for Google Benchmark's own loop: check once, then time single runs.
   CaseResult check(size_t index);
   // One timed run of a checked implementation (seconds; GPU: device time per run of a gated batch).
@@ -221,8 +238,10 @@ struct Summary {
   // The peer's case when it is n/a because its adapter cannot run the layer's formats or epilogue (status
   // "not_supported: peer cannot run f16 NHWC ..."): the table says so instead of a time. nullptr otherwise.
   const CaseResult* peer_na = nullptr;
-  double ratio = 0;        // peer median / our median (> 1: we are faster), 0 when unknown
-  double roofline_pct = 0; // our best as % of min(peak, AI * bandwidth), 0 when unknown
+  const CaseResult* auto_case = nullptr; // the convarith case auto takes (timed or not), or nullptr
+  const CaseResult* tune_case = nullptr; // the convarith case tune took, or nullptr (not asked)
+  double ratio = 0;                      // peer median / our median (> 1: we are faster), 0 when unknown
+  double roofline_pct = 0;               // our best as % of min(peak, AI * bandwidth), 0 when unknown
 };
 std::vector<Summary> summarize(const std::vector<Layer>& layers, const std::vector<CaseResult>& results,
                                const Environment& env);

@@ -198,6 +198,8 @@ struct LayerBench::Impl {
   Layer layer;
   Device device = Device::kCpu;
   Options options;
+  Choices choices;
+  bool have_choices = false;
   // Host copies in the layer's dtype and layouts; y is the host-side (CPU, emulated) output; z only with a residual.
   std::vector<unsigned char> x, w, z, y;
   std::vector<double> want, magnitude;
@@ -770,7 +772,37 @@ std::vector<CaseResult> LayerBench::run_interleaved() {
     r.host_median_s = median(host[i]);
     r.gated = impl_->entries[i].gated;
   }
+  const Choices& c = choices();
+  for (CaseResult& r : results) {
+    if (r.is_peer())
+      continue;
+    r.auto_choice = !c.auto_algorithm.empty() && r.algorithm == c.auto_algorithm;
+    r.tune_choice = !c.tune_algorithm.empty() && r.algorithm == c.tune_algorithm;
+  }
   return results;
+}
+
+const Choices& LayerBench::choices() {
+  Impl& m = *impl_;
+  if (m.have_choices)
+    return m.choices;
+  m.have_choices = true;
+  if (Result<Plan> a = Plan::create(m.problem(), m.device, "auto"); a.is_ok())
+    m.choices.auto_algorithm = a->algorithm();
+  if (m.options.tune) {
+    PlanOptions o;
+    o.algorithm = "tune";
+    o.tune_cache_file = m.options.tune_cache;
+    Result<Plan> t = Plan::create(m.problem(), m.device, o);
+    if (t.is_ok()) {
+      m.choices.tune_algorithm = t->algorithm();
+      m.choices.tune_source = t->tuned() ? t->tuning().source : "";
+      m.choices.tune_warnings = t->warnings();
+    } else {
+      m.choices.tune_warnings.push_back("tune: " + t.status().to_string());
+    }
+  }
+  return m.choices;
 }
 
 } // namespace convarith::bench

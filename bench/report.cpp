@@ -268,6 +268,13 @@ std::string results_json(const Environment& env, const std::vector<Layer>& layer
     << ",\n";
   o << "    \"device_choice\": " << q(env.device_choice) << ",\n";
   o << "    \"command\": " << q(command_line) << ",\n    \"suite\": " << q(suite) << "\n  },\n";
+  // The row auto / tune took for a layer ("" when none was marked: tune not asked, or no row runs it).
+  const auto chosen = [&](const std::string& id, bool CaseResult::*flag) {
+    for (const CaseResult& r : results)
+      if (r.layer_id == id && !r.is_peer() && r.*flag)
+        return r.algorithm;
+    return std::string();
+  };
   o << "  \"layers\": [\n";
   for (size_t i = 0; i < layers.size(); ++i) {
     const Layer& l = layers[i];
@@ -283,7 +290,9 @@ std::string results_json(const Environment& env, const std::vector<Layer>& layer
       << ", \"activation\": " << q(activation_name(p.epilogue().activation))
       << ", \"alpha\": " << num(p.epilogue().alpha) << ", \"beta\": " << num(p.epilogue().beta)
       << ", \"name\": " << q(p.name()) << ", \"flops\": " << num(p.flops()) << ", \"min_bytes\": " << p.min_bytes()
-      << "}" << (i + 1 < layers.size() ? "," : "") << "\n";
+      << ", \"auto_algorithm\": " << q(chosen(l.id, &CaseResult::auto_choice))
+      << ", \"tune_algorithm\": " << q(chosen(l.id, &CaseResult::tune_choice)) << "}"
+      << (i + 1 < layers.size() ? "," : "") << "\n";
   }
   o << "  ],\n  \"results\": [\n";
   for (size_t i = 0; i < results.size(); ++i) {
@@ -296,7 +305,8 @@ std::string results_json(const Environment& env, const std::vector<Layer>& layer
       << ", \"min_s\": " << num(r.min_s) << ", \"setup_s\": " << num(r.setup_s) << ", \"flops\": " << num(r.flops)
       << ", \"bytes\": " << num(r.bytes) << ", \"workspace_bytes\": " << r.workspace_bytes
       << ", \"rotation\": " << r.rotation << ", \"host_median_s\": " << num(r.host_median_s)
-      << ", \"gated\": " << (r.gated ? "true" : "false")
+      << ", \"gated\": " << (r.gated ? "true" : "false") << ", \"auto_choice\": " << (r.auto_choice ? "true" : "false")
+      << ", \"tune_choice\": " << (r.tune_choice ? "true" : "false")
       << ", \"peer_cannot_run_format\": " << (peer_cannot_run_format(r) ? "true" : "false") << "}"
       << (i + 1 < results.size() ? "," : "") << "\n";
   }
@@ -324,6 +334,10 @@ std::vector<Summary> summarize(const std::vector<Layer>& layers, const std::vect
     for (const CaseResult& r : results) {
       if (r.layer_id == l.id && peer_cannot_run_format(r))
         s.peer_na = &r;
+      if (r.layer_id == l.id && !r.is_peer() && r.auto_choice)
+        s.auto_case = &r;
+      if (r.layer_id == l.id && !r.is_peer() && r.tune_choice)
+        s.tune_case = &r;
       if (r.layer_id != l.id || !r.correct || !r.timed())
         continue;
       if (r.is_peer()) {
@@ -349,15 +363,16 @@ std::string results_table(const std::vector<Layer>& layers, const std::vector<Su
   const char* peer = device == Device::kCuda ? "cuDNN" : "oneDNN";
   std::ostringstream o;
   char buf[600];
-  std::snprintf(buf, sizeof buf, "| %-12s | %-18s | %-27s | %-21s | %4s | %8s | %-22s | %11s | %12s | %7s | %6s |\n",
-                "layer", "network", "layer name", "format", "N", "GFLOP", "ours (best)", "ours us",
-                (std::string(peer) + " us").c_str(), "speedup", "% roof");
+  std::snprintf(buf, sizeof buf,
+                "| %-12s | %-18s | %-27s | %-21s | %4s | %8s | %-22s | %11s | %-15s | %-15s | %12s | %7s | %6s |\n",
+                "layer", "network", "layer name", "format", "N", "GFLOP", "ours (best)", "ours us", "auto takes",
+                "tune takes", (std::string(peer) + " us").c_str(), "speedup", "% roof");
   o << buf;
   // The separator follows the widths above: left-aligned text columns, right-aligned numbers.
   o << "|" << std::string(14, '-') << "|" << std::string(20, '-') << "|" << std::string(29, '-') << "|"
     << std::string(23, '-') << "|" << std::string(5, '-') << ":|" << std::string(9, '-') << ":|" << std::string(24, '-')
-    << "|" << std::string(12, '-') << ":|" << std::string(13, '-') << ":|" << std::string(8, '-') << ":|"
-    << std::string(7, '-') << ":|\n";
+    << "|" << std::string(12, '-') << ":|" << std::string(17, '-') << "|" << std::string(17, '-') << "|"
+    << std::string(13, '-') << ":|" << std::string(8, '-') << ":|" << std::string(7, '-') << ":|\n";
   std::vector<double> ratios;
   std::vector<std::string> peer_notes; // "R03/f16: f16 NHWC" for the layers the peer cannot run
   std::string peer_reason;
@@ -385,26 +400,32 @@ std::string results_table(const std::vector<Layer>& layers, const std::vector<Su
       if (peer_reason.empty())
         peer_reason = s.peer_na->status;
     }
-    std::snprintf(buf, sizeof buf,
-                  "| %-12s | %-18.18s | %-27.27s | %-21.21s | %4lld | %8.3f | %-22.22s | %11s | %12s | %7s | %6s |\n",
-                  l.id.c_str(), l.network.c_str(), l.layer.c_str(), format_cell(l.problem).c_str(),
-                  static_cast<long long>(l.problem.n()), l.problem.flops() * 1e-9,
-                  s.best ? s.best->algorithm.c_str() : "(none correct)", us(s.best).c_str(), peer_cell.c_str(), ratio,
-                  roof);
+    std::snprintf(
+        buf, sizeof buf,
+        "| %-12s | %-18.18s | %-27.27s | %-21.21s | %4lld | %8.3f | %-22.22s | %11s | %-15.15s | %-15.15s | %12s | %7s "
+        "| %6s |\n",
+        l.id.c_str(), l.network.c_str(), l.layer.c_str(), format_cell(l.problem).c_str(),
+        static_cast<long long>(l.problem.n()), l.problem.flops() * 1e-9,
+        s.best ? s.best->algorithm.c_str() : "(none correct)", us(s.best).c_str(),
+        s.auto_case ? s.auto_case->algorithm.c_str() : "-", s.tune_case ? s.tune_case->algorithm.c_str() : "-",
+        peer_cell.c_str(), ratio, roof);
     o << buf;
   }
   const double gm = geometric_mean(ratios);
   char g[32] = "-";
   if (gm > 0)
     std::snprintf(g, sizeof g, "%.2fx", gm);
-  std::snprintf(buf, sizeof buf, "| %-12s | %-18s | %-27s | %-21s | %4s | %8s | %-22s | %11s | %12s | %7s | %6s |\n",
-                "geomean", "", (std::to_string(ratios.size()) + " layers with both").c_str(), "", "", "", "", "", "", g,
-                "");
+  std::snprintf(buf, sizeof buf,
+                "| %-12s | %-18s | %-27s | %-21s | %4s | %8s | %-22s | %11s | %-15s | %-15s | %12s | %7s | %6s |\n",
+                "geomean", "", (std::to_string(ratios.size()) + " layers with both").c_str(), "", "", "", "", "", "",
+                "", "", g, "");
   o << buf;
   o << "\nN = the batch each row ran at (\"/n1\": the batch-1 variant of a layer published at a larger batch). ";
   o << "format = every tensor's dtype and the activations' layout (and the epilogue when not the identity); ours and "
     << peer << " are given the same. ";
-  o << "speedup = " << peer << " median / our best median (> 1: convarith is faster). " << env.peak_note << ".\n";
+  o << "speedup = " << peer << " median / our best median (> 1: convarith is faster). " << env.peak_note << ". ";
+  o << "auto takes = the row Plan \"auto\" picks by its cost estimate; tune takes = the row Plan \"tune\" measured "
+       "fastest itself (--tune; - when not asked): either may differ from ours (best), the fastest here.\n";
   if (!peer_notes.empty()) {
     std::string list;
     for (const std::string& n : peer_notes)

@@ -44,6 +44,14 @@ algorithm on the GPU, oneDNN on the CPU), after checking each against the fp64 r
   --layers FILE      the layer file (default: $CONVARITH_BENCH_LAYERS or the source tree's; a
                      regular file of at most 16 MiB)
   --no-peer          time convarith only
+  --tune             also ask Plan "tune" which row it takes (it times the rows itself, a few runs each on
+                     its own buffers: on emulated that is slow) and show it beside auto's choice
+  --tune-cache FILE  tune's cache file (implies --tune): a winner found there is not timed again; a
+                     stale or corrupt file is a warning on stderr
+
+Every layer's table row names the row auto takes (by its cost estimate) and, with --tune, the row tune
+takes, beside our fastest row's time; stderr marks them after each row's time, as (auto) and (tune), and
+the JSON has "auto_algorithm" and "tune_algorithm" per layer and "auto_choice"/"tune_choice" per result.
 
 Each option may be given once. A layer whose buffers would pass the memory limit is refused
 (the message gives the bytes needed and the limit) and counts as a failed case.
@@ -76,9 +84,9 @@ bool parse_int_option(const std::string& name, const std::string& text, int min,
 
 // Options before --layer are ours; after it, attribute options and ours mix (parse_layer sorts them).
 const std::vector<ExtraOption>& extras() {
-  static const std::vector<ExtraOption> e = {{"--suite", true},   {"--device", true}, {"--reps", true},
-                                             {"--warmup", true},  {"--json", true},   {"--layers", true},
-                                             {"--no-peer", false}};
+  static const std::vector<ExtraOption> e = {{"--suite", true},    {"--device", true}, {"--reps", true},
+                                             {"--warmup", true},   {"--json", true},   {"--layers", true},
+                                             {"--no-peer", false}, {"--tune", false},  {"--tune-cache", true}};
   return e;
 }
 
@@ -90,7 +98,7 @@ bool apply_option(BenchArgs& b, const std::string& name, const std::string& valu
     }
   }
   b.seen.push_back(name);
-  if ((name == "--json" || name == "--layers") && value.empty()) {
+  if ((name == "--json" || name == "--layers" || name == "--tune-cache") && value.empty()) {
     err << "convarith bench: " << name << " is empty: give a file name\n";
     return false;
   }
@@ -108,6 +116,11 @@ bool apply_option(BenchArgs& b, const std::string& name, const std::string& valu
     b.layers_path = value;
   } else if (name == "--no-peer") {
     b.options.with_peer = false;
+  } else if (name == "--tune") {
+    b.options.tune = true;
+  } else if (name == "--tune-cache") {
+    b.options.tune = true;
+    b.options.tune_cache = value;
   } else {
     err << "convarith bench: unknown option '" << name << "' (see convarith bench --help)\n";
     return false;
@@ -257,9 +270,20 @@ int bench_main(const std::vector<std::string>& args, std::ostream& out, std::ost
         err << buf;
       } else if (r.status.rfind("not_supported", 0) == 0) {
         err << " " << r.algorithm << " n/a";
+      } else if (r.auto_choice || r.tune_choice) {
+        err << " " << r.algorithm << " (not timed)";
       }
+      if (r.auto_choice || r.tune_choice)
+        err << " (" << (r.auto_choice ? "auto" : "") << (r.auto_choice && r.tune_choice ? ", " : "")
+            << (r.tune_choice ? "tune" : "") << ")";
     }
     err << "\n";
+    const bench::Choices& chose = (*lb)->choices();
+    if (b.options.tune && !chose.tune_algorithm.empty())
+      err << "  tune took " << chose.tune_algorithm << " (" << chose.tune_source << "), auto takes "
+          << chose.auto_algorithm << "\n";
+    for (const std::string& w : chose.tune_warnings)
+      err << "  warning: " << w << "\n";
     for (bench::CaseResult& r : layer_results) {
       if (r.checked && !r.correct) {
         err << "WRONG RESULT: " << l.id << " " << r.algorithm << " on " << device_name(device) << ": " << r.status

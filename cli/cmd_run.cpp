@@ -29,9 +29,9 @@
 namespace convarith::cli {
 namespace {
 
-const std::vector<ExtraOption> kRunOptions = {{"--x", true},    {"--w", true},     {"--b", true},
-                                              {"--z", true},    {"--out", true},   {"--device", true},
-                                              {"--algo", true}, {"--check", false}};
+const std::vector<ExtraOption> kRunOptions = {{"--x", true},    {"--w", true},      {"--b", true},
+                                              {"--z", true},    {"--out", true},    {"--device", true},
+                                              {"--algo", true}, {"--check", false}, {"--tune-cache", true}};
 
 using Bytes = std::vector<unsigned char>;
 
@@ -351,10 +351,20 @@ int run_layer(const LayerArgs& parsed, std::ostream& out, std::ostream& err) {
   Result<Device> device = pick_device(args.has("--device") ? args.extras.at("--device") : "auto", err);
   if (!device) // a bad name is a usage error (2); a device that cannot be used is the environment's (1)
     return fail(device.status().code() == StatusCode::kDeviceError ? 1 : 2, device.status().message());
-  const std::string algo = args.has("--algo") ? args.extras.at("--algo") : "auto";
-  Result<Plan> plan = Plan::create(p, *device, algo);
+  PlanOptions options;
+  options.algorithm = args.has("--algo") ? args.extras.at("--algo") : "auto";
+  if (args.has("--tune-cache")) {
+    options.tune_cache_file = args.extras.at("--tune-cache");
+    if (options.algorithm != "tune")
+      return fail(2, "--tune-cache is for --algo tune (the algorithm is '" + options.algorithm + "')");
+    if (options.tune_cache_file.empty())
+      return fail(2, "--tune-cache is empty: give a file name");
+  }
+  Result<Plan> plan = Plan::create(p, *device, options);
   if (!plan)
     return fail(2, plan.status().message());
+  for (const std::string& warning : plan->warnings())
+    err << "convarith run: warning: " << warning << "\n";
 
   // Everything this run allocates from the problem's sizes, refused as a whole before any of it is.
   // The operands already read count too: they stay in memory throughout.
@@ -393,6 +403,25 @@ int run_layer(const LayerArgs& parsed, std::ostream& out, std::ostream& err) {
       << device_name(plan->device()) << " with " << plan->algorithm() << "\n";
   if (!p.is_plain_f32_nchw())
     out << "formats: " << format_text(p) << "; y = " << epilogue_text(p) << "\n";
+  if (options.algorithm == "tune") {
+    const TuneReport& r = plan->tuning();
+    out << "tune: " << plan->algorithm();
+    if (!r.tuned) {
+      out << " (not tuned: see the warning; auto's row)";
+    } else if (r.source == "measured") {
+      char us[32];
+      std::snprintf(us, sizeof us, "%.1f", r.median_us);
+      out << " measured fastest (median " << us << " us;";
+      for (const TuneTiming& t : r.timings) {
+        std::snprintf(us, sizeof us, "%.1f", t.median_us);
+        out << " " << t.algorithm << " " << (t.error.empty() ? std::string(us) + " us" : std::string("failed"));
+      }
+      out << ")";
+    } else {
+      out << " from the " << (r.source == "file" ? "cache file" : "in-memory cache") << " (nothing timed)";
+    }
+    out << "; auto takes " << plan->auto_algorithm() << "\n";
+  }
   if (args.has("--check")) {
     oracle::Tensors t;
     t.x = xs.data;
@@ -423,7 +452,8 @@ int run_layer(const LayerArgs& parsed, std::ostream& out, std::ostream& err) {
 
 const char* run_help() {
   return R"(usage: convarith run OP --x x.npy [--w w.npy] [--b b.npy] [--z z.npy] --out y.npy [attributes]
-                     [--device cpu|cuda|emulated|auto] [--algo NAME|auto] [--check]
+                     [--device cpu|cuda|emulated|auto] [--algo NAME|auto|tune] [--tune-cache FILE]
+                     [--check]
 
 Runs one layer through a convarith Plan, y = act(alpha * op(x, w) + bias + beta * z), and writes y
 as .npy (C order). The attributes include --dtype, --layout, --w-layout, --activation, --alpha and
@@ -441,7 +471,13 @@ as .npy (C order). The attributes include --dtype, --layout, --w-layout, --activ
                            cpu; says which on stderr). emulated runs the CUDA kernels' code on the
                            CPU under the kernel executor: very slow (about a million GPU threads a
                            second), for small layers and for debugging the kernels without a GPU
-  --algo NAME|auto         an algorithm from the table (default auto)
+  --algo NAME|auto|tune    an algorithm from the table (default auto: the cheapest row by its cost
+                           estimate); tune times every row that takes the layer on the device (on
+                           scratch buffers, a few runs each; emulated: slow) and runs the fastest;
+                           it prints the times and auto's choice
+  --tune-cache FILE        with --algo tune: read the winner from FILE and write it there (keyed by
+                           the layer, the device, the driver and convarith's version); a stale or
+                           corrupt file, or a failed write, is a warning on stderr, never an error
   --check                  also compute an fp64 reference and compare with the project's acceptance
                            rule (a bound scaled by sum |x*w| and the dtypes' unit roundoff); prints
                            the max abs and max relative error; a failed check exits 1 and writes

@@ -5,10 +5,13 @@
 #include <array>
 #include <cctype>
 #include <limits>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "device.hpp"
 #include "row.hpp"
+#include "tune.hpp"
 
 namespace convarith {
 namespace {
@@ -151,6 +154,10 @@ struct Plan::Impl {
   const Algorithm* row = nullptr;
   Prepared prepared;
   int ordinal = -1;
+  std::string requested; // "auto", "tune" or the row name
+  std::string auto_row;  // auto's choice ("" for an explicit row)
+  TuneReport tuning;     // what "tune" measured or found
+  std::vector<std::string> warnings;
   // The last pointer verified per argument slot (x, w, bias, z, y, workspace): a run with the same pointer in
   // the same slot skips the driver query (see detail::PointerCache).
   mutable detail::PointerCache cache;
@@ -163,7 +170,36 @@ bool Plan::deterministic() const {
   return impl_ ? impl_->row->deterministic : false;
 }
 
+namespace {
+const std::string& empty_string() {
+  static const std::string s;
+  return s;
+}
+} // namespace
+
+const std::string& Plan::requested_algorithm() const {
+  return impl_ ? impl_->requested : empty_string();
+}
+const std::string& Plan::auto_algorithm() const {
+  return impl_ ? impl_->auto_row : empty_string();
+}
+const TuneReport& Plan::tuning() const {
+  static const TuneReport none;
+  return impl_ ? impl_->tuning : none;
+}
+const std::vector<std::string>& Plan::warnings() const {
+  static const std::vector<std::string> none;
+  return impl_ ? impl_->warnings : none;
+}
+
 Result<Plan> Plan::create(const ConvProblem& problem, Device device, std::string_view algorithm) {
+  PlanOptions options;
+  options.algorithm = std::string(algorithm);
+  return create(problem, device, options);
+}
+
+Result<Plan> Plan::create(const ConvProblem& problem, Device device, const PlanOptions& options) {
+  const std::string_view algorithm = options.algorithm;
   if (device != Device::kCpu && device != Device::kCuda && device != Device::kEmulated)
     return invalid_argument("device " + num(static_cast<int>(device)) + " is not cpu, cuda or emulated");
   if (device == Device::kCuda && cuda_device_count() == 0)
@@ -172,7 +208,9 @@ Result<Plan> Plan::create(const ConvProblem& problem, Device device, std::string
   if (!dev)
     return dev.status();
   const Op op = problem.op();
-  const auto make_plan = [&](const Algorithm* a, Prepared prepared) -> Result<Plan> {
+  const auto make_plan = [&](const Algorithm* a, Prepared prepared, std::string auto_row = std::string(),
+                             TuneReport tuning = TuneReport(),
+                             std::vector<std::string> warnings = std::vector<std::string>()) -> Result<Plan> {
     Plan plan;
     plan.problem_ = problem;
     plan.device_ = *dev;
@@ -180,6 +218,10 @@ Result<Plan> Plan::create(const ConvProblem& problem, Device device, std::string
     impl->row = a;
     impl->ordinal = dev->ordinal;
     impl->prepared = std::move(prepared);
+    impl->requested = std::string(algorithm);
+    impl->auto_row = std::move(auto_row);
+    impl->tuning = std::move(tuning);
+    impl->warnings = std::move(warnings);
     plan.workspace_bytes_ = impl->prepared.workspace_bytes;
     plan.cost_us_ = impl->prepared.cost_us;
     plan.impl_ = std::move(impl);
@@ -194,10 +236,14 @@ Result<Plan> Plan::create(const ConvProblem& problem, Device device, std::string
     return r;
   };
 
-  if (algorithm == "auto") {
-    std::string reasons;
-    const Algorithm* best = nullptr;
-    Prepared best_prepared;
+  // Every row of the device that takes the problem, prepared; `best` is auto's choice: deterministic rows first
+  // (auto never trades determinism for speed), then the lowest cost, table order breaking ties.
+  struct Candidate {
+    const Algorithm* row;
+    Prepared prepared;
+  };
+  const auto rank = [&](std::vector<Candidate>& out, std::string& reasons) -> int {
+    int best = -1;
     for (const Algorithm& a : algorithm_table()) {
       if (a.device != device || !(a.ops & op_bit(op)) || a.run == nullptr)
         continue;
@@ -211,19 +257,136 @@ Result<Plan> Plan::create(const ConvProblem& problem, Device device, std::string
         reasons += std::string(reasons.empty() ? "" : "; ") + pr.status().message();
         continue;
       }
-      // Deterministic rows first (auto never trades determinism for speed), then the lowest cost; table
-      // order breaks ties.
-      const bool better = best == nullptr || (a.deterministic && !best->deterministic) ||
-                          (a.deterministic == best->deterministic && pr->cost_us < best_prepared.cost_us);
-      if (better) {
-        best = &a;
-        best_prepared = std::move(pr).value();
-      }
+      out.push_back(Candidate{&a, std::move(pr).value()});
+      const Candidate& c = out.back();
+      const Candidate* b = best < 0 ? nullptr : &out[static_cast<size_t>(best)];
+      const bool better = b == nullptr || (a.deterministic && !b->row->deterministic) ||
+                          (a.deterministic == b->row->deterministic && c.prepared.cost_us < b->prepared.cost_us);
+      if (better)
+        best = static_cast<int>(out.size()) - 1;
     }
-    if (best != nullptr)
-      return make_plan(best, std::move(best_prepared));
+    return best;
+  };
+  const auto none_runs = [&](const std::string& reasons) {
     return not_supported("no " + std::string(device_name(device)) + " algorithm runs " + problem.name() +
                          (reasons.empty() ? std::string() : " (" + reasons + ")"));
+  };
+
+  if (algorithm == "auto") {
+    std::vector<Candidate> all;
+    std::string reasons;
+    const int best = rank(all, reasons);
+    if (best < 0)
+      return none_runs(reasons);
+    Candidate& c = all[static_cast<size_t>(best)];
+    return make_plan(c.row, std::move(c.prepared), c.row->name);
+  }
+
+  if (algorithm == "tune") {
+    if (options.tune_reps < 1 || options.tune_reps > 100000)
+      return invalid_argument("PlanOptions::tune_reps " + num(options.tune_reps) + " is not in [1, 100000]");
+    if (options.tune_warmup < 0 || options.tune_warmup > 100000)
+      return invalid_argument("PlanOptions::tune_warmup " + num(options.tune_warmup) + " is not in [0, 100000]");
+    std::vector<std::string> warnings;
+    const detail::TuneKey key = detail::tune_key(problem, *dev);
+    const std::unique_lock<std::mutex> lock = detail::tuning_lock();
+    const bool with_file = !options.tune_cache_file.empty();
+    detail::TuneFile file;
+    std::optional<detail::TuneEntry> cached;
+    std::string source;
+    if (with_file) {
+      file = detail::tune_file_load(options.tune_cache_file, warnings);
+      cached = detail::tune_file_lookup(file, key, warnings);
+      source = "file";
+    }
+    if (!cached) {
+      cached = detail::memory_lookup(key);
+      source = "memory";
+    }
+    if (cached) {
+      // Never trusted: the row must still exist, take the problem and prepare; auto's row must exist.
+      const Algorithm* a = find_algorithm(cached->winner, device);
+      std::string why;
+      if (a == nullptr || a->run == nullptr)
+        why = "row '" + cached->winner + "' does not exist on " + device_name(device) + " in this build";
+      else if (find_algorithm(cached->auto_row, device) == nullptr)
+        why = "auto's row '" + cached->auto_row + "' does not exist on " + device_name(device) + " in this build";
+      else if (Status s = a->supports(problem, *dev); !s.is_ok())
+        why = "row '" + cached->winner + "' no longer takes the problem: " + s.message();
+      if (why.empty()) {
+        Result<Prepared> pr = prepare(a);
+        if (pr) {
+          TuneReport report;
+          report.tuned = true;
+          report.source = source;
+          report.median_us = cached->median_us;
+          detail::memory_store(key, *cached);
+          if (with_file && source == "memory" && file.writable)
+            detail::tune_file_store(file, key, *cached, warnings);
+          return make_plan(a, std::move(pr).value(), cached->auto_row, std::move(report), std::move(warnings));
+        }
+        why = "row '" + cached->winner + "' cannot prepare it: " + pr.status().message();
+      }
+      warnings.push_back("tune cache (" + (source == "file" ? options.tune_cache_file : std::string("memory")) +
+                         "): " + why + "; ignored, the problem is re-tuned");
+    }
+
+    std::vector<Candidate> all;
+    std::string reasons;
+    const int best = rank(all, reasons);
+    if (best < 0)
+      return none_runs(reasons);
+    const bool deterministic = all[static_cast<size_t>(best)].row->deterministic;
+    const std::string auto_row = all[static_cast<size_t>(best)].row->name;
+    const auto fall_back = [&](const std::string& why) {
+      warnings.push_back("tune: " + why + "; the plan takes auto's row '" + auto_row + "' (not cached)");
+      Candidate& c = all[static_cast<size_t>(best)];
+      return make_plan(c.row, std::move(c.prepared), auto_row, TuneReport(), std::move(warnings));
+    };
+    size_t workspace = 0;
+    for (const Candidate& c : all)
+      if (c.row->deterministic == deterministic)
+        workspace = std::max(workspace, c.prepared.workspace_bytes);
+    Result<std::unique_ptr<detail::TuneScratch>> scratch = detail::TuneScratch::create(problem, device, workspace);
+    if (!scratch)
+      return fall_back(scratch.status().message());
+    TuneReport report;
+    report.tuned = true;
+    report.source = "measured";
+    int winner = -1;
+    for (size_t i = 0; i < all.size(); ++i) {
+      Candidate& c = all[i];
+      if (c.row->deterministic != deterministic)
+        continue; // as auto: a non-deterministic row is not a candidate while a deterministic one runs it
+      Result<Plan> trial = make_plan(c.row, c.prepared, auto_row);
+      if (!trial)
+        return trial.status();
+      TuneTiming t;
+      t.algorithm = c.row->name;
+      Result<double> us = (*scratch)->time(*trial, options.tune_warmup, options.tune_reps);
+      if (us) {
+        t.median_us = *us;
+        t.reps = options.tune_reps;
+        if (winner < 0 || *us < report.median_us) {
+          winner = static_cast<int>(i);
+          report.median_us = *us;
+        }
+      } else {
+        t.error = us.status().to_string();
+        warnings.push_back("tune: row '" + t.algorithm + "' failed on the scratch buffers (" + t.error +
+                           "); not a candidate");
+      }
+      report.timings.push_back(std::move(t));
+    }
+    scratch.value().reset(); // the scratch is freed before the plan is returned
+    if (winner < 0)
+      return fall_back("no candidate ran on the scratch buffers");
+    Candidate& w = all[static_cast<size_t>(winner)];
+    const detail::TuneEntry entry{w.row->name, auto_row, report.median_us};
+    detail::memory_store(key, entry);
+    if (with_file && file.writable)
+      detail::tune_file_store(file, key, entry, warnings);
+    return make_plan(w.row, std::move(w.prepared), auto_row, std::move(report), std::move(warnings));
   }
   const Algorithm* a = find_algorithm(algorithm, device);
   if (a == nullptr) {
@@ -236,7 +399,7 @@ Result<Plan> Plan::create(const ConvProblem& problem, Device device, std::string
                               device_name(device) + " (" + device_name(device) + " algorithms: " + names_for(device) +
                               ")");
     return invalid_argument("unknown algorithm '" + std::string(algorithm) + "' (" + device_name(device) +
-                            " algorithms: auto, " + names_for(device) + ")");
+                            " algorithms: auto, tune, " + names_for(device) + ")");
   }
   if (!(a->ops & op_bit(op)))
     return not_supported("algorithm '" + std::string(a->name) + "' does not run " + op_name(op) + " (it runs " +

@@ -84,6 +84,11 @@ DeviceInfo default_device_info(Device device);
 namespace detail {
 // Counts prepare() calls (every row's prepare goes through Plan::create). Tests prove run() never re-plans.
 std::atomic<uint64_t>& planning_calls();
+// Counts the runs (warm-up and timed) algorithm "tune" makes on its scratch buffers: tests prove a cache hit
+// times nothing (host/tune.cpp).
+std::atomic<uint64_t>& tuning_runs();
+// Empties the process-wide in-memory tune cache (tests; the cache file is not touched).
+void clear_tune_cache();
 void append_cpu_algorithms(std::vector<Algorithm>& table);    // host/cpu/cpu_algorithms.cpp
 void append_kernel_algorithms(std::vector<Algorithm>& table); // kernels/kernel_algorithms.cpp (cuda + emulated)
 } // namespace detail

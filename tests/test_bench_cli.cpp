@@ -71,6 +71,57 @@ TEST(BenchCli, OneLayerFromOnnxAttributes) {
   EXPECT_EQ(q.rc, 0) << q.out << q.err;
 }
 
+TEST(BenchCli, ShowsWhichRowAutoAndTuneTake) {
+  // On the emulated device several rows run a conv: the table names auto's and tune's rows, stderr marks
+  // them beside the rows' times, and the JSON has them per layer and per result.
+  const std::string json = ::testing::TempDir() + "convarith_bench_cli_tune.json";
+  std::remove(json.c_str());
+  CliRun r = bench({"--device", "emulated", "--reps", "1", "--warmup", "0", "--tune", "--json", json, "--layer", "conv",
+                    "--x-shape", "1,2,5,5", "--w-shape", "3,2,3,3", "--pads", "1,1,1,1"});
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
+  const convarith::ConvProblem p = [] {
+    convarith::ProblemDesc d;
+    d.c = 2, d.k = 3;
+    d.input = {5, 5, 1};
+    d.kernel = {3, 3, 1};
+    d.pad_lo = {1, 1, 0};
+    d.pad_hi = {1, 1, 0};
+    return *convarith::ConvProblem::make(d);
+  }();
+  const convarith::Result<convarith::Plan> a = convarith::Plan::create(p, convarith::Device::kEmulated, "auto");
+  ASSERT_TRUE(a.is_ok());
+  const std::string auto_row = a->algorithm();
+  EXPECT_NE(r.out.find("| auto takes "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| tune takes "), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find(" (auto"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("tune)"), std::string::npos) << r.err;
+  const size_t took = r.err.find("tune took ");
+  ASSERT_NE(took, std::string::npos) << r.err;
+  const std::string tune_row = r.err.substr(took + 10, r.err.find(' ', took + 10) - took - 10);
+  EXPECT_NE(r.err.find(", auto takes " + auto_row + "\n"), std::string::npos) << r.err;
+  // The layer's table row has both names in their columns.
+  const size_t row = r.out.rfind('\n', r.out.find("| command line ")) + 1; // the header row says "network"
+  ASSERT_NE(r.out.find("| command line "), std::string::npos) << r.out;
+  const std::string line = r.out.substr(row, r.out.find('\n', row) - row);
+  EXPECT_NE(line.find("| " + auto_row + " "), std::string::npos) << line;
+  EXPECT_NE(line.find("| " + tune_row + " "), std::string::npos) << line;
+  std::ifstream f(json);
+  std::stringstream text;
+  text << f.rdbuf();
+  const std::string j = text.str();
+  EXPECT_NE(j.find("\"auto_algorithm\": \"" + auto_row + "\""), std::string::npos) << j;
+  EXPECT_NE(j.find("\"tune_algorithm\": \"" + tune_row + "\""), std::string::npos) << j;
+  EXPECT_NE(j.find("\"algorithm\": \"" + auto_row + "\""), std::string::npos) << j;
+  EXPECT_NE(j.find("\"auto_choice\": true"), std::string::npos) << j;
+  EXPECT_NE(j.find("\"tune_choice\": true"), std::string::npos) << j;
+  // Without --tune the tune column is "-" and no result is tune's.
+  r = bench({"--device", "cpu", "--reps", "1", "--warmup", "0", "--no-peer", "--layer", "conv", "--x-shape", "1,2,5,5",
+             "--w-shape", "3,2,3,3"});
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("| cpu_gemm        | -               |"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err.find("tune took"), std::string::npos) << r.err;
+}
+
 TEST(BenchCli, BadCommandLinesExitTwo) {
   EXPECT_EQ(bench({"--suite", "no-such-suite"}).rc, 2);
   EXPECT_EQ(bench({"--device", "tpu"}).rc, 2);

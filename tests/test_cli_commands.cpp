@@ -403,6 +403,50 @@ TEST(CliRun, EveryCpuAlgorithmByName) {
   EXPECT_GE(ran, 10) << "every fixture runs on at least one CPU algorithm";
 }
 
+TEST(CliRun, AlgoTuneTimesTheRowsAndUsesTheCacheFile) {
+  // --algo tune on the emulated device (several rows run a grouped conv) checks PASS, prints every row's median
+  // and auto's choice; with --tune-cache the second run times nothing; a corrupt file is a warning; a cache file
+  // without --algo tune is a usage error.
+  convarith::detail::clear_tune_cache();
+  TempDir dir;
+  Fixture f;
+  for (const Fixture& g : fixtures())
+    if (g.name == "conv2d_groups_asym")
+      f = g;
+  ASSERT_FALSE(f.name.empty());
+  const std::string cache = dir.file("tune.cache");
+  Args args = with_files(f, dir.file("y.npy"));
+  args.insert(args.end(), {"--device", "emulated", "--algo", "tune", "--tune-cache", cache, "--check"});
+  Outcome o = run(args);
+  ASSERT_EQ(o.code, 0) << o.err << o.out;
+  EXPECT_TRUE(contains(o.out, ": PASS")) << o.out;
+  EXPECT_TRUE(contains(o.out, " measured fastest (median ")) << o.out;
+  for (const char* row : {" igemm ", " tiled ", " direct "})
+    EXPECT_TRUE(contains(o.out, row)) << row << "\n" << o.out;
+  EXPECT_TRUE(contains(o.out, "; auto takes ")) << o.out;
+  EXPECT_TRUE(o.err.find("warning") == std::string::npos) << o.err;
+  convarith::detail::clear_tune_cache(); // as a new process would start
+  o = run(args);
+  ASSERT_EQ(o.code, 0) << o.err << o.out;
+  EXPECT_TRUE(contains(o.out, "from the cache file (nothing timed)")) << o.out;
+  EXPECT_TRUE(contains(o.out, ": PASS")) << o.out;
+  {
+    std::ofstream bad(cache, std::ios::trunc);
+    bad << "not a cache\n";
+  }
+  convarith::detail::clear_tune_cache();
+  o = run(args);
+  ASSERT_EQ(o.code, 0) << o.err << o.out;
+  EXPECT_TRUE(contains(o.err, "convarith run: warning: tune cache " + cache + ": corrupt")) << o.err;
+  EXPECT_TRUE(contains(o.out, " measured fastest")) << o.out;
+  Args cpu = with_files(f, dir.file("y2.npy"));
+  cpu.insert(cpu.end(), {"--device", "cpu", "--tune-cache", cache});
+  o = run(cpu);
+  EXPECT_EQ(o.code, 2);
+  EXPECT_TRUE(contains(o.err, "--tune-cache is for --algo tune")) << o.err;
+  convarith::detail::clear_tune_cache();
+}
+
 TEST(CliRun, DeviceAutoSaysWhich) {
   const std::vector<Fixture> all = fixtures();
   ASSERT_FALSE(all.empty());

@@ -6,7 +6,10 @@
 // under ThreadSanitizer, which turns any data race in the pool, the table or a plan into a failure.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -15,6 +18,7 @@
 #include "convarith/convarith.hpp"
 #include "row.hpp"
 #include "support/support.hpp"
+#include "tune.hpp"
 
 namespace convarith {
 namespace {
@@ -253,6 +257,67 @@ TEST(Concurrency, EmulatedKernelsFromSeveralThreads) {
     }
   });
   EXPECT_EQ(bad.load(), 0);
+}
+
+TEST(Concurrency, TuneTheSameProblemFromManyThreads) {
+  // Several threads ask for the same tuned plan at once, on two devices, with and without a cache file: one
+  // thread per key times the candidates (tuning is serialized), the others find its winner in the cache;
+  // every plan is the same row and runs correctly; the file ends whole.
+  detail::clear_tune_cache();
+  const ConvProblem cpu_p = problems()[0];
+  const ConvProblem emu_p = test::must_make(desc(Op::kConv, 2, 1, 2, 3, 1, 5, 3, 1, 1));
+  std::string file = ::testing::TempDir() + "convarith_tune_concurrency_XXXXXX";
+  const int fd = ::mkstemp(&file[0]);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  std::remove(file.c_str()); // a fresh, missing file: the first tuner creates it
+  const uint64_t runs0 = detail::tuning_runs().load();
+  constexpr int kTuners = 2 * kThreads;
+  std::vector<std::string> names(kTuners), sources(kTuners), warnings(kTuners);
+  std::vector<std::vector<float>> results(kTuners);
+  const test::Inputs cpu_in = test::integer_inputs(cpu_p, 41), emu_in = test::integer_inputs(emu_p, 43);
+  run_together(kTuners, [&](int t) {
+    const bool emu = t % 2 == 1;
+    PlanOptions o;
+    o.algorithm = "tune";
+    o.tune_warmup = 1;
+    o.tune_reps = 2;
+    if (t % 4 < 2)
+      o.tune_cache_file = file;
+    const Result<Plan> plan = Plan::create(emu ? emu_p : cpu_p, emu ? Device::kEmulated : Device::kCpu, o);
+    const size_t i = static_cast<size_t>(t);
+    if (!plan.is_ok()) {
+      warnings[i] = plan.status().to_string();
+      return;
+    }
+    names[i] = plan->algorithm();
+    sources[i] = plan->tuning().source;
+    for (const std::string& w : plan->warnings())
+      warnings[i] += w;
+    results[i] = run_once(*plan, emu ? emu_in : cpu_in);
+  });
+  int measured = 0;
+  for (int t = 0; t < kTuners; ++t) {
+    const size_t i = static_cast<size_t>(t);
+    const bool emu = t % 2 == 1;
+    const ConvProblem& p = emu ? emu_p : cpu_p;
+    const test::Inputs& in = emu ? emu_in : cpu_in;
+    EXPECT_TRUE(warnings[i].empty()) << "tuner " << t << ": " << warnings[i];
+    EXPECT_EQ(names[i], names[emu ? 1 : 0]) << "tuner " << t;
+    measured += sources[i] == "measured";
+    EXPECT_TRUE(test::exact_match(p, results[i], test::reference(p, in.x.data(), in.w.data(), in.bias.data())))
+        << "tuner " << t << " (" << names[i] << ")";
+  }
+  EXPECT_EQ(measured, 2) << "one measurement per key; the rest are cache hits";
+  EXPECT_GT(detail::tuning_runs().load(), runs0);
+  // The file holds both entries and parses cleanly.
+  std::vector<std::string> w;
+  const detail::TuneFile f = detail::tune_file_load(file, w);
+  EXPECT_TRUE(w.empty()) << (w.empty() ? "" : w[0]);
+  EXPECT_TRUE(f.read_ok);
+  EXPECT_EQ(f.entries.size(), 2u);
+  std::remove(file.c_str());
+  detail::clear_tune_cache();
 }
 
 } // namespace

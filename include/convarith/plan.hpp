@@ -1,11 +1,12 @@
 // convarith/plan.hpp — devices, the algorithm table (read-only) and prepared Plans.
 //
-// A Plan is made once from a validated problem, a device and an algorithm ("auto" or a row name):
+// A Plan is made once from a validated problem, a device and an algorithm ("auto", "tune" or a row name):
 // Plan::create checks that the row takes the problem on that device and prepares everything that does
 // not depend on pointers (tile configuration, geometry, grid, CPU blocking, workspace size). run() then
 // checks the pointers once each and launches; it never re-plans. The caller owns all memory (x, w,
 // bias, z, y, workspace) and the stream. Compiles without CUDA headers: a stream is passed as void* (a
-// cudaStream_t; nullptr is the legacy default stream).
+// cudaStream_t; nullptr is the legacy default stream). "tune" (PlanOptions) times the candidate rows on
+// scratch buffers of its own and remembers the winner (docs/DESIGN.md §10).
 #pragma once
 
 #include <cstddef>
@@ -49,6 +50,34 @@ struct Tensors {
   void* y = nullptr;
 };
 
+// How Plan::create chooses and times (the options beyond the algorithm name).
+struct PlanOptions {
+  // "auto" (the cheapest supporting row by its cost estimate), "tune" (the fastest supporting row measured
+  // on the plan's device, see below) or a row name.
+  std::string algorithm = "auto";
+  // "tune" only: a cache file to read winners from and write them to ("" = the process-wide in-memory
+  // cache only). Keyed by the whole problem, the device, the driver/runtime (kCuda) and the library
+  // version; a stale, corrupt, truncated or unreadable file, and a failed write, are warnings
+  // (Plan::warnings()), never errors and never trusted. Format: docs/DESIGN.md §10.
+  std::string tune_cache_file;
+  int tune_warmup = 2; // "tune": untimed runs per candidate row
+  int tune_reps = 5;   // "tune": timed runs per candidate row (the median decides); at least 1
+};
+
+// What "tune" measured (Plan::tuning()).
+struct TuneTiming {
+  std::string algorithm;
+  double median_us = 0; // of the timed runs (0 when the row failed)
+  int reps = 0;
+  std::string error; // non-empty: the row failed to run on the scratch buffers (it was not a candidate)
+};
+struct TuneReport {
+  bool tuned = false;              // the plan's row was chosen by measurement (algorithm "tune")
+  std::string source;              // "measured" (timed now), "memory" (process cache) or "file" (the cache file)
+  double median_us = 0;            // the winner's median time (now, or when it was cached)
+  std::vector<TuneTiming> timings; // every candidate timed now, in table order (empty on a cache hit)
+};
+
 class Plan {
 public:
   // Validates that `algorithm` ("auto" or a row name) can run `problem` on `device` and prepares it.
@@ -57,13 +86,33 @@ public:
   // the reason. kCuda without a usable device gives kDeviceError with cuda_unavailable_reason(). A kCuda
   // plan belongs to the CUDA device current at create(); run() refuses to run with another one current.
   static Result<Plan> create(const ConvProblem& problem, Device device, std::string_view algorithm = "auto");
+  // The same with options. "tune" (opt-in) prepares the rows `auto` would rank (the deterministic ones when
+  // one takes the problem, as `auto`), runs each on scratch buffers the library allocates on the plan's device
+  // (never the caller's tensors; kCpu and kEmulated: host memory, std::chrono; kCuda: device memory, a stream
+  // of its own and CUDA events, synchronized before create() returns) options.tune_warmup + tune_reps times,
+  // and keeps the row with the lowest median. The winner is remembered process-wide (and in
+  // options.tune_cache_file when named): a later create() of the same problem on the same device times
+  // nothing. A cached row that no longer exists or no longer takes the problem is re-tuned (with a warning).
+  // Tuning is serialized process-wide (timings taken at once would disturb each other); create() from
+  // several threads is safe. A row that fails on the scratch buffers is skipped (TuneTiming::error); if
+  // the scratch cannot be allocated or every row fails, the plan takes auto's row, with a warning.
+  static Result<Plan> create(const ConvProblem& problem, Device device, const PlanOptions& options);
 
   Plan() = default;
   const ConvProblem& problem() const { return problem_; }
   // A default-constructed (empty) Plan reports kCpu, "" and not deterministic; its run() is an error.
   Device device() const { return device_.device; }
   const DeviceInfo& device_info() const { return device_; }
-  const char* algorithm() const;
+  const char* algorithm() const; // the row that runs
+  // What was asked for: "auto", "tune" or the row name ("" for an empty plan).
+  const std::string& requested_algorithm() const;
+  // The row `auto` takes for this problem on this device (for "auto" and "tune" plans; "" for an explicit row).
+  const std::string& auto_algorithm() const;
+  bool tuned() const { return tuning().tuned; } // the row was chosen by measurement
+  const TuneReport& tuning() const;             // what "tune" measured or found in the cache
+  // Warnings of create() that did not stop it (a stale or corrupt cache file, a failed cache write, a cached
+  // row that no longer takes the problem, a row that failed while tuning); empty when all went as asked.
+  const std::vector<std::string>& warnings() const;
   bool deterministic() const;
   size_t workspace_bytes() const { return workspace_bytes_; }
   double cost_estimate_us() const { return cost_us_; } // the row's estimate that ranked it (not a measurement)

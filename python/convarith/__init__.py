@@ -17,7 +17,9 @@ the chosen device or algorithm cannot run it), DeviceError (a RuntimeError from 
 
 from collections import OrderedDict
 from dataclasses import dataclass
+import os
 import threading
+import warnings
 
 import numpy as np
 
@@ -242,18 +244,26 @@ class Plan:
 
     Plan(op, x, w=None, *, bias=None, z=None, out=None, device="cpu", algorithm="auto", dtype=None,
          layout=None, w_layout=None, math="strict", activation=None, alpha=1, beta=0, leaky_alpha=0.01,
-         clip_min=0, clip_max=6, **attributes)
+         clip_min=0, clip_max=6, tune_cache=None, **attributes)
 
     x, w, bias, z, out: arrays (their dtype and layout are read: an NCHW-shaped array with NHWC strides is
     channels last) or shapes (then dtype= and layout= say, default f32 and NCHW). bias, z and out are only
     read for their dtype here. The epilogue is y = activation(alpha * op(x, w) + bias + beta * z).
     Attributes: ONNX or PyTorch names, as for shape(). device: "cpu", "emulated" (the CUDA kernels run by
     the CPU kernel executor: slow, for checking) or "cuda" (a CUDA build only).
+    algorithm: "auto" (the cheapest row by its cost estimate), a row name, or "tune": time every row that takes
+    the layer on the device (on scratch buffers of its own, never x/w/out; a few runs each) and keep the fastest,
+    remembered for the process and, with tune_cache="FILE", in that file (keyed by the layer, the device, the
+    driver and convarith's version). A stale or corrupt cache file or a failed write is a RuntimeWarning (and in
+    .warnings), never an error. .tuned, .tuning (what was measured or found) and .auto_algorithm say what
+    happened.
     """
 
     def __init__(self, op, x, w=None, *, bias=None, z=None, out=None, device="cpu", algorithm="auto", dtype=None,
                  layout=None, w_layout=None, math="strict", activation=None, alpha=1.0, beta=0.0, leaky_alpha=0.01,
-                 clip_min=0.0, clip_max=6.0, **attributes):
+                 clip_min=0.0, clip_max=6.0, tune_cache=None, **attributes):
+        if tune_cache is not None and algorithm != "tune":
+            raise ValueError(f"tune_cache is for algorithm='tune' (the algorithm is {algorithm!r})")
         formats = {}
         x_shape, x_dtype, x_layout = self._template("x", x)
         dt = dtype if dtype is not None else (x_dtype or "f32")
@@ -279,8 +289,10 @@ class Plan:
         formats.update(math=math, activation=activation or "identity", alpha=float(alpha), beta=float(beta),
                        leaky_alpha=float(leaky_alpha), clip_min=float(clip_min), clip_max=float(clip_max))
         self._problem = _problem(op, x_shape, w_shape, attributes, **formats)
-        self._plan = _core.Plan(self._problem, device, algorithm)
+        self._plan = _core.Plan(self._problem, device, algorithm, os.fspath(tune_cache) if tune_cache else "")
         self._y = self._problem.tensor("y")
+        for message in self._plan.warnings:
+            warnings.warn(f"convarith.Plan: {message}", RuntimeWarning, stacklevel=2)
 
     @staticmethod
     def _template(name, a):
@@ -295,6 +307,33 @@ class Plan:
     @property
     def algorithm(self):
         return self._plan.algorithm
+
+    @property
+    def requested_algorithm(self):
+        """What was asked for: "auto", "tune" or the row name."""
+        return self._plan.requested_algorithm
+
+    @property
+    def auto_algorithm(self):
+        """The row "auto" takes for this layer ("" for a plan made with an explicit row name)."""
+        return self._plan.auto_algorithm
+
+    @property
+    def tuned(self):
+        """True when the row was chosen by measurement (algorithm="tune")."""
+        return self._plan.tuned
+
+    @property
+    def tuning(self):
+        """What "tune" did: {"tuned", "source": "measured" | "memory" | "file", "median_us", "timings": [{"algorithm",
+        "median_us", "reps", "error"}, ...]} (timings are empty on a cache hit)."""
+        return self._plan.tuning
+
+    @property
+    def warnings(self):
+        """create()'s warnings (a stale or corrupt tune cache, a failed cache write, ...); also issued as
+        RuntimeWarning."""
+        return list(self._plan.warnings)
 
     @property
     def device(self):

@@ -597,12 +597,45 @@ NB_MODULE(_convarith, m) {
   nb::class_<PyPlan>(m, "Plan")
       .def(
           "__init__",
-          [](PyPlan* self, const Problem& p, const std::string& device, const std::string& algorithm) {
-            Plan plan = take(Plan::create(p.p, take(parse_device(device)), algorithm));
+          [](PyPlan* self, const Problem& p, const std::string& device, const std::string& algorithm,
+             const std::string& tune_cache) {
+            PlanOptions options;
+            options.algorithm = algorithm;
+            options.tune_cache_file = tune_cache;
+            const Device d = take(parse_device(device));
+            std::optional<Result<Plan>> made;
+            {
+              nb::gil_scoped_release release; // "tune" times the rows: seconds on the emulated device
+              made.emplace(Plan::create(p.p, d, options));
+            }
+            Plan plan = take(std::move(*made));
             new (self) PyPlan{std::move(plan)};
           },
-          "problem"_a, "device"_a = "cpu", "algorithm"_a = "auto")
+          "problem"_a, "device"_a = "cpu", "algorithm"_a = "auto", "tune_cache"_a = "")
       .def_prop_ro("algorithm", [](const PyPlan& s) { return std::string(s.plan.algorithm()); })
+      .def_prop_ro("requested_algorithm", [](const PyPlan& s) { return s.plan.requested_algorithm(); })
+      .def_prop_ro("auto_algorithm", [](const PyPlan& s) { return s.plan.auto_algorithm(); })
+      .def_prop_ro("tuned", [](const PyPlan& s) { return s.plan.tuned(); })
+      .def_prop_ro("warnings", [](const PyPlan& s) { return s.plan.warnings(); })
+      .def_prop_ro("tuning",
+                   [](const PyPlan& s) {
+                     const TuneReport& r = s.plan.tuning();
+                     nb::list timings;
+                     for (const TuneTiming& t : r.timings) {
+                       nb::dict d;
+                       d["algorithm"] = t.algorithm;
+                       d["median_us"] = t.median_us;
+                       d["reps"] = t.reps;
+                       d["error"] = t.error;
+                       timings.append(d);
+                     }
+                     nb::dict out;
+                     out["tuned"] = r.tuned;
+                     out["source"] = r.source;
+                     out["median_us"] = r.median_us;
+                     out["timings"] = timings;
+                     return out;
+                   })
       .def_prop_ro("device", [](const PyPlan& s) { return device_name(s.plan.device()); })
       .def_prop_ro("device_ordinal", [](const PyPlan& s) { return s.plan.device_info().ordinal; })
       .def_prop_ro("deterministic", [](const PyPlan& s) { return s.plan.deterministic(); })

@@ -350,6 +350,44 @@ def test_devices_and_algorithms():
     assert plan.algorithm == "cpu_gemm" and plan.device == "cpu" and plan.deterministic
 
 
+@pytest.mark.parametrize("device", ["cpu", "emulated"])
+def test_algorithm_tune_times_the_rows_and_caches_the_winner(device, tmp_path):
+    x, w, b = rand(1, 2, 5, 6), rand(3, 2, 3, 3), rand(3)
+    want = ref.conv(x, w, b, pads=(1, 1, 1, 1))
+    cache = tmp_path / "tune.cache"
+    plan = convarith.Plan("conv", x, w, pads=(1, 1, 1, 1), device=device, algorithm="tune", tune_cache=cache)
+    assert plan.tuned and plan.requested_algorithm == "tune" and plan.warnings == []
+    t = plan.tuning
+    assert t["source"] in ("measured", "memory")
+    rows = {r["name"] for r in convarith.algorithms(device)}
+    assert plan.algorithm in rows and plan.auto_algorithm in rows
+    if t["source"] == "measured":
+        assert t["timings"] and all(r["median_us"] > 0 and not r["error"] for r in t["timings"])
+        assert plan.algorithm == min(t["timings"], key=lambda r: r["median_us"])["algorithm"]
+    close(plan.run(x, w, b), want)
+    assert cache.read_text().startswith("convarith-tune-cache 1\n")
+    # Made again: a cache hit (this process's memory), nothing timed.
+    again = convarith.Plan("conv", x, w, pads=(1, 1, 1, 1), device=device, algorithm="tune", tune_cache=str(cache))
+    assert again.tuned and again.tuning["source"] in ("memory", "file") and again.tuning["timings"] == []
+    assert again.algorithm == plan.algorithm
+    close(again.run(x, w, b), want)
+
+
+def test_tune_cache_warnings_are_runtime_warnings(tmp_path):
+    x, w = rand(1, 2, 5, 5), rand(3, 2, 3, 3)
+    bad = tmp_path / "bad.cache"
+    bad.write_text("not a cache\n")
+    with pytest.warns(RuntimeWarning, match="corrupt or truncated"):
+        plan = convarith.Plan("conv", x, w, strides=(2, 2), algorithm="tune", tune_cache=bad)
+    assert plan.tuned and any("corrupt" in m for m in plan.warnings)
+    close(plan.run(x, w, None), ref.conv(x, w, None, strides=(2, 2)))
+    with pytest.warns(RuntimeWarning, match="not written"):
+        convarith.Plan("conv", x, w, strides=(2, 1), algorithm="tune", tune_cache=tmp_path / "no" / "dir" / "c")
+    with pytest.raises(ValueError, match="tune_cache is for algorithm='tune'"):
+        convarith.Plan("conv", x, w, tune_cache=bad)
+    assert convarith.Plan("conv", x, w).auto_algorithm == "cpu_gemm"
+
+
 def test_concurrent_runs_of_one_plan():
     # The plan's host workspace comes from a pool kept between runs: concurrent runs each take their own, and a
     # reused (dirty) workspace gives the same bits as a fresh one.
