@@ -23,7 +23,8 @@
 #               TF32 off), so the TF32 ceiling is sgemm's, labelled. Before the tests, so the budget cannot
 #               starve it
 #   tests       CONVARITH_REQUIRE_GPU=1 (a GPU skip is a failure); test_kernels_gpu and test_gpu_vs_cudnn run
-#               directly, one process per algorithm (--gtest_filter), not through ctest
+#               directly, one process per algorithm (--gtest_filter), not through ctest; then GpuKernels.*,
+#               test_large_tensor and Tune.OnTheGpu* (`tune` timing the rows with CUDA events)
 #   sanitizers  compute-sanitizer memcheck, racecheck, synccheck, initcheck on the first 2 cases per algorithm
 #               (a refusal of the tool is recorded, not failed)
 #   ncu         Nsight Compute (--clock-control none) on three layers (a refusal is recorded)
@@ -54,7 +55,7 @@ case "${1:-}" in
   exit 2
   ;;
 esac
-binaries=(convarith test_kernels_gpu test_gpu_vs_cudnn test_large_tensor convarith_sgemm_ceiling)
+binaries=(convarith test_kernels_gpu test_gpu_vs_cudnn test_large_tensor test_tune convarith_sgemm_ceiling)
 algorithms=(igemm depthwise tiled direct gather scatter pool) # every CUDA row of the table
 carry_limit_mib=56 # the device tool carries 64 MiB in all, the working tree included
 
@@ -75,11 +76,11 @@ build() {
     return 1
   fi
   nice -n 5 cmake --build build/gpu -j"$(nproc)" --target convarith_cli test_kernels_gpu test_gpu_vs_cudnn \
-    test_large_tensor convarith_sgemm_ceiling || return 1
+    test_large_tensor test_tune convarith_sgemm_ceiling || return 1
   rm -rf "$carry"
   mkdir -p "$bin"
   cp build/gpu/cli/convarith build/gpu/tests/test_kernels_gpu build/gpu/tests/test_gpu_vs_cudnn \
-    build/gpu/tests/test_large_tensor build/gpu/bench/convarith_sgemm_ceiling "$bin"/ || return 1
+    build/gpu/tests/test_large_tensor build/gpu/tests/test_tune build/gpu/bench/convarith_sgemm_ceiling "$bin"/ || return 1
   strip --strip-unneeded "$bin"/* 2>/dev/null || true
   # The Python package as built by `pip install .` into build/python-venv, for the torch tests on the device.
   local pkg
@@ -396,8 +397,12 @@ if [ "$gpu" = 1 ]; then
   if run_step "large tensor" "$(limit 90)" "$bin/test_large_tensor" --gtest_output="xml:$work/tests/large_tensor.xml"; then
     record test_large_tensor ok ""
   else record test_large_tensor FAILED "exit $?"; fi
+  # `tune` on the GPU: CUDA-event timing of the rows auto ranks, the winner run to the reference.
+  if run_step "tune on the GPU" "$(limit 60)" "$bin/test_tune" --gtest_filter='Tune.OnTheGpu*' --gtest_output="xml:$work/tests/tune.xml"; then
+    record "Tune.OnTheGpu*" ok ""
+  else record "Tune.OnTheGpu*" FAILED "exit $?"; fi
 else
-  record "GpuKernels.*, large tensor" skipped "rehearsal"
+  record "GpuKernels.*, large tensor, tune" skipped "rehearsal"
 fi
 
 # ---- compute-sanitizer on a small subset ----------------------------------------------------------------------
