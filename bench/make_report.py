@@ -94,11 +94,18 @@ def markdown(data, rows, title, note=None):
                f"reference before it was timed. speedup = {peer_name} median / our best median (> 1: convarith "
                f"is faster). GFLOP and bytes are ConvProblem::flops() / min_bytes() (nominal counts).")
     out.append("")
-    out.append(f"| layer | network | layer name | op | N | GFLOP | ours (best) | ours us | p10-p90 us | "
+    # The rows `auto` and `tune` take (convarith bench writes auto_algorithm per layer; tune_algorithm with --tune).
+    has_auto = any(r["layer"].get("auto_algorithm") for r in rows)
+    has_tune = any(r["layer"].get("tune_algorithm") for r in rows)
+    chose_head = (" auto takes |" if has_auto else "") + (" tune takes |" if has_tune else "")
+    chose_rule = ("---|" if has_auto else "") + ("---|" if has_tune else "")
+    out.append(f"| layer | network | layer name | op | N | GFLOP | ours (best) |{chose_head} ours us | p10-p90 us | "
                f"{peer_name} | {peer_name} us | speedup | % roofline | cases |")
-    out.append("|---|---|---|---|---:|---:|---|---:|---:|---|---:|---:|---:|---|")
+    out.append(f"|---|---|---|---|---:|---:|---|{chose_rule}---:|---:|---|---:|---:|---:|---|")
     for r in rows:
         l, b, p = r["layer"], r["best"], r["peer"]
+        chose = (f" {l.get('auto_algorithm') or '-'} |" if has_auto else "") + (
+            f" {l.get('tune_algorithm') or '-'} |" if has_tune else "")
         spread = f"{fmt_us(b['p10_s'])}-{fmt_us(b['p90_s'])}" if b else "-"
         cases = ", ".join(
             f"{c['algorithm']}: {'ok' if c['correct'] else c['status'].split(':')[0]}" for c in r["cases"])
@@ -106,7 +113,7 @@ def markdown(data, rows, title, note=None):
         roof = f"{r['roof']:.1f}" if r["roof"] else "-"
         out.append(
             f"| {l['id']} | {l['network']} | {l['layer']} | {l['op']} | {l['n']} | {l['flops'] * 1e-9:.3f} | "
-            f"{b['algorithm'] if b else '(none correct)'} | {fmt_us(b['median_s'] if b else None)} | {spread} | "
+            f"{b['algorithm'] if b else '(none correct)'} |{chose} {fmt_us(b['median_s'] if b else None)} | {spread} | "
             f"{p['algorithm'] if p else '-'} | {fmt_us(p['median_s'] if p else None)} | {speedup} | {roof} | "
             f"{cases} |")
     out.append("")

@@ -116,3 +116,26 @@ def test_merge_refuses_a_file_that_is_not_the_peers(tmp_path):
     b, _ = fixtures(tmp_path)
     with pytest.raises(SystemExit, match="convarith-ort-peer-1"):
         report.main([b, "--ort", b, "--no-plot", "--out", str(tmp_path / "r")])
+
+
+def test_markdown_shows_the_rows_auto_and_tune_take():
+    data = dict(schema="convarith-bench-1", environment=dict(date="2026-12-02T07:00:00Z", cpu_model=CPU, gpu=""),
+                layers=[dict(layer("A", "conv"), auto_algorithm="cpu_gemm", tune_algorithm="cpu_gemm"),
+                        dict(layer("B", "conv"), auto_algorithm="igemm", tune_algorithm="")],
+                results=[case("A", "convarith", "cpu_gemm", 100), case("A", "onednn", "onednn", 200),
+                         case("B", "convarith", "igemm", 100), case("B", "onednn", "onednn", 50)])
+    md = report.markdown(data, report.summarize(data), "t")
+    lines = md.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("| layer |"))
+    head, rule = lines[at], lines[at + 1]
+    cols = [c.strip() for c in head.strip("|").split("|")]
+    assert cols[6:9] == ["ours (best)", "auto takes", "tune takes"]
+    assert rule.count("|") == head.count("|")
+    row_b = next(line for line in md.splitlines() if line.startswith("| B |"))
+    assert [c.strip() for c in row_b.strip("|").split("|")][6:9] == ["igemm", "igemm", "-"]
+    # Without the fields (a bench run before `tune` existed) the columns are absent.
+    for l in data["layers"]:
+        l.pop("auto_algorithm")
+        l.pop("tune_algorithm")
+    md = report.markdown(data, report.summarize(data), "t")
+    assert "auto takes" not in md and "tune takes" not in md
