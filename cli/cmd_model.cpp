@@ -14,7 +14,8 @@
 //            + staged elements/32 * staging instructions per element) / (4 * SMs * clock)
 //  fma    = FMAs / (fp32 lanes = peak / (2 * clock)); pooling has none
 //  smem   = shared wavefronts / (SMs * clock): tiled reads x at stride sw (sw wavefronts per warp load), the
-//           weights as broadcast float4 (1 each), stores 1 per warp store (no conflicts assumed)
+//           weights as broadcast float4 (1 each), stores 1 per warp store (no conflicts assumed); depthwise
+//           (no shared memory): its global requests' L1 cycles, one per distinct 128-byte line a warp touches
 //  l2     = bytes between SMs and L2 / L2 bandwidth: tiled = staged bytes + y; direct/gather = x read once per
 //           output channel (the L1 keeps a block's spatial reuse, no channel reuse) + w + y; pool = x + y;
 //           scatter = x + w + 2 x 4 bytes per atomic (read-modify-write in L2)
@@ -531,6 +532,21 @@ private:
       const double halo = std::min(kh, in_rows / (rows * static_cast<double>(ah.s)));
       x_reads = static_cast<double>(p.x_elements()) * eb * std::max(1.0, halo) * static_cast<double>(q.g.kg) * kd;
     }
+    // L1 (the smem column: the same unit): a warp's global request costs one cycle per distinct 128-byte line it
+    // touches. NC[D]HW: the lanes' x and y addresses are V * SW and V elements apart, the filter is one channel's
+    // (a broadcast); N[D]HWC: x and y are consecutive channels, the filter rows of consecutive channels are
+    // KD*KH*KW elements apart. Requests per item: fast shapes KH rows x span x loads, KH*KW filter loads; generic
+    // one filter load and V x loads per tap; V stores (and V z loads).
+    const auto lines = [&](double lane_stride_elems) {
+      return std::min(32.0, std::max(1.0, std::ceil(32.0 * lane_stride_elems * eb / 128.0)));
+    };
+    const bool cl = p.layout() == Layout::kNHWC;
+    const double lx = cl ? lines(1.0 / static_cast<double>(q.g.kg)) : lines(v * static_cast<double>(aw.s));
+    const double lw = cl ? lines(taps) : 1.0, ly = cl ? lines(1.0) : lines(v);
+    const double x_req = shape == kn::kDepthwiseGeneric ? taps * v : kd * kh * span;
+    const double y_req = v * (p.epilogue().has_residual() ? 2.0 : 1.0);
+    const double l1_cycles = items / 32.0 * (x_req * lx + taps * lw + y_req * ly);
+    r.t.smem = l1_cycles / (prof_.sms * clock_hz()) / r.wave_efficiency;
     const double yb = static_cast<double>(p.y_elements()) * eb * (p.epilogue().has_residual() ? 2 : 1);
     r.l2_bytes =
         x_reads + blocks * std::min(static_cast<double>(p.w_elements()), kn::kDepthwiseThreads * taps) * eb + yb;

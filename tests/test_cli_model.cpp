@@ -106,6 +106,9 @@ TEST(ModelCli, AlgoDepthwiseReportsHbmShare) {
   EXPECT_NEAR(hbm, 100 * field(j, row, "dram_us") / field(j, row, "modeled_us"), 1e-6) << j;
   EXPECT_GE(field(j, row, "modeled_us"), field(j, row, "issue_us")) << j;
   EXPECT_GE(field(j, row, "modeled_us"), field(j, row, "l2_us")) << j;
+  // No shared memory: the smem column is its global requests' L1 cycles (NCHW: 97 lines per warp and item here).
+  EXPECT_GT(field(j, row, "smem_us"), 0) << j;
+  EXPECT_GE(field(j, row, "modeled_us"), field(j, row, "smem_us")) << j;
   r = model({"--algo", "no_such_row", "--layer", "conv", "--x-shape", "1,1,5,5", "--w-shape", "1,1,3,3"});
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("--algo no_such_row: no such kernel row"), std::string::npos) << r.err;
