@@ -288,6 +288,16 @@ Status igemm_run(const KernelArgs& args);
 #if defined(CONVARITH_KERNEL_BODIES)
 namespace convarith::kernels::CONVARITH_KNS {
 
+// y's offset of output pixel m = (n, od, oh, ow) at channel 0 (the split-K partials and the epilogue).
+template <typename I> CONVARITH_DEVICE I igemm_y_pixel(const Geometry& g, I m, I out_w, I out_h, I out_d) {
+  const I ow = m % out_w;
+  m /= out_w;
+  const I oh = m % out_h;
+  m /= out_h;
+  const I od = m % out_d;
+  return y_offset<I>(g, m / out_d, I{0}, od, oh, ow);
+}
+
 // The reduction index k as digits: c (channel within the group), r, s, t (taps of D, H, W).
 template <typename I> struct IgemmTap { I c, r, s, t; };
 
@@ -585,14 +595,7 @@ __launch_bounds__(IgemmTile<igemm_tile_m(kConfig / 4), igemm_tile_n(kConfig / 4)
         const I m = m0 + 4 * tm + (i < 4 ? i : BM / 2 + i - 4);
         if (m >= m_total)
           continue;
-        I q = m;
-        const I ow = q % out_w;
-        q /= out_w;
-        const I oh = q % out_h;
-        q /= out_h;
-        const I od = q % out_d;
-        const I nb = q / out_d;
-        const I y_pix = y_offset<I>(g, nb, 0, od, oh, ow);
+        const I y_pix = igemm_y_pixel<I>(g, m, out_w, out_h, out_d);
         CONVARITH_UNROLL
         for (int j = 0; j < 8; ++j) {
           const I n = n0 + 4 * tn + (j < 4 ? j : BN / 2 + j - 4);
@@ -614,14 +617,7 @@ __launch_bounds__(IgemmTile<igemm_tile_m(kConfig / 4), igemm_tile_n(kConfig / 4)
       const I m = m0 + 4 * tm + (i < 4 ? i : BM / 2 + i - 4);
       if (m >= m_total)
         continue;
-      I q = m;
-      const I ow = q % out_w;
-      q /= out_w;
-      const I oh = q % out_h;
-      q /= out_h;
-      const I od = q % out_d;
-      const I nb = q / out_d;
-      const I y_pix = y_offset<I>(g, nb, 0, od, oh, ow);
+      const I y_pix = igemm_y_pixel<I>(g, m, out_w, out_h, out_d);
       CONVARITH_UNROLL
       for (int j = 0; j < 8; ++j) {
         const I n = n0 + 4 * tn + (j < 4 ? j : BN / 2 + j - 4);

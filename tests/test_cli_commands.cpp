@@ -21,6 +21,7 @@
 #include "npy.hpp"
 #include "row.hpp"
 #include "subcommands.hpp"
+#include "support/temp_dir.hpp"
 
 namespace convarith::cli {
 namespace {
@@ -55,27 +56,6 @@ std::string data_dir() {
   std::string here = __FILE__;
   return here.substr(0, here.rfind('/')) + "/data";
 }
-
-class TempDir {
-public:
-  TempDir() {
-    std::string t = ::testing::TempDir() + "convarith_cli_XXXXXX";
-    path_ = mkdtemp(&t[0]) ? t : std::string();
-  }
-  ~TempDir() {
-    if (DIR* d = opendir(path_.c_str())) {
-      while (dirent* e = readdir(d))
-        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
-          std::remove((path_ + "/" + e->d_name).c_str());
-      closedir(d);
-    }
-    ::rmdir(path_.c_str());
-  }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
-private:
-  std::string path_;
-};
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -329,7 +309,7 @@ Args with_files(const Fixture& f, const std::string& out_path) {
 TEST(CliRun, FixturesMatchNumpy) {
   const std::vector<Fixture> all = fixtures();
   ASSERT_EQ(all.size(), 10u) << "tests/data/fixtures.txt under " << data_dir();
-  TempDir dir;
+  test::TempDir dir("convarith_cli_");
   for (const Fixture& f : all) {
     SCOPED_TRACE(f.name);
     const std::string out = dir.file(f.name + ".y.npy");
@@ -376,7 +356,7 @@ Result<ConvProblem> fixture_problem(const Fixture& f) {
 
 TEST(CliRun, EveryCpuAlgorithmByName) {
   // --algo NAME for every CPU row of the table on every fixture it supports; the rest say why not.
-  TempDir dir;
+  test::TempDir dir("convarith_cli_");
   int ran = 0;
   for (const Fixture& f : fixtures()) {
     Result<ConvProblem> p = fixture_problem(f);
@@ -408,7 +388,7 @@ TEST(CliRun, AlgoTuneTimesTheRowsAndUsesTheCacheFile) {
   // and auto's choice; with --tune-cache the second run times nothing; a corrupt file is a warning; a cache file
   // without --algo tune is a usage error.
   convarith::detail::clear_tune_cache();
-  TempDir dir;
+  test::TempDir dir("convarith_cli_");
   Fixture f;
   for (const Fixture& g : fixtures())
     if (g.name == "conv2d_groups_asym")
@@ -450,7 +430,7 @@ TEST(CliRun, AlgoTuneTimesTheRowsAndUsesTheCacheFile) {
 TEST(CliRun, DeviceAutoSaysWhich) {
   const std::vector<Fixture> all = fixtures();
   ASSERT_FALSE(all.empty());
-  TempDir dir;
+  test::TempDir dir("convarith_cli_");
   const Outcome o = run(with_files(all[0], dir.file("y.npy")));
   ASSERT_EQ(o.code, 0) << o.err;
   const char* expected = cuda_device_count() > 0 ? "--device auto: cuda" : "--device auto: cpu (no usable CUDA device";
@@ -460,7 +440,7 @@ TEST(CliRun, DeviceAutoSaysWhich) {
 
 // Runs `args` expecting exit `code` with every part in stderr, and a pre-existing --out untouched.
 void expect_run_fails(Args args, int code, const std::vector<std::string>& parts) {
-  TempDir dir;
+  test::TempDir dir("convarith_cli_");
   const std::string out = dir.file("y.npy");
   spit(out, "sentinel");
   args.insert(args.end(), {"--out", out});
@@ -515,7 +495,7 @@ TEST(CliRun, Failures) {
 }
 
 TEST(CliRun, OutputReadableAndOverwritesOnSuccess) {
-  TempDir dir;
+  test::TempDir dir("convarith_cli_");
   const std::vector<Fixture> all = fixtures();
   ASSERT_FALSE(all.empty());
   const std::string out = dir.file("y.npy");
@@ -533,7 +513,7 @@ TEST(CliRun, OutputReadableAndOverwritesOnSuccess) {
 
 TEST(CliRun, EmptyBatch) {
   // N = 0 is a valid no-op: the output has N = 0 too and is written.
-  TempDir dir;
+  test::TempDir dir("convarith_cli_");
   const std::vector<float> w(3 * 2 * 3, 1.0f);
   ASSERT_TRUE(write_npy(dir.file("x.npy"), {0, 2, 5}, nullptr).is_ok());
   ASSERT_TRUE(write_npy(dir.file("w.npy"), {3, 2, 3}, w.data()).is_ok());

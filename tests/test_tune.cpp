@@ -22,6 +22,7 @@
 #include "convarith/convarith.hpp"
 #include "row.hpp"
 #include "support/support.hpp"
+#include "support/temp_dir.hpp"
 #include "tune.hpp"
 
 #if defined(CONVARITH_HAVE_CUDA)
@@ -107,28 +108,6 @@ bool has_warning(const Plan& plan, const std::string& needle) {
   return exact_match(p, y,
                      test::reference(p, in.x.data(), pool ? nullptr : in.w.data(), pool ? nullptr : in.bias.data()));
 }
-
-class TempDir {
-public:
-  TempDir() {
-    std::string t = ::testing::TempDir() + "convarith_tune_XXXXXX";
-    path_ = mkdtemp(&t[0]) ? t : std::string();
-  }
-  ~TempDir() {
-    if (DIR* d = opendir(path_.c_str())) {
-      while (dirent* e = readdir(d))
-        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
-          std::remove((path_ + "/" + e->d_name).c_str());
-      closedir(d);
-    }
-    ::rmdir(path_.c_str());
-  }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
-private:
-  std::string path_;
-};
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -273,7 +252,7 @@ TEST_F(Tune, TheKeyHoldsTheWholeProblemAndTheDevice) {
 }
 
 TEST_F(Tune, TheFileRoundTrips) {
-  TempDir dir;
+  test::TempDir dir("convarith_tune_");
   const std::string file = dir.file("tune.cache");
   const ConvProblem p = tiny_conv();
   Result<Plan> first = Plan::create(p, Device::kEmulated, tune(file));
@@ -339,7 +318,7 @@ void expect_ignored(const std::string& file, const std::string& needle, Device d
 }
 
 TEST_F(Tune, ACorruptFileIsAWarningAndIsReTuned) {
-  TempDir dir;
+  test::TempDir dir("convarith_tune_");
   const std::string file = dir.file("c");
   write(file, "this is not a tune cache\n\x01\x02\n");
   expect_ignored(file, "corrupt or truncated");
@@ -359,7 +338,7 @@ TEST_F(Tune, ACorruptFileIsAWarningAndIsReTuned) {
 }
 
 TEST_F(Tune, ATruncatedFileIsAWarningAndIsReTuned) {
-  TempDir dir;
+  test::TempDir dir("convarith_tune_");
   const std::string file = dir.file("t");
   ASSERT_TRUE(Plan::create(tiny_conv(), Device::kCpu, tune(file)).is_ok());
   const std::string whole = slurp(file);
@@ -371,7 +350,7 @@ TEST_F(Tune, ATruncatedFileIsAWarningAndIsReTuned) {
 }
 
 TEST_F(Tune, AnEntryOfAnotherLibraryVersionOrDriverIsStale) {
-  TempDir dir;
+  test::TempDir dir("convarith_tune_");
   const std::string file = dir.file("s");
   const ConvProblem p = tiny_conv();
   for (int which = 0; which < 2; ++which) {
@@ -389,7 +368,7 @@ TEST_F(Tune, AnEntryOfAnotherLibraryVersionOrDriverIsStale) {
 }
 
 TEST_F(Tune, ACachedRowThatDoesNotExistOrNoLongerTakesTheProblemIsReTuned) {
-  TempDir dir;
+  test::TempDir dir("convarith_tune_");
   const std::string file = dir.file("r");
   const ConvProblem p = tiny_conv();
   const auto plant = [&](Device device, const std::string& winner, const std::string& auto_row) {
@@ -422,7 +401,7 @@ TEST_F(Tune, ACachedRowThatDoesNotExistOrNoLongerTakesTheProblemIsReTuned) {
 }
 
 TEST_F(Tune, AnUnwritableOrUnreadablePathIsAWarningNotAnError) {
-  TempDir dir;
+  test::TempDir dir("convarith_tune_");
   const ConvProblem p = tiny_conv();
   const std::string missing_dir = dir.file("no/such/dir/cache");
   Result<Plan> plan = Plan::create(p, Device::kCpu, tune(missing_dir));
