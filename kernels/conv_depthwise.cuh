@@ -91,9 +91,9 @@ struct DepthwiseParams {
   void* y = nullptr;
   int64_t chunks = 0; // output chunks per row: ceil(OW / V)
   int64_t items = 0;  // N * K * OD * OH * chunks: one thread each
-  // The item index's divisors as FastDiv (the 32-bit instantiations; built when the index fits 31 bits): K, chunks,
-  // OH, OD, and the multiplier K/C (c = k / m).
-  FastDiv div_k, div_chunks, div_h, div_d, div_mult;
+  // The 32-bit instantiations' item decomposition and c = k / m by FastDiv (built when the index fits 31 bits).
+  FastDecompose item;
+  FastDiv div_mult;
 };
 
 inline Status depthwise_supports(const ConvProblem& p, const DeviceInfo&) {
@@ -134,12 +134,8 @@ inline Result<Prepared> depthwise_prepare_shape(const ConvProblem& p, const Devi
   q.chunks = (q.g.out[2] + kDepthwiseV - 1) / kDepthwiseV;
   q.items = q.g.n * q.g.k * q.g.out[0] * q.g.out[1] * q.chunks;
   if (!plan.wide) {
-    const auto at_least_1 = [](int64_t v) { return v < 1 ? int64_t{1} : v; }; // N = 0: never divided by
-    q.div_k = FastDiv(at_least_1(q.g.k));
-    q.div_chunks = FastDiv(at_least_1(q.chunks));
-    q.div_h = FastDiv(at_least_1(q.g.out[1]));
-    q.div_d = FastDiv(at_least_1(q.g.out[0]));
-    q.div_mult = FastDiv(at_least_1(q.g.kg));
+    q.item = FastDecompose(q.g.channels_last, q.g.k, q.g.out[0], q.g.out[1], q.chunks);
+    q.div_mult = FastDiv(std::max<int64_t>(1, q.g.kg));
   }
   plan.dtype = p.dtype(TensorId::kX);
   plan.variant = shape * 2 + (plan.wide ? 1 : 0);
@@ -208,24 +204,7 @@ CONVARITH_DEVICE DepthwiseItem<I> depthwise_item(const DepthwiseParams& p, int64
                                                  I chunks) {
   DepthwiseItem<I> it;
   if constexpr (sizeof(I) == 4) {
-    int rest = static_cast<int>(e);
-    int digit = 0;
-    if (p.g.channels_last) {
-      rest = p.div_k.divmod(rest, digit);
-      it.q.c = digit;
-    }
-    rest = p.div_chunks.divmod(rest, digit);
-    it.q.w = digit;
-    rest = p.div_h.divmod(rest, digit);
-    it.q.h = digit;
-    rest = p.div_d.divmod(rest, digit);
-    it.q.d = digit;
-    if (p.g.channels_last) {
-      it.q.n = rest;
-    } else {
-      it.q.n = p.div_k.divmod(rest, digit);
-      it.q.c = digit;
-    }
+    it.q = p.item(static_cast<int>(e));
     it.c = p.div_mult.div(it.q.c);
   } else {
     it.q = decompose<I>(static_cast<I>(e), p.g.channels_last, num_k, out_d, out_h, chunks);

@@ -335,6 +335,32 @@ struct FastDiv {
   }
 };
 
+// decompose() for 32-bit indices with its divisors as FastDiv, built once at prepare: the same (n, c, d, h, w) for
+// every 0 <= e < 2^31 (a zero extent, which no launched index meets, is taken as 1).
+struct FastDecompose {
+  bool channels_last = false;
+  FastDiv c, d, h, w;
+  FastDecompose() = default;
+  FastDecompose(bool cl, int64_t num_c, int64_t dim_d, int64_t dim_h, int64_t dim_w)
+      : channels_last(cl), c(at_least_1(num_c)), d(at_least_1(dim_d)), h(at_least_1(dim_h)), w(at_least_1(dim_w)) {}
+  CONVARITH_HOST_DEVICE Coord<int> operator()(int e) const {
+    Coord<int> q;
+    if (channels_last)
+      e = c.divmod(e, q.c);
+    e = w.divmod(e, q.w);
+    e = h.divmod(e, q.h);
+    e = d.divmod(e, q.d);
+    if (channels_last)
+      q.n = e;
+    else
+      q.n = c.divmod(e, q.c);
+    return q;
+  }
+
+private:
+  static int64_t at_least_1(int64_t v) { return v < 1 ? 1 : v; }
+};
+
 // Runs f(T{}) for the plan's element type (float, f16, bf16).
 template <typename F> inline Status dispatch_dtype(DataType t, F&& f) {
   switch (t) {

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -239,6 +240,26 @@ TEST(Epilogue, CompileTimeActivationEqualsRunTimeBitwise) {
   for (int act = kernels::kActIdentity; act <= kernels::kActGeluTanh; ++act)
     EXPECT_EQ(kernels::has_compile_time_act(act), act <= kernels::kActClip) << act;
   EXPECT_FALSE(kernels::has_compile_time_act(kernels::kActAny));
+}
+
+// FastDecompose (kernel_common.cuh) gives decompose()'s coordinates for both memory orders, on every index of small
+// shapes (extents 1, primes, powers of two) and on indices near 2^31 of a large one.
+TEST(FastDiv, FastDecomposeEqualsDecompose) {
+  const auto same = [](const kernels::Coord<int>& a, const kernels::Coord<int>& b) {
+    return a.n == b.n && a.c == b.c && a.d == b.d && a.h == b.h && a.w == b.w;
+  };
+  for (bool cl : {false, true}) {
+    for (const std::array<int, 5>& s : {std::array<int, 5>{2, 3, 1, 5, 7}, std::array<int, 5>{1, 1, 1, 1, 1},
+                                        std::array<int, 5>{3, 16, 2, 4, 8}, std::array<int, 5>{2, 13, 3, 1, 11}}) {
+      const int n = s[0], c = s[1], d = s[2], h = s[3], w = s[4];
+      const kernels::FastDecompose f(cl, c, d, h, w);
+      for (int e = 0; e < n * c * d * h * w; ++e)
+        ASSERT_TRUE(same(f(e), kernels::decompose<int>(e, cl, c, d, h, w))) << cl << " e " << e;
+    }
+    const kernels::FastDecompose big(cl, 1000, 7, 613, 439); // 1.88e9 elements per image
+    for (int e : {0, 1, 2147483647, 2147483646, 1879136999, 1879137000, 123456789})
+      ASSERT_TRUE(same(big(e), kernels::decompose<int>(e, cl, 1000, 7, 613, 439))) << cl << " e " << e;
+  }
 }
 
 // The baselines promise every problem of their ops: no problem of any list may be declined.
