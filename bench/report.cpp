@@ -15,6 +15,7 @@
 
 #include "bench.hpp"
 #include "cpu/gemm.hpp"
+#include "row.hpp"
 
 #if defined(CONVARITH_HAVE_CUDA)
 #include <cuda_runtime_api.h>
@@ -32,18 +33,6 @@
 
 namespace convarith::bench {
 namespace {
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) {
-      const size_t colon = line.find(':');
-      if (colon != std::string::npos)
-        return line.substr(line.find_first_not_of(' ', colon + 1));
-    }
-  return "unknown CPU";
-}
 
 std::string read_cpuinfo() {
   std::ifstream in("/proc/cpuinfo");
@@ -194,7 +183,7 @@ Environment environment(Device device) {
     env.date_utc = buf;
   }
   env.git_sha = CONVARITH_GIT_SHA;
-  env.cpu_model = cpu_model();
+  env.cpu_model = cpu_model_name();
   env.host = env.cpu_model + ", " + std::to_string(std::thread::hardware_concurrency()) + " logical cores";
   env.cpu_flags = cpu_isa_flags(read_cpuinfo());
   {

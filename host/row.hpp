@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -78,6 +79,8 @@ Status check_declared(const Algorithm& row, const ConvProblem& problem);
 // The DeviceInfo of the emulated device (the executor's sm_90 profile) and of the CPU.
 DeviceInfo emulated_device_info();
 DeviceInfo cpu_device_info();
+// /proc/cpuinfo's first "model name" ("unknown CPU" where it has none), read once per process.
+const std::string& cpu_model_name();
 // The DeviceInfo a row is prepared for when no plan is involved (tests): the current one for its device.
 DeviceInfo default_device_info(Device device);
 

@@ -37,21 +37,6 @@ std::string clean(std::string s) {
   return s;
 }
 
-const std::string& cpu_model() {
-  static const std::string model = [] {
-    std::ifstream in("/proc/cpuinfo");
-    std::string line;
-    while (std::getline(in, line))
-      if (line.rfind("model name", 0) == 0) {
-        const size_t colon = line.find(':');
-        if (colon != std::string::npos && line.find_first_not_of(' ', colon + 1) != std::string::npos)
-          return line.substr(line.find_first_not_of(' ', colon + 1));
-      }
-    return std::string("unknown CPU");
-  }();
-  return model;
-}
-
 std::string hexfloat(double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%a", v);
@@ -146,11 +131,11 @@ TuneKey tune_key(const ConvProblem& p, const DeviceInfo& dev) {
   k.driver = "-";
   switch (dev.device) {
   case Device::kCpu:
-    k.device = "cpu|" + cpu_model() + "|" + std::to_string(dev.cpu_threads) + " threads";
+    k.device = "cpu|" + cpu_model_name() + "|" + std::to_string(dev.cpu_threads) + " threads";
     break;
   case Device::kEmulated:
-    k.device = "emulated|" + dev.name + "|host " + cpu_model() + "|" + std::to_string(cpu_device_info().cpu_threads) +
-               " threads";
+    k.device = "emulated|" + dev.name + "|host " + cpu_model_name() + "|" +
+               std::to_string(cpu_device_info().cpu_threads) + " threads";
     break;
   case Device::kCuda: {
     std::string name = dev.name;

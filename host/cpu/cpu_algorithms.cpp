@@ -11,6 +11,7 @@
 // throughout. The conversions are the only extra cost: each touches every element of its tensor once.
 #include <algorithm>
 #include <cstdint>
+#include <fstream>
 #include <memory>
 #include <string>
 
@@ -20,6 +21,21 @@
 #include "row.hpp"
 
 namespace convarith {
+
+const std::string& cpu_model_name() {
+  static const std::string model = [] {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind("model name", 0) == 0) {
+        const size_t colon = line.find(':');
+        if (colon != std::string::npos && line.find_first_not_of(' ', colon + 1) != std::string::npos)
+          return line.substr(line.find_first_not_of(' ', colon + 1));
+      }
+    return std::string("unknown CPU");
+  }();
+  return model;
+}
 
 DeviceInfo cpu_device_info() {
   DeviceInfo d;
