@@ -379,48 +379,52 @@ TEST(CpuThreadPool, EveryTaskOnceSlotsInRangeConcurrentCallers) {
 // Each micro-kernel this CPU can run (not only the one chosen) against a plain loop: edge tiles in
 // both dimensions, two depth blocks, bias on the first block and accumulation on the second.
 TEST(CpuGemm, EveryAvailableKernelMatchesAPlainLoop) {
-  const int64_t m = 13, n = 37, depth = 300, ldb = 41, ldc = 39;
-  std::mt19937 gen(5);
-  std::uniform_int_distribution<int> dist(-3, 3);
-  std::vector<float> a(static_cast<size_t>(m * depth)), b(static_cast<size_t>(depth * ldb)), bias(m);
-  for (float& v : a)
-    v = static_cast<float>(dist(gen));
-  for (float& v : b)
-    v = static_cast<float>(dist(gen));
-  for (float& v : bias)
-    v = static_cast<float>(dist(gen));
-  std::vector<double> want(static_cast<size_t>(m * n));
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j) {
-      double acc = bias[static_cast<size_t>(i)];
-      for (int64_t q = 0; q < depth; ++q)
-        acc += double(a[static_cast<size_t>(i * depth + q)]) * b[static_cast<size_t>(q * ldb + j)];
-      want[static_cast<size_t>(i * n + j)] = acc;
-    }
-  const std::vector<const detail::GemmKernel*> kernels = detail::available_gemm_kernels();
-  ASSERT_FALSE(kernels.empty());
-  EXPECT_EQ(kernels.front(), &detail::gemm_kernel());
-  for (const detail::GemmKernel* g : kernels) {
-    SCOPED_TRACE(g->isa);
-    ASSERT_LE(g->mr, detail::kMaxMr);
-    ASSERT_LE(g->nr, detail::kMaxNr);
-    std::vector<float> packed(static_cast<size_t>(detail::packed_a_floats(*g, m, depth)), std::nanf(""));
-    for (int64_t i0 = 0; i0 < m; i0 += g->mr)
-      for (int64_t q = 0; q < depth; ++q)
-        for (int i = 0; i < g->mr; ++i)
-          packed[static_cast<size_t>(i0 * depth + q * g->mr + i)] =
-              i0 + i < m ? a[static_cast<size_t>((i0 + i) * depth + q)] : 0.0f;
-    std::vector<float> c(static_cast<size_t>(m * ldc), std::nanf(""));
-    for (int64_t k0 = 0; k0 < depth; k0 += detail::kGemmKc) {
-      const int64_t kc = std::min(detail::kGemmKc, depth - k0);
-      detail::gemm_block(*g, m, n, kc, packed.data() + k0 * g->mr, depth * g->mr, b.data() + k0 * ldb, ldb, n, c.data(),
-                         ldc, k0 > 0, bias.data());
-    }
-    for (int64_t i = 0; i < m; ++i) {
-      for (int64_t j = 0; j < n; ++j)
-        ASSERT_EQ(c[static_cast<size_t>(i * ldc + j)], want[static_cast<size_t>(i * n + j)]) << i << "," << j;
-      for (int64_t j = n; j < ldc; ++j)
-        ASSERT_TRUE(std::isnan(c[static_cast<size_t>(i * ldc + j)])) << "wrote past n";
+  // Depth blocks of 256 + 44, 256 + 3 and 2: the x86 tiles step the depth four at a time, then one at a time.
+  for (const int64_t depth : {300, 259, 2}) {
+    SCOPED_TRACE("depth " + std::to_string(depth));
+    const int64_t m = 13, n = 37, ldb = 41, ldc = 39;
+    std::mt19937 gen(5);
+    std::uniform_int_distribution<int> dist(-3, 3);
+    std::vector<float> a(static_cast<size_t>(m * depth)), b(static_cast<size_t>(depth * ldb)), bias(m);
+    for (float& v : a)
+      v = static_cast<float>(dist(gen));
+    for (float& v : b)
+      v = static_cast<float>(dist(gen));
+    for (float& v : bias)
+      v = static_cast<float>(dist(gen));
+    std::vector<double> want(static_cast<size_t>(m * n));
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double acc = bias[static_cast<size_t>(i)];
+        for (int64_t q = 0; q < depth; ++q)
+          acc += double(a[static_cast<size_t>(i * depth + q)]) * b[static_cast<size_t>(q * ldb + j)];
+        want[static_cast<size_t>(i * n + j)] = acc;
+      }
+    const std::vector<const detail::GemmKernel*> kernels = detail::available_gemm_kernels();
+    ASSERT_FALSE(kernels.empty());
+    EXPECT_EQ(kernels.front(), &detail::gemm_kernel());
+    for (const detail::GemmKernel* g : kernels) {
+      SCOPED_TRACE(g->isa);
+      ASSERT_LE(g->mr, detail::kMaxMr);
+      ASSERT_LE(g->nr, detail::kMaxNr);
+      std::vector<float> packed(static_cast<size_t>(detail::packed_a_floats(*g, m, depth)), std::nanf(""));
+      for (int64_t i0 = 0; i0 < m; i0 += g->mr)
+        for (int64_t q = 0; q < depth; ++q)
+          for (int i = 0; i < g->mr; ++i)
+            packed[static_cast<size_t>(i0 * depth + q * g->mr + i)] =
+                i0 + i < m ? a[static_cast<size_t>((i0 + i) * depth + q)] : 0.0f;
+      std::vector<float> c(static_cast<size_t>(m * ldc), std::nanf(""));
+      for (int64_t k0 = 0; k0 < depth; k0 += detail::kGemmKc) {
+        const int64_t kc = std::min(detail::kGemmKc, depth - k0);
+        detail::gemm_block(*g, m, n, kc, packed.data() + k0 * g->mr, depth * g->mr, b.data() + k0 * ldb, ldb, n,
+                           c.data(), ldc, k0 > 0, bias.data());
+      }
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t j = 0; j < n; ++j)
+          ASSERT_EQ(c[static_cast<size_t>(i * ldc + j)], want[static_cast<size_t>(i * n + j)]) << i << "," << j;
+        for (int64_t j = n; j < ldc; ++j)
+          ASSERT_TRUE(std::isnan(c[static_cast<size_t>(i * ldc + j)])) << "wrote past n";
+      }
     }
   }
 }
