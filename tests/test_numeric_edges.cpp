@@ -191,34 +191,37 @@ TEST(NumericEdges, GlobalAveragePoolPast2To24Taps) {
 
 // Every output of a padded conv of ones with +Inf (channel 0) and -Inf (channel 1) weights is +-Inf:
 // each in-input tap is Inf * 1. Inf times the im2col panel's (or the shared tile's) zero padding
-// would make the border NaN.
+// would make the border NaN. N = 1 and 2, groups 1 and 2 take both of cpu_gemm's weight packings (in the
+// tasks, where each row is used by one task: N = 1, groups 2; up front: the others), which must find the Inf.
 TEST(NumericEdges, InfWeightsGiveInfAtTheBorder) {
-  for (int64_t groups : {int64_t{1}, int64_t{2}}) {
-    ProblemDesc d;
-    d.op = Op::kConv;
-    d.n = 1, d.c = 2, d.k = 4, d.groups = groups, d.rank = 2;
-    d.input = {5, 6}, d.kernel = {3, 3}, d.pad_lo = {1, 2}, d.pad_hi = {1, 0};
-    const ConvProblem p = must_make(d);
-    const std::vector<float> x(static_cast<size_t>(p.x_elements()), 1.0f);
-    std::vector<float> w(static_cast<size_t>(p.w_elements()));
-    const int64_t per_k = p.w_elements() / p.k();
-    for (size_t e = 0; e < w.size(); ++e)
-      w[e] = (static_cast<int64_t>(e) / per_k) % 2 == 0 ? kInf : -kInf;
-    std::vector<double> want(static_cast<size_t>(p.y_elements()));
-    for (size_t e = 0; e < want.size(); ++e)
-      want[e] = (static_cast<int64_t>(e) / p.out_spatial()) % 2 == 0 ? INFINITY : -INFINITY;
-    expect_all(p, x, w, want);
-    // The same for a transposed conv (its rows multiply only real inputs).
-    ProblemDesc t = d;
-    t.op = Op::kConvTranspose, t.stride = {2, 1}, t.pad_lo = {1, 0}, t.pad_hi = {0, 1};
-    const ConvProblem tp = must_make(t);
-    std::vector<float> wt(static_cast<size_t>(tp.w_elements()), kInf);
-    const std::vector<float> xt(static_cast<size_t>(tp.x_elements()), 1.0f);
-    const std::vector<double> ref = reference(tp, xt.data(), wt.data(), nullptr);
-    for (const RowResult& r : run_rows(tp, xt, wt))
-      for (size_t e = 0; e < ref.size(); ++e)
-        EXPECT_TRUE(same(r.y[e], ref[e])) << r.name << " y[" << e << "]";
-  }
+  for (int64_t n : {int64_t{1}, int64_t{2}})
+    for (int64_t groups : {int64_t{1}, int64_t{2}}) {
+      SCOPED_TRACE("n " + std::to_string(n) + ", groups " + std::to_string(groups));
+      ProblemDesc d;
+      d.op = Op::kConv;
+      d.n = n, d.c = 2, d.k = 4, d.groups = groups, d.rank = 2;
+      d.input = {5, 6}, d.kernel = {3, 3}, d.pad_lo = {1, 2}, d.pad_hi = {1, 0};
+      const ConvProblem p = must_make(d);
+      const std::vector<float> x(static_cast<size_t>(p.x_elements()), 1.0f);
+      std::vector<float> w(static_cast<size_t>(p.w_elements()));
+      const int64_t per_k = p.w_elements() / p.k();
+      for (size_t e = 0; e < w.size(); ++e)
+        w[e] = (static_cast<int64_t>(e) / per_k) % 2 == 0 ? kInf : -kInf;
+      std::vector<double> want(static_cast<size_t>(p.y_elements()));
+      for (size_t e = 0; e < want.size(); ++e)
+        want[e] = (static_cast<int64_t>(e) / p.out_spatial()) % 2 == 0 ? INFINITY : -INFINITY;
+      expect_all(p, x, w, want);
+      // The same for a transposed conv (its rows multiply only real inputs).
+      ProblemDesc t = d;
+      t.op = Op::kConvTranspose, t.stride = {2, 1}, t.pad_lo = {1, 0}, t.pad_hi = {0, 1};
+      const ConvProblem tp = must_make(t);
+      std::vector<float> wt(static_cast<size_t>(tp.w_elements()), kInf);
+      const std::vector<float> xt(static_cast<size_t>(tp.x_elements()), 1.0f);
+      const std::vector<double> ref = reference(tp, xt.data(), wt.data(), nullptr);
+      for (const RowResult& r : run_rows(tp, xt, wt))
+        for (size_t e = 0; e < ref.size(); ++e)
+          EXPECT_TRUE(same(r.y[e], ref[e])) << r.name << " y[" << e << "]";
+    }
 }
 
 // ---- huge dilations and strides: no overflowing offsets (run under the asan preset) -----------------

@@ -1,12 +1,15 @@
 // host/cpu/cpu_conv.cpp — "cpu_gemm" (convolution) and "cpu_gemm_col2im" (transposed convolution).
 //
 // Convolution, per image n and group g: Y_g[Kg x P] = W_g[Kg x Cg*T*R*S] * col[Cg*T*R*S x P].
-// A task is (n, g, a block of nc output pixels); it builds the im2col panel of its pixels one
-// depth block (kGemmKc rows) at a time in its slot of the workspace, so the whole column matrix
-// never exists, and multiplies it with the weights packed once per run. 1x1 unit-stride unpadded
+// A task is (n, g, a block of nc output pixels, a block of output channels), chosen by a cost model
+// (conv_blocking); it builds the im2col panel of its pixels one depth block (kGemmKc rows) at a time in its
+// slot of the workspace, so the whole column matrix never exists, and multiplies it with its rows of the
+// weights: packed once per run, or, where each row is used by one task only (N = 1, one pixel block), packed
+// by that task a depth block at a time into its slot (read once, where the up-front pack reads, writes and
+// reads them again through memory). 1x1 unit-stride unpadded
 // layers use x as the panel directly. Layers with one output channel per group (Kg = 1, e.g.
 // depthwise) take a direct row-wise loop instead (direct_plane), and so does every layer whose
-// weights hold an Inf or NaN (one scan of w per run): the panel's zero padding times an infinite
+// weights hold an Inf or NaN (found while they are packed): the panel's zero padding times an infinite
 // weight would be NaN, where padding must contribute nothing (the direct loops visit only the taps
 // inside the input). Each output element is written by one task, in a fixed order: deterministic.
 // Error: each output is one float sum of Cg*T*R*S products in sequence (the GEMM splits it into
@@ -39,9 +42,7 @@
 namespace convarith::detail {
 namespace {
 
-constexpr int64_t kMaxPanelPixels = 384;     // nc: a kGemmKc x nc im2col panel is 384 KiB (L2)
-constexpr int64_t kTasksPerThread = 8;       // enough tasks to balance uneven finishing
-constexpr int64_t kMinPanelSlivers = 4;      // nr-wide slivers per im2col panel, when there are tasks to spare
+constexpr int64_t kTasksPerThread = 8;       // transposed: enough tasks to balance uneven finishing
 constexpr int64_t kColsBudgetFloats = 32768; // transposed: cols of one task, 128 KiB
 constexpr int64_t kMinColPixels = 64;        // transposed: fewest input pixels per GEMM step
 
@@ -72,7 +73,11 @@ struct ConvBlocking {
   int64_t nc;       // pixels per task
   int64_t nc_pad;   // leading dimension of the im2col panel (nc rounded up to nr)
   int64_t blocks;   // pixel blocks per (n, g)
-  int64_t a_floats; // packed weights of one group
+  int64_t mrows;    // output channels per task (a multiple of mr)
+  int64_t mblocks;  // channel blocks per (n, g)
+  bool task_packs;  // each task packs its own rows of the weights (every row is used by one task: N = 1, one
+                    // pixel block), one depth block at a time into its slot, where they stay in L2
+  int64_t a_floats; // packed weights of one group (none when task_packs)
   int64_t slot_floats;
 };
 
@@ -84,19 +89,61 @@ ConvBlocking conv_blocking(const ConvProblem& p) {
   b.direct_b = true;
   for (int j = 0; j < 3; ++j)
     b.direct_b = b.direct_b && geo.ker[j] == 1 && geo.str[j] == 1 && geo.pad[j] == 0 && geo.out[j] == geo.in[j];
-  const int64_t pixels = geo.out_spatial;
-  int64_t blocks = ceil_div(pixels, kMaxPanelPixels);
+  const int64_t pixels = geo.out_spatial, panels = ceil_div(geo.kg, gk.mr);
   const int64_t outer = std::max<int64_t>(1, geo.n * geo.groups);
-  blocks = std::max(blocks, ceil_div(kTasksPerThread * slots, outer));
-  // ... but keep at least kMinPanelSlivers slivers per block (each pass over the packed weights
-  // should serve several) unless that leaves a thread without a task.
-  blocks = std::min(blocks, std::max(ceil_div(pixels, kMinPanelSlivers * gk.nr), ceil_div(slots, outer)));
-  blocks = std::min(blocks, ceil_div(pixels, gk.nr));
+  const int64_t depth = sat_mul(geo.cg, geo.ker_spatial), kc = std::min(kGemmKc, depth);
+  // Tasks are (image, group, pixel block, channel block). The blocking is the one a small cost model says is
+  // quickest, in nanoseconds per core (constants measured on an AMD EPYC Zen 3: the AVX2 tile at ~85 GFLOP/s per
+  // core; a weight element read from L3 or memory ~0.5 ns; an im2col element ~0.3 ns plus ~12 ns per row run):
+  //  - the GEMM over the padded tile (pixels rounded up to nr per block, channels to mr per block);
+  //  - each pixel block reads all the weights of its channel blocks again (free when they fit in L2);
+  //  - each channel block builds its im2col panels again;
+  //  - tasks run on `slots` threads in rounds: ceil(T / slots) rounds of the average task, plus ~2 us a task.
+  // Small images with many channels (ResNet-50's 7x7 and 14x14 layers at batch 1) get few, large tasks split by
+  // channel; large images get many pixel blocks.
+  const double flops_per_ns = gk.mr * gk.nr >= 256 ? 150.0 : gk.mr * gk.nr >= 96 ? 85.0 : 20.0;
+  const double weights = double(geo.kg) * double(depth);
+  const bool weights_in_l2 = weights * sizeof(float) <= double(cpu_caches().l2_bytes) / 2;
+  const double a_ns = weights_in_l2 ? 0.02 : 0.5;
+  const double run_ns = b.direct_b ? 0.0 : 12.0 / double(std::max<int64_t>(1, std::min(geo.out[2], pixels)));
+  const double col_ns = b.direct_b ? 0.0 : 0.3 + run_ns;
+  // The im2col panel of one depth block stays within half of L2.
+  const int64_t nc_max =
+      std::max<int64_t>(gk.nr, cpu_caches().l2_bytes / 2 / (kc * int64_t{sizeof(float)}) / gk.nr * gk.nr);
+  const int64_t min_blocks = ceil_div(pixels, nc_max), max_blocks = ceil_div(pixels, gk.nr);
+  int64_t blocks = min_blocks, mblocks = 1;
+  double best = -1;
+  for (int64_t pb = min_blocks; pb <= std::min(max_blocks, min_blocks + 64); ++pb) {
+    const int64_t nc = round_up(ceil_div(pixels, pb), gk.nr), pbs = ceil_div(pixels, nc);
+    if (pbs != pb)
+      continue; // the same blocking as a smaller pb
+    for (int64_t mb = 1; mb <= std::min<int64_t>(panels, 64); ++mb) {
+      const int64_t mrows = ceil_div(panels, mb) * gk.mr, mbs = ceil_div(geo.kg, mrows);
+      if (mbs != mb)
+        continue;
+      const double tasks = double(outer) * double(pbs * mbs);
+      const double gemm = 2.0 * double(mbs * mrows) * double(depth) * double(pbs * nc) / flops_per_ns;
+      const double a_read = double(pbs) * weights * a_ns;
+      const double im2col = double(mbs) * double(depth) * double(pbs * nc) * col_ns;
+      const double per_task = (gemm + a_read + im2col) * double(outer) / tasks + 2000.0;
+      const double cost = std::ceil(tasks / double(slots)) * per_task;
+      if (best < 0 || cost < best * 0.999) {
+        best = cost;
+        blocks = pbs;
+        mblocks = mbs;
+      }
+    }
+  }
   b.nc = round_up(ceil_div(pixels, blocks), gk.nr);
   b.blocks = ceil_div(pixels, b.nc);
   b.nc_pad = b.nc;
-  b.a_floats = packed_a_floats(gk, geo.kg, sat_mul(geo.cg, geo.ker_spatial));
-  b.slot_floats = b.direct_b ? 0 : sat_mul(std::min(kGemmKc, sat_mul(geo.cg, geo.ker_spatial)), b.nc_pad);
+  b.mrows = ceil_div(panels, mblocks) * gk.mr;
+  b.mblocks = ceil_div(geo.kg, b.mrows);
+  // Packed up front, the weights are read, written and read again through memory (3.5 MiB... 9 MiB for the
+  // 3x3 512 layers); packed by the one task that uses them, a depth block at a time, they are read once.
+  b.task_packs = geo.n * b.blocks == 1;
+  b.a_floats = b.task_packs ? 0 : packed_a_floats(gk, geo.kg, sat_mul(geo.cg, geo.ker_spatial));
+  b.slot_floats = sat_add(b.direct_b ? 0 : sat_mul(kc, b.nc_pad), b.task_packs ? sat_mul(b.mrows, kc) : 0);
   return b;
 }
 
@@ -140,6 +187,34 @@ void im2col_row(const Geometry& g, const float* xc, int64_t t, int64_t r, int64_
       ++od;
     }
   }
+}
+
+// Packs rows [row0, row0 + count) of one group's weights wg (kg x depth, row-major; count a multiple of mr, rows
+// past kg are zeros), depth range [k0, k0 + kc), as panels [panel][kc][mr] at dst. Row by row: each weight row is
+// read contiguously (and its finiteness test vectorizes) and written with stride mr. (Element by element across
+// the mr rows, packing took 3.5 ms of ResNet-50's 3x3 512 layer on 2 Zen 3 cores.) Returns nonzero when a packed
+// weight is Inf or NaN (exponent bits all ones).
+uint32_t pack_weight_rows(const float* wg, int64_t kg, int64_t depth, int64_t k0, int64_t kc, int64_t row0,
+                          int64_t count, int mr, float* dst) {
+  uint32_t special = 0;
+  for (int64_t r = 0; r < count; ++r) {
+    const int64_t row = row0 + r;
+    float* out = dst + r / mr * kc * mr + r % mr;
+    if (row >= kg) {
+      for (int64_t q = 0; q < kc; ++q)
+        out[q * mr] = 0.0f;
+      continue;
+    }
+    const float* src = wg + row * depth + k0;
+    for (int64_t q = 0; q < kc; ++q) {
+      uint32_t bits;
+      std::memcpy(&bits, src + q, sizeof(bits));
+      special |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+    }
+    for (int64_t q = 0; q < kc; ++q)
+      out[q * mr] = src[q];
+  }
+  return special;
 }
 
 constexpr int64_t kRowChunk = 256; // output columns accumulated at once in a stack buffer
@@ -254,44 +329,48 @@ Status cpu_conv_run(const KernelArgs& args) {
   float* a_packed = aligned_workspace(args.workspace);
   float* scratch = a_packed + g.groups * blk.a_floats;
 
-  // Pack the weights once per run: panel (gi, i) holds rows i*mr.. of group gi as [depth][mr]; a task that meets a
-  // non-finite weight (exponent bits all ones: Inf or NaN) says so.
+  // Pack the weights once per run (unless every task packs its own rows): panel (gi, i) holds rows i*mr.. of group
+  // gi as [depth][mr]; depth block by depth block, the block's panels are adjacent ([k0 block][panel][kc][mr]), so
+  // a gemm_block call streams one contiguous range of A. A task that meets a non-finite weight says so.
   std::atomic<bool> nonfinite_w{false};
   auto pack = [&](int64_t task, int) {
     uint32_t special = 0;
-    // Depth block by depth block, the block's panels are adjacent ([k0 block][panel][kc][mr]), so
-    // a gemm_block call streams one contiguous range of A.
     const int64_t gi = task / panels, i0 = task % panels * gk.mr;
     for (int64_t k0 = 0; k0 < depth; k0 += kGemmKc) {
       const int64_t kc = std::min(kGemmKc, depth - k0);
-      float* dst = a_packed + gi * blk.a_floats + k0 * panels * gk.mr + i0 * kc;
-      for (int64_t q = 0; q < kc; ++q)
-        for (int i = 0; i < gk.mr; ++i) {
-          const int64_t row = i0 + i;
-          const float v = row < g.kg ? args.w[(gi * g.kg + row) * depth + k0 + q] : 0.0f;
-          uint32_t bits;
-          std::memcpy(&bits, &v, sizeof(bits));
-          special |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
-          dst[q * gk.mr + i] = v;
-        }
+      special |= pack_weight_rows(args.w + gi * g.kg * depth, g.kg, depth, k0, kc, i0, gk.mr, gk.mr,
+                                  a_packed + gi * blk.a_floats + k0 * panels * gk.mr + i0 * kc);
     }
     if (special != 0)
       nonfinite_w.store(true, std::memory_order_relaxed);
   };
-  pool.parallel_for(g.groups * panels, pack);
-  if (nonfinite_w.load(std::memory_order_relaxed))
-    return run_direct();
+  if (!blk.task_packs) {
+    pool.parallel_for(g.groups * panels, pack);
+    if (nonfinite_w.load(std::memory_order_relaxed))
+      return run_direct();
+  }
 
-  const int64_t per_image = g.groups * blk.blocks;
+  const int64_t per_group = blk.blocks * blk.mblocks, per_image = g.groups * per_group;
   auto compute = [&](int64_t task, int slot) {
-    const int64_t n = task / per_image, gi = task % per_image / blk.blocks, pb = task % blk.blocks;
+    const int64_t n = task / per_image, gi = task % per_image / per_group;
+    const int64_t pb = task % per_group / blk.mblocks, mb = task % blk.mblocks;
     const int64_t p0 = pb * blk.nc, nc = std::min(blk.nc, g.out_spatial - p0);
+    const int64_t m0 = mb * blk.mrows, rows = std::min(blk.mrows, g.kg - m0);
     const float* xg = args.x + (n * g.c + gi * g.cg) * g.in_spatial;
-    float* yg = args.y + (n * g.k + gi * g.kg) * g.out_spatial + p0;
-    const float* bias = args.bias != nullptr ? args.bias + gi * g.kg : nullptr;
+    float* yg = args.y + (n * g.k + gi * g.kg + m0) * g.out_spatial + p0;
+    const float* bias = args.bias != nullptr ? args.bias + gi * g.kg + m0 : nullptr;
     float* panel = scratch + slot * blk.slot_floats;
+    float* a_own = panel + (blk.direct_b ? 0 : std::min(kGemmKc, depth) * blk.nc_pad);
+    uint32_t special = 0;
     for (int64_t k0 = 0; k0 < depth; k0 += kGemmKc) {
       const int64_t kc = std::min(kGemmKc, depth - k0);
+      // This depth block's panels are [panel][kc][mr]: the task's first is panel m0 / mr.
+      const float* a = a_packed + gi * blk.a_floats + k0 * panels * gk.mr + m0 * kc;
+      if (blk.task_packs) {
+        special |=
+            pack_weight_rows(args.w + gi * g.kg * depth, g.kg, depth, k0, kc, m0, round_up(rows, gk.mr), gk.mr, a_own);
+        a = a_own;
+      }
       const float* b;
       int64_t ldb, readable;
       if (blk.direct_b) {
@@ -310,11 +389,15 @@ Status cpu_conv_run(const KernelArgs& args) {
         ldb = blk.nc_pad;
         readable = blk.nc_pad;
       }
-      gemm_block(gk, g.kg, nc, kc, a_packed + gi * blk.a_floats + k0 * panels * gk.mr, kc * gk.mr, b, ldb, readable, yg,
-                 g.out_spatial, k0 > 0, bias);
+      gemm_block(gk, rows, nc, kc, a, kc * gk.mr, b, ldb, readable, yg, g.out_spatial, k0 > 0, bias);
     }
+    if (special != 0)
+      nonfinite_w.store(true, std::memory_order_relaxed);
   };
   pool.parallel_for(g.n * per_image, compute);
+  // A task met a non-finite weight while packing its rows: the direct loops compute every output again.
+  if (nonfinite_w.load(std::memory_order_relaxed))
+    return run_direct();
   return Status::ok();
 }
 

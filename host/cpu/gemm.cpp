@@ -20,7 +20,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
 #include <numeric>
+#include <string>
 
 namespace convarith::detail {
 namespace {
@@ -144,9 +146,68 @@ const GemmKernel& gemm_kernel() {
   return *chosen;
 }
 
+namespace {
+
+// One cache's size from sysfs (/sys/devices/system/cpu/cpu0/cache/index*/: level, type, size as "48K"), or 0.
+int64_t sysfs_cache_bytes(int level, bool data) {
+  for (int index = 0; index < 8; ++index) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/";
+    std::ifstream lv(dir + "level"), ty(dir + "type"), sz(dir + "size");
+    int l = 0;
+    std::string type, size;
+    if (!(lv >> l) || !(ty >> type) || !(sz >> size))
+      continue;
+    if (l != level || (data ? type == "Instruction" : type != "Unified"))
+      continue;
+    int64_t bytes = 0;
+    size_t used = 0;
+    for (; used < size.size() && size[used] >= '0' && size[used] <= '9' && bytes < (int64_t{1} << 40); ++used)
+      bytes = bytes * 10 + (size[used] - '0');
+    const std::string unit = size.substr(used);
+    if (unit == "K")
+      bytes <<= 10;
+    else if (unit == "M")
+      bytes <<= 20;
+    else if (!unit.empty())
+      return 0;
+    return bytes;
+  }
+  return 0;
+}
+
+} // namespace
+
+const CpuCaches& cpu_caches() {
+  static const CpuCaches caches = [] {
+    CpuCaches c;
+    const int64_t l1 = sysfs_cache_bytes(1, true), l2 = sysfs_cache_bytes(2, false);
+    // Sizes a KVM guest or an odd sysfs may misreport are clamped to what real cores have.
+    c.from_sysfs = l1 > 0 && l2 > 0;
+    c.l1d_bytes = l1 > 0 ? std::clamp<int64_t>(l1, 16 << 10, 1 << 20) : 32 << 10;
+    c.l2_bytes = l2 > 0 ? std::clamp<int64_t>(l2, 128 << 10, 16 << 20) : 256 << 10;
+    return c;
+  }();
+  return caches;
+}
+
+int64_t gemm_l2_rows(const GemmKernel& g, int64_t kc) {
+  // Half of L2 for the A rows (the B sliver, the C tiles and the next operands take the rest).
+  const int64_t rows = cpu_caches().l2_bytes / 2 / (std::max<int64_t>(kc, 1) * int64_t{sizeof(float)});
+  return std::max<int64_t>(g.mr, rows / g.mr * g.mr);
+}
+
 void gemm_block(const GemmKernel& g, int64_t m, int64_t n, int64_t kc, const float* a_packed, int64_t a_panel_stride,
                 const float* b, int64_t ldb, int64_t b_readable, float* c, int64_t ldc, bool accumulate,
                 const float* bias) {
+  // Rows in chunks whose A panels stay in L2 while every sliver of B passes them: with all of m at once, a
+  // 512-row block (kc 256: 512 KiB) is read again from L3 for each sliver on a 512 KiB-L2 core.
+  const int64_t mc = gemm_l2_rows(g, kc);
+  if (m > mc) {
+    for (int64_t i0 = 0; i0 < m; i0 += mc)
+      gemm_block(g, std::min(mc, m - i0), n, kc, a_packed + i0 / g.mr * a_panel_stride, a_panel_stride, b, ldb,
+                 b_readable, c + i0 * ldc, ldc, accumulate, bias != nullptr ? bias + i0 : nullptr);
+    return;
+  }
   const int mr = g.mr, nr = g.nr;
   float bias_tile[kMaxMr];
   float c_tile[kMaxMr * kMaxNr];

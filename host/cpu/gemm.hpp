@@ -29,6 +29,16 @@ struct GemmKernel {
                const float* bias);
 };
 
+// This CPU's per-core data caches (sysfs; 32 KiB and 256 KiB when it says nothing), read once.
+struct CpuCaches {
+  int64_t l1d_bytes = 0;
+  int64_t l2_bytes = 0;
+  bool from_sysfs = false;
+};
+const CpuCaches& cpu_caches();
+// Rows of A (a multiple of g.mr) that gemm_block keeps in L2 at depth kc.
+int64_t gemm_l2_rows(const GemmKernel& g, int64_t kc);
+
 // The kernel for this CPU (fixed for the process).
 const GemmKernel& gemm_kernel();
 // Every kernel this CPU can run (for tests).
@@ -46,7 +56,8 @@ inline int64_t packed_a_floats(const GemmKernel& g, int64_t m, int64_t kdim) {
 // a_panel_stride floats apart, already offset to the block's first depth index) * B (kc x n).
 // b_readable: columns of each B row that may be read (>= n); full nr-wide slivers within it are
 // read in place, others are copied to a zero-padded buffer first. bias: m values or nullptr,
-// added only when accumulate is false.
+// added only when accumulate is false. Rows go through in chunks of gemm_l2_rows (each chunk's A panels stay in
+// L2 while the slivers of B pass them).
 void gemm_block(const GemmKernel& g, int64_t m, int64_t n, int64_t kc, const float* a_packed, int64_t a_panel_stride,
                 const float* b, int64_t ldb, int64_t b_readable, float* c, int64_t ldc, bool accumulate,
                 const float* bias);
