@@ -217,7 +217,8 @@ uint32_t pack_weight_rows(const float* wg, int64_t kg, int64_t depth, int64_t k0
   return special;
 }
 
-constexpr int64_t kRowChunk = 256; // output columns accumulated at once in a stack buffer
+constexpr int64_t kRowChunk = 256;  // output columns accumulated at once in a stack buffer
+constexpr int64_t kCachedTaps = 16; // W taps whose column ranges direct_plane computes once
 
 // The direct path for one output channel per group (Kg = 1: depthwise and its kin), where the
 // GEMM's mr-row tiles would be mostly padding, and for weights with an Inf or NaN (any Kg). One
@@ -228,6 +229,15 @@ constexpr int64_t kRowChunk = 256; // output columns accumulated at once in a st
 CONVARITH_CPU_INLINE void direct_plane_body(const Geometry& g, const float* xg, const float* wk, float bias,
                                             float* yk) {
   float acc[kRowChunk];
+  // The output columns each of the first kCachedTaps W taps reaches, the same in every row: computed once when the
+  // row is one chunk (tap_range divides; per tap and row that cost more than the row's FMAs at 7..14 columns).
+  int64_t col_lo[kCachedTaps], col_hi[kCachedTaps];
+  const int64_t cached = g.out[2] <= kRowChunk ? std::min(g.ker[2], kCachedTaps) : 0;
+  for (int64_t s = 0; s < cached; ++s) {
+    const TapRange v = tap_range(g.out[2], g.str[2], s * g.dil[2] - g.pad[2], g.in[2]);
+    col_lo[s] = std::clamp<int64_t>(v.lo, 0, g.out[2]);
+    col_hi[s] = std::clamp<int64_t>(v.hi, col_lo[s], g.out[2]);
+  }
   for (int64_t od = 0; od < g.out[0]; ++od) {
     for (int64_t oh = 0; oh < g.out[1]; ++oh) {
       float* yrow = yk + (od * g.out[1] + oh) * g.out[2];
@@ -247,8 +257,13 @@ CONVARITH_CPU_INLINE void direct_plane_body(const Geometry& g, const float* xg, 
               for (int64_t s = 0; s < g.ker[2]; ++s) {
                 const float wv = wrow[s];
                 const int64_t off = s * g.dil[2] - g.pad[2]; // input column of output ow: ow*stride + off
-                const TapRange v = tap_range(g.out[2], g.str[2], off, g.in[2]);
-                const int64_t lo = std::clamp(v.lo, ow0, ow0 + len), hi = std::clamp(v.hi, lo, ow0 + len);
+                int64_t lo, hi;
+                if (s < cached) {
+                  lo = col_lo[s], hi = col_hi[s];
+                } else {
+                  const TapRange v = tap_range(g.out[2], g.str[2], off, g.in[2]);
+                  lo = std::clamp(v.lo, ow0, ow0 + len), hi = std::clamp(v.hi, lo, ow0 + len);
+                }
                 if (g.str[2] == 1) {
                   for (int64_t ow = lo; ow < hi; ++ow)
                     acc[ow - ow0] += wv * xrow[ow + off];
