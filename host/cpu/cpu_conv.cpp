@@ -226,8 +226,73 @@ constexpr int64_t kCachedTaps = 16; // W taps whose column ranges direct_plane c
 // range precomputed, so the inner loop has no bounds checks and vectorizes (compiled per
 // instruction set, CONVARITH_CPU_MULTIVERSION); the D and H taps are clamped to the input too, so
 // padding is never multiplied. Sums in the fixed order c, t, r, s: deterministic.
+// The stride-1 fast path of direct_plane for one input channel per output (depthwise and its multiples), rank <= 2,
+// finite weights: the plane is copied once into a zero-padded buffer, so every tap of 8 output columns is one
+// unaligned 8-float load and one FMA with no range checks. The sum's order is the same as the checked loop's
+// (bias, then the taps in r, s order); the padding's taps add x = 0 products, which change nothing but the sign of
+// an all-zero sum (the weights are finite, so no Inf * 0). Returns false where it does not apply.
+constexpr int64_t kPaddedPlaneFloats = 16384; // 64 KiB on the stack: a 112x112 plane with a 3x3 window fits
+constexpr int64_t kFastTaps = 64;
+CONVARITH_CPU_INLINE bool direct_plane_padded(const Geometry& g, const float* xc, const float* wk, float bias,
+                                              float* yk) {
+  typedef float V __attribute__((vector_size(8 * sizeof(float))));
+  constexpr int64_t W = 8;
+  if (g.cg != 1 || g.out[0] != 1 || g.ker[0] != 1 || g.in[0] != 1 || g.str[1] != 1 || g.str[2] != 1)
+    return false;
+  const int64_t taps = g.ker[1] * g.ker[2];
+  if (taps > kFastTaps || g.out[1] > kPaddedPlaneFloats || g.out[2] > kPaddedPlaneFloats)
+    return false;
+  const int64_t reach_h = (g.ker[1] - 1) * g.dil[1], reach_w = (g.ker[2] - 1) * g.dil[2];
+  if (reach_h > kPaddedPlaneFloats || reach_w > kPaddedPlaneFloats)
+    return false;
+  const int64_t ph = g.out[1] + reach_h, pw = round_up(g.out[2], W) + reach_w;
+  if (ph * pw > kPaddedPlaneFloats)
+    return false;
+  V wv[kFastTaps];
+  for (int64_t t = 0; t < taps; ++t) {
+    const float w = wk[t];
+    if (!std::isfinite(w))
+      return false;
+    wv[t] = V{w, w, w, w, w, w, w, w};
+  }
+  float buf[kPaddedPlaneFloats];
+  // buf[r][c] holds x[r - pad_h][c - pad_w] (zero outside x): output (oh, ow), tap (r, s) reads
+  // buf[oh + r * dil_h][ow + s * dil_w].
+  for (int64_t r = 0; r < ph; ++r) {
+    float* row = buf + r * pw;
+    const int64_t ih = r - g.pad[1];
+    if (ih < 0 || ih >= g.in[1]) {
+      std::fill(row, row + pw, 0.0f);
+      continue;
+    }
+    const int64_t lo = std::clamp<int64_t>(g.pad[2], 0, pw), hi = std::clamp<int64_t>(g.pad[2] + g.in[2], lo, pw);
+    std::fill(row, row + lo, 0.0f);
+    std::copy(xc + ih * g.in[2] + (lo - g.pad[2]), xc + ih * g.in[2] + (hi - g.pad[2]), row + lo);
+    std::fill(row + hi, row + pw, 0.0f);
+  }
+  const V vbias = V{bias, bias, bias, bias, bias, bias, bias, bias};
+  for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+    float* yrow = yk + oh * g.out[2];
+    for (int64_t ow = 0; ow < g.out[2]; ow += W) {
+      V acc = vbias;
+      for (int64_t r = 0; r < g.ker[1]; ++r) {
+        const float* src = buf + (oh + r * g.dil[1]) * pw + ow;
+        for (int64_t s = 0; s < g.ker[2]; ++s) {
+          V xv;
+          std::memcpy(&xv, src + s * g.dil[2], sizeof(V));
+          acc += wv[r * g.ker[2] + s] * xv;
+        }
+      }
+      std::memcpy(yrow + ow, &acc, static_cast<size_t>(std::min(W, g.out[2] - ow)) * sizeof(float));
+    }
+  }
+  return true;
+}
+
 CONVARITH_CPU_INLINE void direct_plane_body(const Geometry& g, const float* xg, const float* wk, float bias,
                                             float* yk) {
+  if (direct_plane_padded(g, xg, wk, bias, yk))
+    return;
   float acc[kRowChunk];
   // The output columns each of the first kCachedTaps W taps reaches, the same in every row: computed once when the
   // row is one chunk (tap_range divides; per tap and row that cost more than the row's FMAs at 7..14 columns).
