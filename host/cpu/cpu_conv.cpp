@@ -103,13 +103,12 @@ ConvBlocking conv_blocking(const ConvProblem& p) {
   // channel; large images get many pixel blocks.
   const double flops_per_ns = gk.mr * gk.nr >= 256 ? 150.0 : gk.mr * gk.nr >= 96 ? 85.0 : 20.0;
   const double weights = double(geo.kg) * double(depth);
-  const bool weights_in_l2 = weights * sizeof(float) <= double(cpu_caches().l2_bytes) / 2;
+  const bool weights_in_l2 = weights * sizeof(float) <= double(cpu_l2_bytes()) / 2;
   const double a_ns = weights_in_l2 ? 0.02 : 0.5;
   const double run_ns = b.direct_b ? 0.0 : 12.0 / double(std::max<int64_t>(1, std::min(geo.out[2], pixels)));
   const double col_ns = b.direct_b ? 0.0 : 0.3 + run_ns;
   // The im2col panel of one depth block stays within half of L2.
-  const int64_t nc_max =
-      std::max<int64_t>(gk.nr, cpu_caches().l2_bytes / 2 / (kc * int64_t{sizeof(float)}) / gk.nr * gk.nr);
+  const int64_t nc_max = std::max<int64_t>(gk.nr, cpu_l2_bytes() / 2 / (kc * int64_t{sizeof(float)}) / gk.nr * gk.nr);
   const int64_t min_blocks = ceil_div(pixels, nc_max), max_blocks = ceil_div(pixels, gk.nr);
   int64_t blocks = min_blocks, mblocks = 1;
   double best = -1;
@@ -139,8 +138,8 @@ ConvBlocking conv_blocking(const ConvProblem& p) {
   b.nc_pad = b.nc;
   b.mrows = ceil_div(panels, mblocks) * gk.mr;
   b.mblocks = ceil_div(geo.kg, b.mrows);
-  // Packed up front, the weights are read, written and read again through memory (3.5 MiB... 9 MiB for the
-  // 3x3 512 layers); packed by the one task that uses them, a depth block at a time, they are read once.
+  // Packed up front, the weights are read, written and read again through memory (9 MiB for a 3x3 512 layer);
+  // packed by the one task that uses them, a depth block at a time, they are read once.
   b.task_packs = geo.n * b.blocks == 1;
   b.a_floats = b.task_packs ? 0 : packed_a_floats(gk, geo.kg, sat_mul(geo.cg, geo.ker_spatial));
   b.slot_floats = sat_add(b.direct_b ? 0 : sat_mul(kc, b.nc_pad), b.task_packs ? sat_mul(b.mrows, kc) : 0);
@@ -220,12 +219,6 @@ uint32_t pack_weight_rows(const float* wg, int64_t kg, int64_t depth, int64_t k0
 constexpr int64_t kRowChunk = 256;  // output columns accumulated at once in a stack buffer
 constexpr int64_t kCachedTaps = 16; // W taps whose column ranges direct_plane computes once
 
-// The direct path for one output channel per group (Kg = 1: depthwise and its kin), where the
-// GEMM's mr-row tiles would be mostly padding, and for weights with an Inf or NaN (any Kg). One
-// output plane, row by row: every tap is a unit- or s-strided run over the output columns with its
-// range precomputed, so the inner loop has no bounds checks and vectorizes (compiled per
-// instruction set, CONVARITH_CPU_MULTIVERSION); the D and H taps are clamped to the input too, so
-// padding is never multiplied. Sums in the fixed order c, t, r, s: deterministic.
 // The stride-1 fast path of direct_plane for one input channel per output (depthwise and its multiples), rank <= 2,
 // finite weights: the plane is copied once into a zero-padded buffer, so every tap of 8 output columns is one
 // unaligned 8-float load and one FMA with no range checks. The sum's order is the same as the checked loop's
@@ -289,6 +282,13 @@ CONVARITH_CPU_INLINE bool direct_plane_padded(const Geometry& g, const float* xc
   return true;
 }
 
+// The direct path for one output channel per group (Kg = 1: depthwise and its kin), where the
+// GEMM's mr-row tiles would be mostly padding, and for weights with an Inf or NaN (any Kg). One
+// output plane, row by row: every tap is a unit- or s-strided run over the output columns with its
+// range precomputed, so the inner loop has no bounds checks and vectorizes (compiled per
+// instruction set, CONVARITH_CPU_MULTIVERSION); the D and H taps are clamped to the input too, so
+// padding is never multiplied (except, with finite weights, by the padded-plane fast path above). Sums in the
+// fixed order c, t, r, s: deterministic.
 CONVARITH_CPU_INLINE void direct_plane_body(const Geometry& g, const float* xg, const float* wk, float bias,
                                             float* yk) {
   if (direct_plane_padded(g, xg, wk, bias, yk))
@@ -444,13 +444,14 @@ Status cpu_conv_run(const KernelArgs& args) {
     uint32_t special = 0;
     for (int64_t k0 = 0; k0 < depth; k0 += kGemmKc) {
       const int64_t kc = std::min(kGemmKc, depth - k0);
-      // This depth block's panels are [panel][kc][mr]: the task's first is panel m0 / mr.
-      const float* a = a_packed + gi * blk.a_floats + k0 * panels * gk.mr + m0 * kc;
-      if (blk.task_packs) {
+      // This depth block's panels are [panel][kc][mr]: the task's first is panel m0 / mr (no packed weights are in
+      // the workspace when the task packs its own, so no pointer into them is formed then).
+      const float* a = a_own;
+      if (blk.task_packs)
         special |=
             pack_weight_rows(args.w + gi * g.kg * depth, g.kg, depth, k0, kc, m0, round_up(rows, gk.mr), gk.mr, a_own);
-        a = a_own;
-      }
+      else
+        a = a_packed + gi * blk.a_floats + k0 * panels * gk.mr + m0 * kc;
       const float* b;
       int64_t ldb, readable;
       if (blk.direct_b) {

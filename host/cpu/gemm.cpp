@@ -8,7 +8,7 @@
 // broadcast load (a load-port uop) and each product one FMA: the generic vector-extension form
 // (V{} + a) is an addition the compiler must keep without fast-math (-0 + 0 is +0) plus a register
 // shuffle, which took FP-pipe slots from the FMAs (the AVX2 tile ran at 48 GFLOP/s per core on an
-// AMD EPYC Zen 3 whose FMA peak is 95; these run at 81, in L1, depth unrolled by 4). Every product
+// AMD EPYC Zen 3 whose FMA peak is 95; this one at 88-90, in L1, depth unrolled by 4). Every product
 // is one FMA in depth order either way, so results are bitwise what the generic form gives.
 // No fast-math: the compiler contracts a*b+c into FMA where the target has it, nothing else.
 #include "cpu/gemm.hpp"
@@ -148,8 +148,9 @@ const GemmKernel& gemm_kernel() {
 
 namespace {
 
-// One cache's size from sysfs (/sys/devices/system/cpu/cpu0/cache/index*/: level, type, size as "48K"), or 0.
-int64_t sysfs_cache_bytes(int level, bool data) {
+// The unified level-2 cache's size from sysfs (/sys/devices/system/cpu/cpu0/cache/index*/: level, type, size as
+// "512K"), or 0.
+int64_t sysfs_l2_bytes() {
   for (int index = 0; index < 8; ++index) {
     const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/";
     std::ifstream lv(dir + "level"), ty(dir + "type"), sz(dir + "size");
@@ -157,7 +158,7 @@ int64_t sysfs_cache_bytes(int level, bool data) {
     std::string type, size;
     if (!(lv >> l) || !(ty >> type) || !(sz >> size))
       continue;
-    if (l != level || (data ? type == "Instruction" : type != "Unified"))
+    if (l != 2 || type != "Unified")
       continue;
     int64_t bytes = 0;
     size_t used = 0;
@@ -177,22 +178,18 @@ int64_t sysfs_cache_bytes(int level, bool data) {
 
 } // namespace
 
-const CpuCaches& cpu_caches() {
-  static const CpuCaches caches = [] {
-    CpuCaches c;
-    const int64_t l1 = sysfs_cache_bytes(1, true), l2 = sysfs_cache_bytes(2, false);
-    // Sizes a KVM guest or an odd sysfs may misreport are clamped to what real cores have.
-    c.from_sysfs = l1 > 0 && l2 > 0;
-    c.l1d_bytes = l1 > 0 ? std::clamp<int64_t>(l1, 16 << 10, 1 << 20) : 32 << 10;
-    c.l2_bytes = l2 > 0 ? std::clamp<int64_t>(l2, 128 << 10, 16 << 20) : 256 << 10;
-    return c;
+int64_t cpu_l2_bytes() {
+  // A size a KVM guest or an odd sysfs may misreport is clamped to what real cores have.
+  static const int64_t bytes = [] {
+    const int64_t l2 = sysfs_l2_bytes();
+    return l2 > 0 ? std::clamp<int64_t>(l2, 128 << 10, 16 << 20) : int64_t{256} << 10;
   }();
-  return caches;
+  return bytes;
 }
 
 int64_t gemm_l2_rows(const GemmKernel& g, int64_t kc) {
   // Half of L2 for the A rows (the B sliver, the C tiles and the next operands take the rest).
-  const int64_t rows = cpu_caches().l2_bytes / 2 / (std::max<int64_t>(kc, 1) * int64_t{sizeof(float)});
+  const int64_t rows = cpu_l2_bytes() / 2 / (std::max<int64_t>(kc, 1) * int64_t{sizeof(float)});
   return std::max<int64_t>(g.mr, rows / g.mr * g.mr);
 }
 

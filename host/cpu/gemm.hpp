@@ -29,13 +29,8 @@ struct GemmKernel {
                const float* bias);
 };
 
-// This CPU's per-core data caches (sysfs; 32 KiB and 256 KiB when it says nothing), read once.
-struct CpuCaches {
-  int64_t l1d_bytes = 0;
-  int64_t l2_bytes = 0;
-  bool from_sysfs = false;
-};
-const CpuCaches& cpu_caches();
+// This CPU's per-core L2 in bytes (sysfs, read once; 256 KiB when it says nothing).
+int64_t cpu_l2_bytes();
 // Rows of A (a multiple of g.mr) that gemm_block keeps in L2 at depth kc.
 int64_t gemm_l2_rows(const GemmKernel& g, int64_t kc);
 
