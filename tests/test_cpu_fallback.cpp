@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "cpu/cpu_ops.hpp"
 #include "cpu/gemm.hpp"
 #include "cpu/thread_pool.hpp"
 #include "support/support.hpp"
@@ -77,6 +78,13 @@ std::vector<NamedProblem> blocking_problems() {
   d.op = Op::kConvTranspose, d.stride = {2, 1, 2}, d.pad_lo = {1, 0, 2}, d.pad_hi = {0, 1, 1},
   d.output_padding = {1, 0, 1};
   out.push_back({"conv_transpose_rank3_pixel_blocks", must_make(d)});
+  // One image with few input pixels streams the weights as the GEMM's B: 2 groups of 300 input channels (two
+  // depth blocks, the second short), 40 output channels per group in 4 chunks of 10 (160 columns each: one
+  // full 128-column copy of W and a short one).
+  d = conv_desc(1, 600, 80, {5, 4}, {4, 4});
+  d.op = Op::kConvTranspose, d.groups = 2, d.stride = {2, 3}, d.pad_lo = {1, 0}, d.pad_hi = {1, 2},
+  d.output_padding = {1, 0};
+  out.push_back({"conv_transpose_weights_as_b", must_make(d)});
   d = conv_desc(2, 4, 3, {150, 97}, {3, 3});
   d.op = Op::kConvTranspose, d.groups = 1, d.stride = {2, 3}, d.dilation = {1, 2}, d.pad_lo = {1, 2}, d.pad_hi = {2, 0};
   out.push_back({"conv_transpose_pixel_blocks", must_make(d)});
@@ -221,6 +229,35 @@ TEST(CpuFallback, DeterministicRunToRun) {
     ASSERT_TRUE(a.status.is_ok() && b.status.is_ok());
     EXPECT_EQ(0, std::memcmp(a.y.data(), b.y.data(), a.y.size() * sizeof(float))) << np.name;
   }
+}
+
+// cpu_gemm_col2im's two GEMM orientations (one image: weights streamed as B; two: W^T packed as A) compute the
+// same products in the same order, so image 0 of a two-image run is bitwise the one-image run.
+TEST(CpuFallback, TransposedOrientationsAgreeBitwise) {
+  int compared = 0;
+  for (const NamedProblem& np : blocking_problems()) {
+    const ConvProblem& one = np.problem;
+    if (one.op() != Op::kConvTranspose || one.n() != 1 || !detail::cpu_conv_transpose_weights_as_b(one))
+      continue;
+    ProblemDesc d = one.resolved();
+    d.n = 2;
+    const ConvProblem two = must_make(d);
+    ASSERT_FALSE(detail::cpu_conv_transpose_weights_as_b(two)) << np.name;
+    const uint64_t seed = fresh_seed();
+    SCOPED_TRACE(np.name + ", seed " + std::to_string(seed));
+    const Inputs in2 = random_inputs(two, seed);
+    Inputs in1 = in2;
+    in1.x.resize(static_cast<size_t>(one.x_elements()));
+    const Algorithm* row = find_algorithm("cpu_gemm_col2im", Device::kCpu);
+    ASSERT_NE(row, nullptr);
+    Outcome a = run_plan(one, *row, in1), b = run_plan(two, *row, in2);
+    ASSERT_TRUE(a.status.is_ok()) << a.status.to_string();
+    ASSERT_TRUE(b.status.is_ok()) << b.status.to_string();
+    ASSERT_EQ(a.y.size() * 2, b.y.size());
+    EXPECT_EQ(0, std::memcmp(a.y.data(), b.y.data(), a.y.size() * sizeof(float)));
+    ++compared;
+  }
+  EXPECT_GE(compared, 2); // conv_transpose_rank3 and conv_transpose_weights_as_b
 }
 
 TEST(CpuFallback, EmptyBatchIsANoOp) {

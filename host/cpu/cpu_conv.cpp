@@ -23,7 +23,9 @@
 // cols[Kg*T*R*S x Pin] = W_g^T * x_g (x read in place as B), then every column tap is added into
 // the output pixel it lands on (col2im). A task is (n, g, a chunk of output channels), so each
 // output plane is accumulated by one task in a fixed order: deterministic, no atomics. Large
-// inputs go through in blocks of input pixels so a task's columns stay ~128 KiB.
+// inputs go through in blocks of input pixels so a task's columns stay ~128 KiB. One image whose input
+// pixels fit a GEMM row chunk computes cols^T = x_g^T * W_g instead (x^T packed, W read once in place),
+// bitwise the same: W^T packed as A would be written and read back for one or two column slivers.
 //
 // Workspace (workspace()): the packed weights plus one scratch slot (im2col panel or columns) per
 // thread of the pool; run() aligns the caller's pointer to 64 bytes itself.
@@ -42,9 +44,11 @@
 namespace convarith::detail {
 namespace {
 
-constexpr int64_t kTasksPerThread = 8;       // transposed: enough tasks to balance uneven finishing
-constexpr int64_t kColsBudgetFloats = 32768; // transposed: cols of one task, 128 KiB
-constexpr int64_t kMinColPixels = 64;        // transposed: fewest input pixels per GEMM step
+constexpr int64_t kTasksPerThread = 8;          // transposed: enough tasks to balance uneven finishing
+constexpr int64_t kColsBudgetFloats = 32768;    // transposed: cols of one task, 128 KiB
+constexpr int64_t kMinColPixels = 64;           // transposed: fewest input pixels per GEMM step
+constexpr int64_t kWeightCols = 128;            // transposed, weights as B: columns of W copied per step
+constexpr int64_t kWeightLd = kWeightCols + 16; // their row stride in the copy (9 cache lines: no set crowding)
 
 // The rank-3 view of a problem, in the loop letters of the house style.
 struct Geometry {
@@ -487,12 +491,20 @@ Status cpu_conv_run(const KernelArgs& args) {
 namespace {
 
 struct TransposeBlocking {
-  int64_t kchunk;      // output channels per task
-  int64_t kblocks;     // chunks per group
-  int64_t pixels;      // input pixels per GEMM + col2im step (all of them unless the cols would be large)
-  int64_t rows_pad;    // rows of a chunk's packed A, rounded up to mr
-  int64_t a_floats;    // packed A of one (group, chunk)
-  int64_t slot_floats; // cols of one task
+  int64_t kchunk;  // output channels per task
+  int64_t kblocks; // chunks per group
+  int64_t pixels;  // input pixels per GEMM + col2im step (all of them unless the cols would be large)
+  // The weights stream through the GEMM as its B, read in place, once: cols^T[Pin x Kg*T*R*S] = x_g^T * W_g with
+  // x^T packed by each task (small). Taken for one image whose input pixels fit one GEMM row chunk, where the
+  // usual orientation (W^T packed as A, x as B) would write and read back every weight for one or two column
+  // slivers (DCGAN ct2 at 4x4, N = 1: 8 MiB of weights packed per run for 16 pixels). The products and their
+  // order are the same either way (one FMA chain per column element, depth blocks added in order, col2im in
+  // the same order), so the two give bitwise the same y.
+  bool weights_as_b;
+  int64_t rows_pad;      // weights_as_b: pixels rounded up to mr; else rows of a chunk's packed A, rounded up to mr
+  int64_t a_floats;      // packed A of one (group, chunk); weights_as_b: packed x^T of one group
+  int64_t packed_floats; // every packed A (groups x chunks), or every group's packed x^T
+  int64_t slot_floats;   // cols of one task (and its copy of W's columns when weights_as_b)
 };
 
 TransposeBlocking transpose_blocking(const ConvProblem& p) {
@@ -515,16 +527,28 @@ TransposeBlocking transpose_blocking(const ConvProblem& p) {
   b.pixels = per_channel <= kColsBudgetFloats
                  ? g.in_spatial
                  : std::min(g.in_spatial, std::max<int64_t>(kMinColPixels, kColsBudgetFloats / g.ker_spatial));
-  b.rows_pad = round_up(sat_mul(b.kchunk, g.ker_spatial), gk.mr);
-  b.a_floats = sat_mul(b.rows_pad, g.cg);
-  b.slot_floats = sat_mul(sat_mul(b.kchunk, g.ker_spatial), b.pixels);
+  const int64_t cols_floats = sat_mul(sat_mul(b.kchunk, g.ker_spatial), b.pixels);
+  b.weights_as_b = g.n == 1 && b.pixels == g.in_spatial &&
+                   g.in_spatial <= gemm_l2_rows(gk, std::min<int64_t>(kGemmKc, g.cg)) &&
+                   sat_mul(b.kchunk, g.ker_spatial) >= gk.nr;
+  if (b.weights_as_b) {
+    b.rows_pad = round_up(g.in_spatial, gk.mr);
+    b.a_floats = sat_mul(b.rows_pad, g.cg);
+    b.packed_floats = sat_mul(g.groups, b.a_floats);
+    b.slot_floats = sat_add(cols_floats, kGemmKc * kWeightLd);
+  } else {
+    b.rows_pad = round_up(sat_mul(b.kchunk, g.ker_spatial), gk.mr);
+    b.a_floats = sat_mul(b.rows_pad, g.cg);
+    b.packed_floats = sat_mul(sat_mul(g.groups, b.kblocks), b.a_floats);
+    b.slot_floats = cols_floats;
+  }
   return b;
 }
 
-// Adds column row `col` (tap t, r, s of input pixels [p0, p0 + count), flattened D x H x W) into
-// output plane yk, walking the pixels one input row segment at a time.
-void col2im_add(const Geometry& g, const float* col, int64_t t, int64_t r, int64_t s, int64_t p0, int64_t count,
-                float* yk) {
+// Adds column row `col` (tap t, r, s of input pixels [p0, p0 + count), flattened D x H x W, pixel q at
+// col[q * step]) into output plane yk, walking the pixels one input row segment at a time.
+void col2im_add(const Geometry& g, const float* col, int64_t step, int64_t t, int64_t r, int64_t s, int64_t p0,
+                int64_t count, float* yk) {
   const int64_t off_d = t * g.dil[0] - g.pad[0], off_h = r * g.dil[1] - g.pad[1], off_w = s * g.dil[2] - g.pad[2];
   const TapRange vw = tap_range(g.in[2], g.str[2], off_w, g.out[2]); // the iw that land inside the output
   int64_t iw = p0 % g.in[2], ih = p0 / g.in[2] % g.in[1], id = p0 / (g.in[2] * g.in[1]);
@@ -533,10 +557,13 @@ void col2im_add(const Geometry& g, const float* col, int64_t t, int64_t r, int64
     const int64_t len = std::min(g.in[2] - iw, count - done);
     const int64_t od = id * g.str[0] + off_d, oh = ih * g.str[1] + off_h;
     if (od >= 0 && od < g.out[0] && oh >= 0 && oh < g.out[1]) {
-      const float* src = col + done; // src[q - iw] is input column q
+      const float* src = col + done * step; // src[(q - iw) * step] is input column q
       float* dst = yk + (od * g.out[1] + oh) * g.out[2];
       const int64_t lo = std::clamp(vw.lo, iw, iw + len), hi = std::clamp(vw.hi, lo, iw + len);
-      if (g.str[2] == 1) {
+      if (step != 1) {
+        for (int64_t q = lo; q < hi; ++q)
+          dst[q * g.str[2] + off_w] += src[(q - iw) * step];
+      } else if (g.str[2] == 1) {
         for (int64_t q = lo; q < hi; ++q)
           dst[q + off_w] += src[q - iw];
       } else {
@@ -565,10 +592,14 @@ std::shared_ptr<const void> cpu_conv_transpose_blocking(const ConvProblem& p) {
   return std::make_shared<const TransposeBlocking>(transpose_blocking(p));
 }
 
+bool cpu_conv_transpose_weights_as_b(const ConvProblem& p) {
+  return transpose_blocking(p).weights_as_b;
+}
+
 size_t cpu_conv_transpose_workspace(const ConvProblem& p) {
   const TransposeBlocking b = transpose_blocking(p);
-  return workspace_bytes_for_floats(sat_add(sat_mul(sat_mul(p.groups(), b.kblocks), b.a_floats),
-                                            sat_mul(ThreadPool::instance().max_slots(), b.slot_floats)));
+  return workspace_bytes_for_floats(
+      sat_add(b.packed_floats, sat_mul(ThreadPool::instance().max_slots(), b.slot_floats)));
 }
 
 Status cpu_conv_transpose_run(const KernelArgs& args) {
@@ -588,28 +619,58 @@ Status cpu_conv_transpose_run(const KernelArgs& args) {
   ThreadPool& pool = ThreadPool::instance();
   const int64_t rows_per_group = g.kg * g.ker_spatial; // row m = kl * T*R*S + tap
   float* a_packed = aligned_workspace(args.workspace);
-  float* scratch = a_packed + g.groups * blk.kblocks * blk.a_floats;
+  float* scratch = a_packed + blk.packed_floats;
 
-  // A = W_g^T: A[m][ci] = w[(gi*Cg + ci) * Kg*T*R*S + m]; panels of mr consecutive m are
-  // contiguous in w, so the packing copies short runs.
+  // A = W_g^T: A[m][ci] = w[(gi*Cg + ci) * Kg*T*R*S + m]; panels of mr consecutive m are contiguous in w. Packed
+  // kPackRows input channels at a time, each panel's kPackRows x mr block written whole: panel by panel over all
+  // Cg rows, the reads are Kg*T*R*S floats apart (16 KiB for DCGAN ct2), all in one L1 set and few L2 sets, and
+  // every read missed to memory (80 % of that layer's time).
+  constexpr int64_t kPackRows = 8;
   auto pack = [&](int64_t task, int) {
     const int64_t gi = task / blk.kblocks, kb = task % blk.kblocks;
     const int64_t m0 = kb * blk.kchunk * g.ker_spatial;
     const int64_t m1 = std::min(rows_per_group, m0 + blk.kchunk * g.ker_spatial);
     float* dst = a_packed + task * blk.a_floats; // [c0 block][panel][kc][mr], as in cpu_conv_run
-    for (int64_t i0 = 0; i0 < blk.rows_pad; i0 += gk.mr) {
-      for (int64_t ci = 0; ci < g.cg; ++ci) {
-        const int64_t c0 = ci / kGemmKc * kGemmKc, kc = std::min(kGemmKc, g.cg - c0);
-        float* panel = dst + c0 * blk.rows_pad + i0 * kc;
-        const float* src = args.w + (gi * g.cg + ci) * rows_per_group;
-        for (int i = 0; i < gk.mr; ++i) {
-          const int64_t m = m0 + i0 + i;
-          panel[(ci - c0) * gk.mr + i] = m < m1 ? src[m] : 0.0f;
+    for (int64_t c0 = 0; c0 < g.cg; c0 += kGemmKc) {
+      const int64_t kc = std::min(kGemmKc, g.cg - c0);
+      for (int64_t cb = c0; cb < c0 + kc; cb += kPackRows) {
+        const int64_t ce = std::min(c0 + kc, cb + kPackRows);
+        for (int64_t i0 = 0; i0 < blk.rows_pad; i0 += gk.mr) {
+          float* panel = dst + c0 * blk.rows_pad + i0 * kc + (cb - c0) * gk.mr;
+          const int64_t valid = std::clamp<int64_t>(m1 - (m0 + i0), 0, gk.mr);
+          for (int64_t ci = cb; ci < ce; ++ci, panel += gk.mr) {
+            const float* src = args.w + (gi * g.cg + ci) * rows_per_group + m0 + i0;
+            for (int64_t i = 0; i < valid; ++i)
+              panel[i] = src[i];
+            for (int64_t i = valid; i < gk.mr; ++i)
+              panel[i] = 0.0f;
+          }
         }
       }
     }
   };
-  pool.parallel_for(g.groups * blk.kblocks, pack);
+  // weights_as_b (one image): x_g^T as A, [c0 block][panel of mr pixels][kc][mr], zero past the last pixel; a
+  // task per (group, depth block).
+  const int64_t cblocks = ceil_div(g.cg, kGemmKc);
+  auto pack_xt = [&](int64_t task, int) {
+    const int64_t gi = task / cblocks, c0 = task % cblocks * kGemmKc, kc = std::min(kGemmKc, g.cg - c0);
+    const float* xg = args.x + gi * g.cg * g.in_spatial;
+    for (int64_t i0 = 0; i0 < blk.rows_pad; i0 += gk.mr) {
+      float* panel = a_packed + gi * blk.a_floats + c0 * blk.rows_pad + i0 * kc;
+      const int64_t valid = std::clamp<int64_t>(g.in_spatial - i0, 0, gk.mr);
+      for (int64_t ci = c0; ci < c0 + kc; ++ci, panel += gk.mr) {
+        const float* src = xg + ci * g.in_spatial + i0;
+        for (int64_t i = 0; i < valid; ++i)
+          panel[i] = src[i];
+        for (int64_t i = valid; i < gk.mr; ++i)
+          panel[i] = 0.0f;
+      }
+    }
+  };
+  if (blk.weights_as_b)
+    pool.parallel_for(g.groups * cblocks, pack_xt);
+  else
+    pool.parallel_for(g.groups * blk.kblocks, pack);
 
   auto compute = [&](int64_t task, int slot) {
     const int64_t n = task / (g.groups * blk.kblocks), gk_task = task % (g.groups * blk.kblocks);
@@ -627,16 +688,46 @@ Status cpu_conv_transpose_run(const KernelArgs& args) {
     // Pixel blocks in a fixed order, so every output element sums its terms in the same order.
     for (int64_t p0 = 0; p0 < g.in_spatial; p0 += blk.pixels) {
       const int64_t pixels = std::min(blk.pixels, g.in_spatial - p0);
-      for (int64_t c0 = 0; c0 < g.cg; c0 += kGemmKc) {
-        const int64_t kc = std::min(kGemmKc, g.cg - c0);
-        gemm_block(gk, rows, pixels, kc, a + c0 * blk.rows_pad, kc * gk.mr, xg + c0 * g.in_spatial + p0, g.in_spatial,
-                   g.in_spatial - p0, cols, pixels, c0 > 0, nullptr);
+      // Column (kl, tap) of the cols: pixel q at cols[col_row * row_step + q * pixel_step].
+      int64_t row_step = pixels, pixel_step = 1;
+      if (blk.weights_as_b) {
+        // cols^T[pixel][m] = sum_ci x^T[pixel][ci] * W[ci][m0 + m]: x^T (packed once per run) as A, W as B.
+        const float* xt = a_packed + gi * blk.a_floats;
+        // W in chunks of kWeightCols columns: a chunk's kc rows copied into a buffer (each W row read as one
+        // run of kWeightCols floats: the memory prefetchers keep up with those, where sliver by sliver every
+        // 64-byte read of a row 16 KiB from the last waited for memory), rows kWeightLd apart so its slivers
+        // spread over the L1 sets.
+        const int64_t m0 = k0 * g.ker_spatial;
+        float* wbuf = cols + rows * pixels;
+        for (int64_t j0 = 0; j0 < rows; j0 += kWeightCols) {
+          const int64_t nb = std::min(kWeightCols, rows - j0);
+          for (int64_t c0 = 0; c0 < g.cg; c0 += kGemmKc) {
+            const int64_t kc = std::min(kGemmKc, g.cg - c0);
+            const float* wsrc = args.w + (gi * g.cg + c0) * rows_per_group + m0 + j0;
+            if (nb == kWeightCols) { // a fixed size: inlined as vector moves, several rows in flight at once
+              for (int64_t ci = 0; ci < kc; ++ci)
+                std::memcpy(wbuf + ci * kWeightLd, wsrc + ci * rows_per_group, kWeightCols * sizeof(float));
+            } else {
+              for (int64_t ci = 0; ci < kc; ++ci)
+                std::memcpy(wbuf + ci * kWeightLd, wsrc + ci * rows_per_group, static_cast<size_t>(nb) * sizeof(float));
+            }
+            gemm_block(gk, pixels, nb, kc, xt + c0 * blk.rows_pad, kc * gk.mr, wbuf, kWeightLd, nb, cols + j0, rows,
+                       c0 > 0, nullptr);
+          }
+        }
+        row_step = 1, pixel_step = rows;
+      } else {
+        for (int64_t c0 = 0; c0 < g.cg; c0 += kGemmKc) {
+          const int64_t kc = std::min(kGemmKc, g.cg - c0);
+          gemm_block(gk, rows, pixels, kc, a + c0 * blk.rows_pad, kc * gk.mr, xg + c0 * g.in_spatial + p0, g.in_spatial,
+                     g.in_spatial - p0, cols, pixels, c0 > 0, nullptr);
+        }
       }
       for (int64_t kl = 0; kl < kcount; ++kl) {
         float* yk = args.y + (n * g.k + gi * g.kg + k0 + kl) * g.out_spatial;
         for (int64_t tap = 0; tap < g.ker_spatial; ++tap) {
           const int64_t t = tap / (g.ker[1] * g.ker[2]), r = tap / g.ker[2] % g.ker[1], s = tap % g.ker[2];
-          col2im_add(g, cols + (kl * g.ker_spatial + tap) * pixels, t, r, s, p0, pixels, yk);
+          col2im_add(g, cols + (kl * g.ker_spatial + tap) * row_step, pixel_step, t, r, s, p0, pixels, yk);
         }
       }
     }

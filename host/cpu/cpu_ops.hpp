@@ -68,12 +68,16 @@ size_t cpu_conv_workspace(const ConvProblem& p);
 Status cpu_conv_run(const KernelArgs& args);
 std::shared_ptr<const void> cpu_conv_blocking(const ConvProblem& p); // for CpuArgs::prepared
 
-// "cpu_gemm_col2im": transposed convolution as columns = W^T x (SGEMM, x read in place), then a
-// deterministic col2im accumulation into y (each output plane written by one task in a fixed order).
+// "cpu_gemm_col2im": transposed convolution as columns = W^T x (SGEMM, x read in place; for one image with
+// few input pixels columns^T = x^T W, the weights read in place), then a deterministic col2im accumulation
+// into y (each output plane written by one task in a fixed order).
 Status cpu_conv_transpose_supports(const ConvProblem& p);
 size_t cpu_conv_transpose_workspace(const ConvProblem& p);
 Status cpu_conv_transpose_run(const KernelArgs& args);
 std::shared_ptr<const void> cpu_conv_transpose_blocking(const ConvProblem& p);
+// Whether cpu_gemm_col2im streams the weights as the GEMM's B (x^T packed as A) for this problem, rather than
+// packing W^T as A (for tests: the two orientations give bitwise the same y).
+bool cpu_conv_transpose_weights_as_b(const ConvProblem& p);
 
 // "cpu_pool": direct max / average pooling over each N x C plane.
 Status cpu_pool_supports(const ConvProblem& p);
