@@ -199,6 +199,7 @@ void im2col_row(const Geometry& g, const float* xc, int64_t t, int64_t r, int64_
 // weight is Inf or NaN (exponent bits all ones).
 uint32_t pack_weight_rows(const float* wg, int64_t kg, int64_t depth, int64_t k0, int64_t kc, int64_t row0,
                           int64_t count, int mr, float* dst) {
+  constexpr int64_t kAhead = 4; // rows ahead (1..12 measured alike)
   uint32_t special = 0;
   for (int64_t r = 0; r < count; ++r) {
     const int64_t row = row0 + r;
@@ -209,6 +210,12 @@ uint32_t pack_weight_rows(const float* wg, int64_t kg, int64_t depth, int64_t k0
       continue;
     }
     const float* src = wg + row * depth + k0;
+    // Each row's run starts a new page (rows are depth floats apart), which the prefetchers do not follow: ask
+    // for the run kAhead rows on now, so it arrives while these rows are checked and stored (without, the first
+    // read of each row waited for memory: 46 % of the pack's samples on the 3x3 512 layer at 7x7).
+    if (r + kAhead < count && row + kAhead < kg)
+      for (int64_t q = 0; q < kc; q += 16)
+        __builtin_prefetch(src + kAhead * depth + q);
     for (int64_t q = 0; q < kc; ++q) {
       uint32_t bits;
       std::memcpy(&bits, src + q, sizeof(bits));
