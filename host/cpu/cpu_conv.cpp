@@ -36,6 +36,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "cpu/cpu_ops.hpp"
 #include "cpu/gemm.hpp"
@@ -235,11 +236,43 @@ constexpr int64_t kCachedTaps = 16; // W taps whose column ranges direct_plane c
 // unaligned 8-float load and one FMA with no range checks. The sum's order is the same as the checked loop's
 // (bias, then the taps in r, s order); the padding's taps add x = 0 products, which change nothing but the sign of
 // an all-zero sum (the weights are finite, so no Inf * 0). Returns false where it does not apply.
+typedef float V8 __attribute__((vector_size(8 * sizeof(float))));
+
+// NV vectors of 8 columns of output row oh from ow on, at once: NV independent FMA chains (one chain per vector
+// waited out the FMA's latency at every tap). Each output's sum keeps its order: bias, then the taps in r, s
+// order. A function, not a lambda: a lambda is not inlined into the per-ISA copies and ran as baseline code.
+template <int NV>
+CONVARITH_CPU_INLINE void padded_vectors(const Geometry& g, const float* buf, int64_t pw, const V8* wv, V8 vbias,
+                                         int64_t oh, int64_t ow, float* yk) {
+  constexpr int64_t W = 8;
+  V8 acc[NV];
+  for (int j = 0; j < NV; ++j)
+    acc[j] = vbias;
+  for (int64_t r = 0; r < g.ker[1]; ++r) {
+    const float* src = buf + (oh + r * g.dil[1]) * pw + ow;
+    for (int64_t s = 0; s < g.ker[2]; ++s, src += g.dil[2]) {
+      const V8 wt = wv[r * g.ker[2] + s];
+      for (int j = 0; j < NV; ++j) {
+        V8 xv;
+        std::memcpy(&xv, src + j * W, sizeof(V8));
+        acc[j] += wt * xv;
+      }
+    }
+  }
+  float* yrow = yk + oh * g.out[2] + ow;
+  for (int j = 0; j < NV; ++j) {
+    if (ow + (j + 1) * W <= g.out[2])
+      std::memcpy(yrow + j * W, &acc[j], sizeof(V8));
+    else
+      std::memcpy(yrow + j * W, &acc[j], static_cast<size_t>(g.out[2] - ow - j * W) * sizeof(float));
+  }
+}
+
 constexpr int64_t kPaddedPlaneFloats = 16384; // 64 KiB on the stack: a 112x112 plane with a 3x3 window fits
 constexpr int64_t kFastTaps = 64;
 CONVARITH_CPU_INLINE bool direct_plane_padded(const Geometry& g, const float* xc, const float* wk, float bias,
                                               float* yk) {
-  typedef float V __attribute__((vector_size(8 * sizeof(float))));
+  typedef V8 V;
   constexpr int64_t W = 8;
   if (g.cg != 1 || g.out[0] != 1 || g.ker[0] != 1 || g.in[0] != 1 || g.str[1] != 1 || g.str[2] != 1)
     return false;
@@ -275,19 +308,24 @@ CONVARITH_CPU_INLINE bool direct_plane_padded(const Geometry& g, const float* xc
     std::fill(row + hi, row + pw, 0.0f);
   }
   const V vbias = V{bias, bias, bias, bias, bias, bias, bias, bias};
+  constexpr int64_t kBlock = 4;
+  const int64_t nvec = ceil_div(g.out[2], W);
   for (int64_t oh = 0; oh < g.out[1]; ++oh) {
-    float* yrow = yk + oh * g.out[2];
-    for (int64_t ow = 0; ow < g.out[2]; ow += W) {
-      V acc = vbias;
-      for (int64_t r = 0; r < g.ker[1]; ++r) {
-        const float* src = buf + (oh + r * g.dil[1]) * pw + ow;
-        for (int64_t s = 0; s < g.ker[2]; ++s) {
-          V xv;
-          std::memcpy(&xv, src + s * g.dil[2], sizeof(V));
-          acc += wv[r * g.ker[2] + s] * xv;
-        }
-      }
-      std::memcpy(yrow + ow, &acc, static_cast<size_t>(std::min(W, g.out[2] - ow)) * sizeof(float));
+    int64_t v = 0;
+    for (; v + kBlock <= nvec; v += kBlock)
+      padded_vectors<kBlock>(g, buf, pw, wv, vbias, oh, v * W, yk);
+    switch (nvec - v) {
+    case 3:
+      padded_vectors<3>(g, buf, pw, wv, vbias, oh, v * W, yk);
+      break;
+    case 2:
+      padded_vectors<2>(g, buf, pw, wv, vbias, oh, v * W, yk);
+      break;
+    case 1:
+      padded_vectors<1>(g, buf, pw, wv, vbias, oh, v * W, yk);
+      break;
+    default:
+      break;
     }
   }
   return true;
