@@ -144,6 +144,10 @@ void check_against_reference(const std::vector<NamedProblem>& problems) {
         continue;
       const uint64_t seed = fresh_seed();
       SCOPED_TRACE(std::string(row->name) + " on " + np.name + " (" + p.name() + "), seed " + std::to_string(seed));
+      // cpu_gemm, cpu_gemm_col2im and cpu_pool take every problem of their op; cpu_winograd only 2-D 3x3 stride 1
+      // (its own tests: test_cpu_winograd.cpp).
+      if (std::string(row->name) == "cpu_winograd" && !row->supports(p).is_ok())
+        continue;
       ASSERT_TRUE(row->supports(p).is_ok()) << row->supports(p).message();
       for (bool with_bias : {true, false}) {
         if (is_pool(p.op()) && with_bias)
@@ -299,7 +303,7 @@ TEST(CpuFallback, HugeEmptyProblemsPlanAndRun) {
 }
 
 TEST(CpuFallback, WrongOpIsNotSupported) {
-  ProblemDesc d = conv_desc(1, 2, 2, {5, 5}, {2, 2});
+  ProblemDesc d = conv_desc(1, 2, 2, {5, 5}, {3, 3}); // 3x3 stride 1: cpu_winograd takes it too
   for (Op op : {Op::kConv, Op::kConvTranspose, Op::kMaxPool, Op::kAvgPool}) {
     d.op = op;
     const ConvProblem p = must_make(d);

@@ -314,6 +314,17 @@ Result<Prepared> cpu_conv_transpose_prepare(const ConvProblem& p, const DeviceIn
   return prepare_cpu(p, dev, &cpu_conv_transpose_run, &cpu_conv_transpose_workspace, &cpu_conv_transpose_blocking,
                      30.0);
 }
+Status cpu_winograd_supports_row(const ConvProblem& p, const DeviceInfo&) {
+  return cpu_winograd_supports(p);
+}
+Result<Prepared> cpu_winograd_prepare(const ConvProblem& p, const DeviceInfo& dev) {
+  Result<Prepared> r = prepare_cpu(p, dev, &cpu_winograd_run, &cpu_winograd_workspace, &cpu_winograd_blocking, 40.0);
+  if (!r)
+    return r;
+  Prepared out = *r;
+  out.cost_us = cpu_winograd_cost_us(p, std::max(1, dev.cpu_threads));
+  return out;
+}
 Result<Prepared> cpu_pool_prepare(const ConvProblem& p, const DeviceInfo& dev) {
   return prepare_cpu(p, dev, &cpu_pool_run, &cpu_pool_workspace, nullptr, 5.0);
 }
@@ -336,6 +347,12 @@ void append_cpu_algorithms(std::vector<Algorithm>& table) {
                             true, true, true, "fp32",
                             "CPU max/avg pooling: direct loops, ceil_mode, dilation, count_include_pad; threaded",
                             &cpu_pool_supports_row, &cpu_pool_prepare, &run_cpu});
+  table.push_back(Algorithm{"cpu_winograd", Device::kCpu, op_bit(Op::kConv), all_dtypes, both, true, true, true,
+                            "fp32 FMA, Winograd F(2x2,3x3)",
+                            "CPU 2-D 3x3 stride-1 convolution by Winograd F(2x2,3x3): transforms around 16 SGEMMs per "
+                            "block of 2x2 output tiles (2.25x fewer products); any padding, groups; Inf/NaN reruns "
+                            "on cpu_gemm; threaded",
+                            &cpu_winograd_supports_row, &cpu_winograd_prepare, &run_cpu});
 }
 
 } // namespace detail

@@ -79,6 +79,14 @@ std::shared_ptr<const void> cpu_conv_transpose_blocking(const ConvProblem& p);
 // packing W^T as A (for tests: the two orientations give bitwise the same y).
 bool cpu_conv_transpose_weights_as_b(const ConvProblem& p);
 
+// "cpu_winograd": 2-D 3x3 stride-1 convolution by Winograd F(2x2, 3x3): input, filter and output transforms around
+// 16 SGEMMs per tile block (cpu_winograd.cpp). Inf/NaN in w, or any Inf/NaN output, reruns the problem on cpu_gemm.
+Status cpu_winograd_supports(const ConvProblem& p);
+size_t cpu_winograd_workspace(const ConvProblem& p);
+Status cpu_winograd_run(const KernelArgs& args);
+std::shared_ptr<const void> cpu_winograd_blocking(const ConvProblem& p);
+double cpu_winograd_cost_us(const ConvProblem& p, int threads); // auto's estimate, in cpu_gemm's units
+
 // "cpu_pool": direct max / average pooling over each N x C plane.
 Status cpu_pool_supports(const ConvProblem& p);
 size_t cpu_pool_workspace(const ConvProblem& p);

@@ -124,7 +124,8 @@ def test_squeezenet_bench_table():
     rc = cli_main([light("squeezenet"), "--bench", "--repeat", "1"], out=out)
     text = out.getvalue()
     assert rc == 0, text
-    rows = [line.split() for line in text.splitlines() if line.strip().endswith(("cpu_gemm", "cpu_pool"))]
+    rows = [line.split() for line in text.splitlines()
+            if line.strip().endswith(("cpu_gemm", "cpu_winograd", "cpu_pool"))]
     assert len(rows) == 30  # 26 Conv, 3 MaxPool, 1 GlobalAveragePool, each timed on both
     assert all(float(r[-4]) > 0 and float(r[-3]) > 0 for r in rows)  # convarith ms, ORT ms
     total = [line for line in text.splitlines() if line.startswith("--bench: total convarith")]
