@@ -466,6 +466,20 @@ TEST(CpuGemm, EveryAvailableKernelMatchesAPlainLoop) {
         for (int64_t j = n; j < ldc; ++j)
           ASSERT_TRUE(std::isnan(c[static_cast<size_t>(i * ldc + j)])) << "wrote past n";
       }
+      // The row-major tile on A in place (13 rows: the last panel is packed zero-padded by gemm_block_rows).
+      std::vector<float> c_rows(static_cast<size_t>(m * ldc), std::nanf(""));
+      for (int64_t k0 = 0; k0 < depth; k0 += detail::kGemmKc) {
+        const int64_t kc = std::min(detail::kGemmKc, depth - k0);
+        detail::gemm_block_rows(*g, m, n, kc, a.data() + k0, depth, b.data() + k0 * ldb, ldb, n, c_rows.data(), ldc,
+                                k0 > 0, bias.data());
+      }
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t j = 0; j < n; ++j)
+          ASSERT_EQ(c_rows[static_cast<size_t>(i * ldc + j)], want[static_cast<size_t>(i * n + j)])
+              << "rows " << i << "," << j;
+        for (int64_t j = n; j < ldc; ++j)
+          ASSERT_TRUE(std::isnan(c_rows[static_cast<size_t>(i * ldc + j)])) << "rows: wrote past n";
+      }
     }
   }
 }

@@ -4,12 +4,12 @@
 // A task is (n, g, a block of nc output pixels, a block of output channels), chosen by a cost model
 // (conv_blocking); it builds the im2col panel of its pixels one depth block (kGemmKc rows) at a time in its
 // slot of the workspace, so the whole column matrix never exists, and multiplies it with its rows of the
-// weights: packed once per run, or, where each row is used by one task only (N = 1, one pixel block), packed
-// by that task a depth block at a time into its slot (read once, where the up-front pack reads, writes and
-// reads them again through memory). 1x1 unit-stride unpadded
-// layers use x as the panel directly. Layers with one output channel per group (Kg = 1, e.g.
-// depthwise) take a direct row-wise loop instead (direct_plane), and so does every layer whose
-// weights hold an Inf or NaN (found while they are packed): the panel's zero padding times an infinite
+// weights: packed once per run, or, where each row is used by one task only (N = 1, one pixel block), read in
+// place by the row-major tile (gemm_block_rows: read once, where packing reads, writes and reads them again).
+// 1x1 unit-stride unpadded layers use x as the panel directly. Layers with one output channel per group (Kg = 1,
+// e.g. depthwise) take a direct row-wise loop instead (direct_plane), and so does every layer whose weights hold
+// an Inf or NaN (found while they are packed; with weights read in place, any Inf or NaN output sends the problem
+// there, which gives the same IEEE results whatever the cause): the panel's zero padding times an infinite
 // weight would be NaN, where padding must contribute nothing (the direct loops visit only the taps
 // inside the input). Each output element is written by one task, in a fixed order: deterministic.
 // Error: each output is one float sum of Cg*T*R*S products in sequence (the GEMM splits it into
@@ -74,15 +74,15 @@ struct Geometry {
 // ---- convolution ---------------------------------------------------------------------------------
 
 struct ConvBlocking {
-  bool direct_b;    // 1x1, stride 1, no padding: x is the B matrix
-  int64_t nc;       // pixels per task
-  int64_t nc_pad;   // leading dimension of the im2col panel (nc rounded up to nr)
-  int64_t blocks;   // pixel blocks per (n, g)
-  int64_t mrows;    // output channels per task (a multiple of mr)
-  int64_t mblocks;  // channel blocks per (n, g)
-  bool task_packs;  // each task packs its own rows of the weights (every row is used by one task: N = 1, one
-                    // pixel block), one depth block at a time into its slot, where they stay in L2
-  int64_t a_floats; // packed weights of one group (none when task_packs)
+  bool direct_b;      // 1x1, stride 1, no padding: x is the B matrix
+  int64_t nc;         // pixels per task
+  int64_t nc_pad;     // leading dimension of the im2col panel (nc rounded up to nr)
+  int64_t blocks;     // pixel blocks per (n, g)
+  int64_t mrows;      // output channels per task (a multiple of mr)
+  int64_t mblocks;    // channel blocks per (n, g)
+  bool rows_in_place; // each task reads its rows of the weights in place, unpacked (every row is used by one task:
+                      // N = 1, one pixel block), through the row-major tile (gemm_block_rows)
+  int64_t a_floats;   // packed weights of one group (none when rows_in_place)
   int64_t slot_floats;
 };
 
@@ -145,9 +145,9 @@ ConvBlocking conv_blocking(const ConvProblem& p) {
   b.mblocks = ceil_div(geo.kg, b.mrows);
   // Packed up front, the weights are read, written and read again through memory (9 MiB for a 3x3 512 layer);
   // packed by the one task that uses them, a depth block at a time, they are read once.
-  b.task_packs = geo.n * b.blocks == 1;
-  b.a_floats = b.task_packs ? 0 : packed_a_floats(gk, geo.kg, sat_mul(geo.cg, geo.ker_spatial));
-  b.slot_floats = sat_add(b.direct_b ? 0 : sat_mul(kc, b.nc_pad), b.task_packs ? sat_mul(b.mrows, kc) : 0);
+  b.rows_in_place = geo.n * b.blocks == 1;
+  b.a_floats = b.rows_in_place ? 0 : packed_a_floats(gk, geo.kg, sat_mul(geo.cg, geo.ker_spatial));
+  b.slot_floats = b.direct_b ? 0 : sat_mul(kc, b.nc_pad);
   return b;
 }
 
@@ -224,6 +224,17 @@ uint32_t pack_weight_rows(const float* wg, int64_t kg, int64_t depth, int64_t k0
     }
     for (int64_t q = 0; q < kc; ++q)
       out[q * mr] = src[q];
+  }
+  return special;
+}
+
+// Nonzero when one of v[0, n) is Inf or NaN (exponent bits all ones); vectorizes.
+uint32_t nonfinite_bits(const float* v, int64_t n) {
+  uint32_t special = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, v + i, sizeof(bits));
+    special |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
   }
   return special;
 }
@@ -458,9 +469,9 @@ Status cpu_conv_run(const KernelArgs& args) {
   float* a_packed = aligned_workspace(args.workspace);
   float* scratch = a_packed + g.groups * blk.a_floats;
 
-  // Pack the weights once per run (unless every task packs its own rows): panel (gi, i) holds rows i*mr.. of group
-  // gi as [depth][mr]; depth block by depth block, the block's panels are adjacent ([k0 block][panel][kc][mr]), so
-  // a gemm_block call streams one contiguous range of A. A task that meets a non-finite weight says so.
+  // Pack the weights once per run (unless every task reads its own rows in place): panel (gi, i) holds rows i*mr.. of
+  // group gi as [depth][mr]; depth block by depth block, the block's panels are adjacent ([k0 block][panel][kc][mr]),
+  // so a gemm_block call streams one contiguous range of A. A task that meets a non-finite weight says so.
   std::atomic<bool> nonfinite_w{false};
   auto pack = [&](int64_t task, int) {
     uint32_t special = 0;
@@ -473,7 +484,7 @@ Status cpu_conv_run(const KernelArgs& args) {
     if (special != 0)
       nonfinite_w.store(true, std::memory_order_relaxed);
   };
-  if (!blk.task_packs) {
+  if (!blk.rows_in_place) {
     pool.parallel_for(g.groups * panels, pack);
     if (nonfinite_w.load(std::memory_order_relaxed))
       return run_direct();
@@ -489,18 +500,8 @@ Status cpu_conv_run(const KernelArgs& args) {
     float* yg = args.y + (n * g.k + gi * g.kg + m0) * g.out_spatial + p0;
     const float* bias = args.bias != nullptr ? args.bias + gi * g.kg + m0 : nullptr;
     float* panel = scratch + slot * blk.slot_floats;
-    float* a_own = panel + (blk.direct_b ? 0 : std::min(kGemmKc, depth) * blk.nc_pad);
-    uint32_t special = 0;
     for (int64_t k0 = 0; k0 < depth; k0 += kGemmKc) {
       const int64_t kc = std::min(kGemmKc, depth - k0);
-      // This depth block's panels are [panel][kc][mr]: the task's first is panel m0 / mr (no packed weights are in
-      // the workspace when the task packs its own, so no pointer into them is formed then).
-      const float* a = a_own;
-      if (blk.task_packs)
-        special |=
-            pack_weight_rows(args.w + gi * g.kg * depth, g.kg, depth, k0, kc, m0, round_up(rows, gk.mr), gk.mr, a_own);
-      else
-        a = a_packed + gi * blk.a_floats + k0 * panels * gk.mr + m0 * kc;
       const float* b;
       int64_t ldb, readable;
       if (blk.direct_b) {
@@ -519,13 +520,30 @@ Status cpu_conv_run(const KernelArgs& args) {
         ldb = blk.nc_pad;
         readable = blk.nc_pad;
       }
-      gemm_block(gk, rows, nc, kc, a, kc * gk.mr, b, ldb, readable, yg, g.out_spatial, k0 > 0, bias);
+      if (blk.rows_in_place) {
+        // The task's weight rows in place, row-major (depth floats apart), from this depth block on.
+        gemm_block_rows(gk, rows, nc, kc, args.w + (gi * g.kg + m0) * depth + k0, depth, b, ldb, readable, yg,
+                        g.out_spatial, k0 > 0, bias);
+      } else {
+        // This depth block's panels are [panel][kc][mr]: the task's first is panel m0 / mr (no packed weights are
+        // in the workspace when the tasks read theirs in place, so no pointer into them is formed then).
+        gemm_block(gk, rows, nc, kc, a_packed + gi * blk.a_floats + k0 * panels * gk.mr + m0 * kc, kc * gk.mr, b, ldb,
+                   readable, yg, g.out_spatial, k0 > 0, bias);
+      }
     }
-    if (special != 0)
-      nonfinite_w.store(true, std::memory_order_relaxed);
+    if (blk.rows_in_place) {
+      // Weights read in place were not checked: an Inf or NaN output (an Inf/NaN weight times the panel's zero
+      // padding is NaN where padding must add nothing; or Inf/NaN in x) sends the problem to the direct loops.
+      uint32_t special = 0;
+      for (int64_t r = 0; r < rows; ++r)
+        special |= nonfinite_bits(yg + r * g.out_spatial, nc);
+      if (special != 0)
+        nonfinite_w.store(true, std::memory_order_relaxed);
+    }
   };
   pool.parallel_for(g.n * per_image, compute);
-  // A task met a non-finite weight while packing its rows: the direct loops compute every output again.
+  // An output was Inf or NaN with weights read in place: the direct loops compute every output again (IEEE per
+  // product, padding skipped), whatever the cause.
   if (nonfinite_w.load(std::memory_order_relaxed))
     return run_direct();
   return Status::ok();

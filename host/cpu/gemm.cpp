@@ -29,9 +29,10 @@ namespace {
 
 template <int W> struct VecOf { typedef float type __attribute__((vector_size(W * sizeof(float)))); };
 
-template <int MR, int NV, int W>
-inline __attribute__((always_inline)) void micro_tile(int64_t kc, const float* a, const float* b, int64_t ldb, float* c,
-                                                      int64_t ldc, bool accumulate, const float* bias) {
+template <int MR, int NV, int W, bool kRows>
+inline __attribute__((always_inline)) void micro_tile(int64_t kc, const float* a, int64_t lda, const float* b,
+                                                      int64_t ldb, float* c, int64_t ldc, bool accumulate,
+                                                      const float* bias) {
   using V = typename VecOf<W>::type;
   V acc[MR][NV];
   for (int i = 0; i < MR; ++i)
@@ -42,7 +43,7 @@ inline __attribute__((always_inline)) void micro_tile(int64_t kc, const float* a
     for (int j = 0; j < NV; ++j)
       std::memcpy(&bv[j], b + p * ldb + j * W, sizeof(V)); // unaligned load
     for (int i = 0; i < MR; ++i) {
-      const V av = V{} + a[p * MR + i]; // broadcast
+      const V av = V{} + (kRows ? a[i * lda + p] : a[p * MR + i]); // broadcast
       for (int j = 0; j < NV; ++j)
         acc[i][j] += av * bv[j];
     }
@@ -71,6 +72,8 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 broadcast512(con
 }
 // The x86 tiles: one body (gemm_tile_x86.inc, which undefines these macros), compiled once per ISA.
 #define CONVARITH_TILE_NAME tile_avx512
+#define CONVARITH_TILE_ROWS_NAME tile_rows_avx512
+#define CONVARITH_TILE_BODY tile_body_avx512
 #define CONVARITH_TILE_TARGET "avx2,fma,avx512f"
 #define CONVARITH_TILE_MR 8
 #define CONVARITH_TILE_W 16
@@ -83,6 +86,8 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 broadcast512(con
 #define CONVARITH_TILE_ADD _mm512_add_ps
 #include "cpu/gemm_tile_x86.inc"
 #define CONVARITH_TILE_NAME tile_avx2
+#define CONVARITH_TILE_ROWS_NAME tile_rows_avx2
+#define CONVARITH_TILE_BODY tile_body_avx2
 #define CONVARITH_TILE_TARGET "avx2,fma"
 #define CONVARITH_TILE_MR 6
 #define CONVARITH_TILE_W 8
@@ -97,13 +102,17 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 broadcast512(con
 #endif
 void tile_baseline(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate,
                    const float* bias) {
-  micro_tile<4, 2, 4>(kc, a, b, ldb, c, ldc, accumulate, bias);
+  micro_tile<4, 2, 4, false>(kc, a, 0, b, ldb, c, ldc, accumulate, bias);
+}
+void tile_rows_baseline(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
+                        bool accumulate, const float* bias) {
+  micro_tile<4, 2, 4, true>(kc, a, lda, b, ldb, c, ldc, accumulate, bias);
 }
 
-const GemmKernel kBaseline{"baseline", 4, 8, tile_baseline};
+const GemmKernel kBaseline{"baseline", 4, 8, tile_baseline, tile_rows_baseline};
 #ifdef CONVARITH_CPU_X86
-const GemmKernel kAvx2{"avx2", 6, 16, tile_avx2};
-const GemmKernel kAvx512{"avx512", 8, 32, tile_avx512};
+const GemmKernel kAvx2{"avx2", 6, 16, tile_avx2, tile_rows_avx2};
+const GemmKernel kAvx512{"avx512", 8, 32, tile_avx512, tile_rows_avx512};
 bool has_avx512() {
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
 }
@@ -193,16 +202,21 @@ int64_t gemm_l2_rows(const GemmKernel& g, int64_t kc) {
   return std::max<int64_t>(g.mr, rows / g.mr * g.mr);
 }
 
-void gemm_block(const GemmKernel& g, int64_t m, int64_t n, int64_t kc, const float* a_packed, int64_t a_panel_stride,
-                const float* b, int64_t ldb, int64_t b_readable, float* c, int64_t ldc, bool accumulate,
-                const float* bias) {
+namespace {
+
+// gemm_block (kRows false: A packed, panels a_stride floats apart) and gemm_block_rows (kRows true: A row-major, rows
+// a_stride floats apart).
+template <bool kRows>
+void gemm_block_impl(const GemmKernel& g, int64_t m, int64_t n, int64_t kc, const float* a, int64_t a_stride,
+                     const float* b, int64_t ldb, int64_t b_readable, float* c, int64_t ldc, bool accumulate,
+                     const float* bias) {
   // Rows in chunks whose A panels stay in L2 while every sliver of B passes them: with all of m at once, a
   // 512-row block (kc 256: 512 KiB) is read again from L3 for each sliver on a 512 KiB-L2 core.
   const int64_t mc = gemm_l2_rows(g, kc);
   if (m > mc) {
     for (int64_t i0 = 0; i0 < m; i0 += mc)
-      gemm_block(g, std::min(mc, m - i0), n, kc, a_packed + i0 / g.mr * a_panel_stride, a_panel_stride, b, ldb,
-                 b_readable, c + i0 * ldc, ldc, accumulate, bias != nullptr ? bias + i0 : nullptr);
+      gemm_block_impl<kRows>(g, std::min(mc, m - i0), n, kc, a + (kRows ? i0 : i0 / g.mr) * a_stride, a_stride, b, ldb,
+                             b_readable, c + i0 * ldc, ldc, accumulate, bias != nullptr ? bias + i0 : nullptr);
     return;
   }
   const int mr = g.mr, nr = g.nr;
@@ -210,6 +224,14 @@ void gemm_block(const GemmKernel& g, int64_t m, int64_t n, int64_t kc, const flo
   float c_tile[kMaxMr * kMaxNr];
   // A zero-padded copy of a B sliver that would read past b_readable (the last columns).
   float b_edge[kGemmKc * kMaxNr];
+  // Row-major A: the last rows (m not a multiple of mr) packed into a zero-padded panel, once.
+  float a_edge[kRows ? kGemmKc * kMaxMr : 1];
+  const int64_t full_rows = m / mr * mr;
+  if (kRows && full_rows < m) {
+    for (int64_t p = 0; p < kc; ++p)
+      for (int i = 0; i < mr; ++i)
+        a_edge[p * mr + i] = full_rows + i < m ? a[(full_rows + i) * a_stride + p] : 0.0f;
+  }
   // Rows whose stride is a multiple of 4+ cache lines (64 B) reach at most a quarter of a 64-set L1.
   const bool crowded = ldb % 64 == 0 || (ldb % 16 == 0 && std::gcd<int64_t>(ldb / 16, 64) >= 4);
   for (int64_t j0 = 0; j0 < n; j0 += nr) {
@@ -230,12 +252,20 @@ void gemm_block(const GemmKernel& g, int64_t m, int64_t n, int64_t kc, const flo
     }
     for (int64_t i0 = 0, panel = 0; i0 < m; i0 += mr, ++panel) {
       const int64_t mv = std::min<int64_t>(mr, m - i0);
-      const float* a = a_packed + panel * a_panel_stride;
       for (int i = 0; i < mr; ++i)
         bias_tile[i] = (bias != nullptr && i < mv) ? bias[i0 + i] : 0.0f;
       float* ct = c + i0 * ldc + j0;
+      // The tile to run on this panel: row-major A in place for full panels, else the packed panel.
+      const bool rows_in_place = kRows && mv == mr;
+      const float* ap = !kRows ? a + panel * a_stride : rows_in_place ? a + i0 * a_stride : a_edge;
+      const auto tile = [&](float* cc, int64_t ldcc) {
+        if (rows_in_place)
+          g.tile_rows(kc, ap, a_stride, bj, ldbj, cc, ldcc, accumulate, bias_tile);
+        else
+          g.tile(kc, ap, bj, ldbj, cc, ldcc, accumulate, bias_tile);
+      };
       if (mv == mr && nv == nr) {
-        g.tile(kc, a, bj, ldbj, ct, ldc, accumulate, bias_tile);
+        tile(ct, ldc);
         continue;
       }
       // Edge tile: run the full kernel on a local tile and copy the valid part in and out.
@@ -244,11 +274,24 @@ void gemm_block(const GemmKernel& g, int64_t m, int64_t n, int64_t kc, const flo
         for (int64_t i = 0; i < mv; ++i)
           std::memcpy(c_tile + i * nr, ct + i * ldc, static_cast<size_t>(nv) * sizeof(float));
       }
-      g.tile(kc, a, bj, ldbj, c_tile, nr, accumulate, bias_tile);
+      tile(c_tile, nr);
       for (int64_t i = 0; i < mv; ++i)
         std::memcpy(ct + i * ldc, c_tile + i * nr, static_cast<size_t>(nv) * sizeof(float));
     }
   }
+}
+
+} // namespace
+
+void gemm_block(const GemmKernel& g, int64_t m, int64_t n, int64_t kc, const float* a_packed, int64_t a_panel_stride,
+                const float* b, int64_t ldb, int64_t b_readable, float* c, int64_t ldc, bool accumulate,
+                const float* bias) {
+  gemm_block_impl<false>(g, m, n, kc, a_packed, a_panel_stride, b, ldb, b_readable, c, ldc, accumulate, bias);
+}
+
+void gemm_block_rows(const GemmKernel& g, int64_t m, int64_t n, int64_t kc, const float* a, int64_t lda, const float* b,
+                     int64_t ldb, int64_t b_readable, float* c, int64_t ldc, bool accumulate, const float* bias) {
+  gemm_block_impl<true>(g, m, n, kc, a, lda, b, ldb, b_readable, c, ldc, accumulate, bias);
 }
 
 } // namespace convarith::detail

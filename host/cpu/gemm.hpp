@@ -27,6 +27,9 @@ struct GemmKernel {
   // Full mr x nr tile. c = acc + bias[0..mr) (accumulate false; bias never null) or c += acc.
   void (*tile)(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate,
                const float* bias);
+  // The same on a row-major A (row i at a + i * lda), read in place: the same products in the same order.
+  void (*tile_rows)(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
+                    bool accumulate, const float* bias);
 };
 
 // This CPU's per-core L2 in bytes (sysfs, read once; 256 KiB when it says nothing).
@@ -56,5 +59,11 @@ inline int64_t packed_a_floats(const GemmKernel& g, int64_t m, int64_t kdim) {
 void gemm_block(const GemmKernel& g, int64_t m, int64_t n, int64_t kc, const float* a_packed, int64_t a_panel_stride,
                 const float* b, int64_t ldb, int64_t b_readable, float* c, int64_t ldc, bool accumulate,
                 const float* bias);
+// The same with A row-major (m rows lda apart, already offset to the block's first depth index), read in place:
+// the weights themselves where packing them would cost more than it saves (each row meets the B panels of one
+// task only). The last panel, when m is not a multiple of mr, is copied into a zero-padded one. Bitwise the same
+// C as gemm_block on the packed A.
+void gemm_block_rows(const GemmKernel& g, int64_t m, int64_t n, int64_t kc, const float* a, int64_t lda, const float* b,
+                     int64_t ldb, int64_t b_readable, float* c, int64_t ldc, bool accumulate, const float* bias);
 
 } // namespace convarith::detail
