@@ -242,32 +242,26 @@ uint32_t nonfinite_bits(const float* v, int64_t n) {
 constexpr int64_t kRowChunk = 256;  // output columns accumulated at once in a stack buffer
 constexpr int64_t kCachedTaps = 16; // W taps whose column ranges direct_plane computes once
 
-// The stride-1 fast path of direct_plane for one input channel per output (depthwise and its multiples), rank <= 2,
-// finite weights: the plane is copied once into a zero-padded buffer, so every tap of 8 output columns is one
-// unaligned 8-float load and one FMA with no range checks. The sum's order is the same as the checked loop's
-// (bias, then the taps in r, s order); the padding's taps add x = 0 products, which change nothing but the sign of
-// an all-zero sum (the weights are finite, so no Inf * 0). Returns false where it does not apply.
 typedef float V8 __attribute__((vector_size(8 * sizeof(float))));
 
 // NV vectors of 8 columns of output row oh from ow on, at once: NV independent FMA chains (one chain per vector
-// waited out the FMA's latency at every tap). Each output's sum keeps its order: bias, then the taps in r, s
-// order. A function, not a lambda: a lambda is not inlined into the per-ISA copies and ran as baseline code.
+// waited out the FMA's latency at every tap). Tap t of output column ow reads row[toff[t] + ow] (row: the padded
+// plane at output row oh). Each output's sum keeps its order: bias, then the taps in r, s order. A function, not a
+// lambda: a lambda is not inlined into the per-ISA copies and ran as baseline code.
 template <int NV>
-CONVARITH_CPU_INLINE void padded_vectors(const Geometry& g, const float* buf, int64_t pw, const V8* wv, V8 vbias,
-                                         int64_t oh, int64_t ow, float* yk) {
+CONVARITH_CPU_INLINE void padded_vectors(const Geometry& g, const float* row, const int64_t* toff, int64_t taps,
+                                         const V8* wv, V8 vbias, int64_t oh, int64_t ow, float* yk) {
   constexpr int64_t W = 8;
   V8 acc[NV];
   for (int j = 0; j < NV; ++j)
     acc[j] = vbias;
-  for (int64_t r = 0; r < g.ker[1]; ++r) {
-    const float* src = buf + (oh + r * g.dil[1]) * pw + ow;
-    for (int64_t s = 0; s < g.ker[2]; ++s, src += g.dil[2]) {
-      const V8 wt = wv[r * g.ker[2] + s];
-      for (int j = 0; j < NV; ++j) {
-        V8 xv;
-        std::memcpy(&xv, src + j * W, sizeof(V8));
-        acc[j] += wt * xv;
-      }
+  for (int64_t t = 0; t < taps; ++t) {
+    const float* src = row + toff[t] + ow;
+    const V8 wt = wv[t];
+    for (int j = 0; j < NV; ++j) {
+      V8 xv;
+      std::memcpy(&xv, src + j * W, sizeof(V8));
+      acc[j] += wt * xv;
     }
   }
   float* yrow = yk + oh * g.out[2] + ow;
@@ -281,11 +275,18 @@ CONVARITH_CPU_INLINE void padded_vectors(const Geometry& g, const float* buf, in
 
 constexpr int64_t kPaddedPlaneFloats = 16384; // 64 KiB on the stack: a 112x112 plane with a 3x3 window fits
 constexpr int64_t kFastTaps = 64;
+// The fast path of direct_plane for one input channel per output (depthwise and its multiples), rank <= 2, stride
+// 1 or 2 on each axis, finite weights: the plane is copied once into a zero-padded buffer, so every tap of 8 output
+// columns is one unaligned 8-float load and one FMA with no range checks. At stride 2 along W each padded row is
+// stored as its even columns then its odd ones, so a tap's 8 inputs are again adjacent. The sum's order is the same
+// as the checked loop's (bias, then the taps in r, s order); the padding's taps add x = 0 products, which change
+// nothing but the sign of an all-zero sum (the weights are finite, so no Inf * 0). Returns false where it does not
+// apply.
 CONVARITH_CPU_INLINE bool direct_plane_padded(const Geometry& g, const float* xc, const float* wk, float bias,
                                               float* yk) {
   typedef V8 V;
   constexpr int64_t W = 8;
-  if (g.cg != 1 || g.out[0] != 1 || g.ker[0] != 1 || g.in[0] != 1 || g.str[1] != 1 || g.str[2] != 1)
+  if (g.cg != 1 || g.out[0] != 1 || g.ker[0] != 1 || g.in[0] != 1 || g.str[1] > 2 || g.str[2] > 2)
     return false;
   const int64_t taps = g.ker[1] * g.ker[2];
   if (taps > kFastTaps || g.out[1] > kPaddedPlaneFloats || g.out[2] > kPaddedPlaneFloats)
@@ -293,47 +294,64 @@ CONVARITH_CPU_INLINE bool direct_plane_padded(const Geometry& g, const float* xc
   const int64_t reach_h = (g.ker[1] - 1) * g.dil[1], reach_w = (g.ker[2] - 1) * g.dil[2];
   if (reach_h > kPaddedPlaneFloats || reach_w > kPaddedPlaneFloats)
     return false;
-  const int64_t ph = g.out[1] + reach_h, pw = round_up(g.out[2], W) + reach_w;
-  if (ph * pw > kPaddedPlaneFloats)
+  const int64_t sh = g.str[1], sw = g.str[2];
+  // Padded rows and columns that whole output vectors reach; the stored row length (both halves at stride 2).
+  const int64_t ph = (g.out[1] - 1) * sh + reach_h + 1;
+  const int64_t pcols = (round_up(g.out[2], W) - 1) * sw + reach_w + 1;
+  const int64_t half = ceil_div(pcols, 2), rw = sw == 1 ? pcols : 2 * half;
+  if ((ph + (sw == 2 ? 1 : 0)) * rw > kPaddedPlaneFloats)
     return false;
   V wv[kFastTaps];
+  int64_t toff[kFastTaps];
   for (int64_t t = 0; t < taps; ++t) {
     const float w = wk[t];
     if (!std::isfinite(w))
       return false;
     wv[t] = V{w, w, w, w, w, w, w, w};
+    const int64_t r = t / g.ker[2], c = t % g.ker[2] * g.dil[2];
+    toff[t] = r * g.dil[1] * rw + (sw == 1 ? c : (c % 2) * half + c / 2);
   }
   float buf[kPaddedPlaneFloats];
-  // buf[r][c] holds x[r - pad_h][c - pad_w] (zero outside x): output (oh, ow), tap (r, s) reads
-  // buf[oh + r * dil_h][ow + s * dil_w].
+  float* staging = buf + ph * rw; // one padded row at stride 2, past the plane
+  // Padded row r, column c holds x[r - pad_h][c - pad_w] (zero outside x); at stride 1 it is buf[r * rw + c], at
+  // stride 2 buf[r * rw + (c % 2) * half + c / 2]. Output (oh, ow) tap t reads buf[oh * sh * rw + toff[t] + ow].
   for (int64_t r = 0; r < ph; ++r) {
-    float* row = buf + r * pw;
+    float* row = buf + r * rw;
     const int64_t ih = r - g.pad[1];
     if (ih < 0 || ih >= g.in[1]) {
-      std::fill(row, row + pw, 0.0f);
+      std::fill(row, row + rw, 0.0f);
       continue;
     }
-    const int64_t lo = std::clamp<int64_t>(g.pad[2], 0, pw), hi = std::clamp<int64_t>(g.pad[2] + g.in[2], lo, pw);
-    std::fill(row, row + lo, 0.0f);
-    std::copy(xc + ih * g.in[2] + (lo - g.pad[2]), xc + ih * g.in[2] + (hi - g.pad[2]), row + lo);
-    std::fill(row + hi, row + pw, 0.0f);
+    // The padded row (into a staging row at stride 2, then split into its even and odd columns).
+    float* prow = sw == 1 ? row : staging;
+    const float* xrow = xc + ih * g.in[2];
+    const int64_t lo = std::clamp<int64_t>(g.pad[2], 0, rw), hi = std::clamp<int64_t>(g.pad[2] + g.in[2], lo, rw);
+    std::fill(prow, prow + lo, 0.0f);
+    std::copy(xrow + (lo - g.pad[2]), xrow + (hi - g.pad[2]), prow + lo);
+    std::fill(prow + hi, prow + rw, 0.0f);
+    if (sw == 2)
+      for (int64_t j = 0; j < half; ++j) {
+        row[j] = staging[2 * j];
+        row[half + j] = staging[2 * j + 1];
+      }
   }
   const V vbias = V{bias, bias, bias, bias, bias, bias, bias, bias};
   constexpr int64_t kBlock = 4;
   const int64_t nvec = ceil_div(g.out[2], W);
   for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+    const float* row = buf + oh * sh * rw;
     int64_t v = 0;
     for (; v + kBlock <= nvec; v += kBlock)
-      padded_vectors<kBlock>(g, buf, pw, wv, vbias, oh, v * W, yk);
+      padded_vectors<kBlock>(g, row, toff, taps, wv, vbias, oh, v * W, yk);
     switch (nvec - v) {
     case 3:
-      padded_vectors<3>(g, buf, pw, wv, vbias, oh, v * W, yk);
+      padded_vectors<3>(g, row, toff, taps, wv, vbias, oh, v * W, yk);
       break;
     case 2:
-      padded_vectors<2>(g, buf, pw, wv, vbias, oh, v * W, yk);
+      padded_vectors<2>(g, row, toff, taps, wv, vbias, oh, v * W, yk);
       break;
     case 1:
-      padded_vectors<1>(g, buf, pw, wv, vbias, oh, v * W, yk);
+      padded_vectors<1>(g, row, toff, taps, wv, vbias, oh, v * W, yk);
       break;
     default:
       break;
