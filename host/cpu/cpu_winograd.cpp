@@ -106,17 +106,26 @@ inline uint32_t special_bits(float v) {
 }
 
 // U_xi = (G g G^T)[xi] for rows [r0, r0 + mr) of one group, packed as gemm_block's A: [c0 block][panel][kc][mr].
-// Input channel outer, the panel's rows inner, so each of the 16 U_xi is written in order. Returns nonzero when a
-// weight is Inf or NaN.
+// kChanBlock input channels at a time into a local block, then each U_xi's part of it (kChanBlock x mr floats,
+// contiguous in the packed layout) written at once: element by element into 16 planes, the stores thrashed (3.3 ns
+// per element on VGG's 512-channel conv5, half its time). Returns nonzero when a weight is Inf or NaN.
 uint32_t transform_filters(const WinoBlocking& b, const float* wg, int64_t r0, int mr, float* ug) {
+  constexpr int64_t kChanBlock = 16;
+  static_assert(kGemmKc % kChanBlock == 0, "a channel block must not cross a depth block");
   uint32_t special = 0;
-  for (int64_t ci = 0; ci < b.cg; ++ci) {
-    const int64_t c0 = ci / kGemmKc * kGemmKc, kc = std::min(kGemmKc, b.cg - c0);
-    float* dst = ug + c0 * b.rows_pad + r0 * kc + (ci - c0) * mr;
-    for (int i = 0; i < mr; ++i) {
-      const int64_t kl = r0 + i;
-      float u[kXi] = {};
-      if (kl < b.kg) {
+  float local[kXi][kChanBlock * kMaxMr];
+  for (int64_t cb = 0; cb < b.cg; cb += kChanBlock) {
+    // A block never crosses a depth block: kGemmKc is a multiple of kChanBlock.
+    const int64_t c0 = cb / kGemmKc * kGemmKc, kc = std::min(kGemmKc, b.cg - c0);
+    const int64_t ce = std::min(b.cg, cb + kChanBlock);
+    for (int64_t ci = cb; ci < ce; ++ci)
+      for (int i = 0; i < mr; ++i) {
+        const int64_t kl = r0 + i, at = (ci - cb) * mr + i;
+        if (kl >= b.kg) {
+          for (int xi = 0; xi < kXi; ++xi)
+            local[xi][at] = 0.0f;
+          continue;
+        }
         const float* g = wg + (kl * b.cg + ci) * 9;
         float t[4][3]; // G g
         for (int j = 0; j < 3; ++j) {
@@ -127,15 +136,16 @@ uint32_t transform_filters(const WinoBlocking& b, const float* wg, int64_t r0, i
           t[3][j] = g[6 + j];
         }
         for (int r = 0; r < 4; ++r) { // (G g) G^T
-          u[r * 4 + 0] = t[r][0];
-          u[r * 4 + 1] = 0.5f * ((t[r][0] + t[r][1]) + t[r][2]);
-          u[r * 4 + 2] = 0.5f * ((t[r][0] - t[r][1]) + t[r][2]);
-          u[r * 4 + 3] = t[r][2];
+          local[r * 4 + 0][at] = t[r][0];
+          local[r * 4 + 1][at] = 0.5f * ((t[r][0] + t[r][1]) + t[r][2]);
+          local[r * 4 + 2][at] = 0.5f * ((t[r][0] - t[r][1]) + t[r][2]);
+          local[r * 4 + 3][at] = t[r][2];
         }
       }
-      for (int xi = 0; xi < kXi; ++xi)
-        dst[xi * b.u_xi_floats + i] = u[xi];
-    }
+    const int64_t count = (ce - cb) * mr;
+    for (int xi = 0; xi < kXi; ++xi)
+      std::memcpy(ug + xi * b.u_xi_floats + c0 * b.rows_pad + r0 * kc + (cb - c0) * mr, local[xi],
+                  static_cast<size_t>(count) * sizeof(float));
   }
   return special;
 }
@@ -273,15 +283,16 @@ size_t cpu_winograd_workspace(const ConvProblem& p) {
 double cpu_winograd_cost_us(const ConvProblem& p, int threads) {
   // Nanoseconds of one core, in the units of cpu_gemm's estimate (its nominal FLOPs at 40 GFLOP/s per thread):
   // the 16 GEMMs over tiles rounded up to nr per task and channels to mr (so depthwise and small groups stay on
-  // cpu_gemm's direct loops); ~1.5 ns per U element transformed (once per run), and each
-  // tile block's read of it, ~0.3 ns (L3) or ~1 ns (memory, past kLargeU); ~0.3 ns per V element (once per channel
-  // block) and M element.
+  // cpu_gemm's direct loops); ~1 ns per U element transformed (once per run), and each tile block's read of it,
+  // ~0.15 ns (L3) or ~2 ns (memory, past kLargeU); ~0.3 ns per V element (once per channel block) and M element.
+  // (Set so that, on an AMD EPYC Zen 3 timed in turns, ResNet-50's 3x3 layers at 56, 28 and 14 take Winograd
+  // and those at 7x7 and VGG's conv5 at 14x14, 512 channels, stay on cpu_gemm.)
   const WinoBlocking b = wino_blocking(p);
   const GemmKernel& gk = gemm_kernel();
   const double tiles = double(b.n) * double(b.tblocks) * double(round_up(b.tb, gk.nr));
   const double gemm = 2.0 * kXi * double(b.groups) * double(b.rows_pad) * double(b.cg) * tiles / 40.0;
   const double u_floats = kXi * double(b.groups) * double(b.kg) * double(b.cg);
-  const double u = 1.5 * u_floats + (b.u_large ? 1.0 : 0.3) * u_floats * double(b.n) * double(b.tblocks);
+  const double u = 1.0 * u_floats + (b.u_large ? 2.0 : 0.15) * u_floats * double(b.n) * double(b.tblocks);
   const double vm = 0.3 * kXi * double(b.groups) * (double(b.cg) * double(b.kblocks) + double(b.kg)) * tiles;
   return 5.0 + (gemm + u + vm) / std::max(1, threads) * 1e-3;
 }
