@@ -66,7 +66,7 @@ WinoBlocking wino_blocking(const ConvProblem& p) {
   const int64_t want = 2 * slots, outer = std::max<int64_t>(1, sat_mul(b.n, b.groups));
   b.tb = std::min<int64_t>(64, round_up(b.tiles, gk.nr)); // a multiple of nr
   b.krows = round_up(b.kg, gk.mr);
-  const auto tasks = [&] { return sat_mul(outer, ceil_div(b.tiles, b.tb)) * ceil_div(b.kg, b.krows); };
+  const auto tasks = [&] { return sat_mul(sat_mul(outer, ceil_div(b.tiles, b.tb)), ceil_div(b.kg, b.krows)); };
   const auto split_tiles = [&] {
     while (b.tb > gk.nr && tasks() < want)
       b.tb -= gk.nr;
@@ -274,6 +274,8 @@ std::shared_ptr<const void> cpu_winograd_blocking(const ConvProblem& p) {
 }
 
 size_t cpu_winograd_workspace(const ConvProblem& p) {
+  if (p.n() == 0)
+    return 0; // run() does nothing (U alone could be gigabytes for a huge empty problem's channels)
   const WinoBlocking b = wino_blocking(p);
   const size_t own =
       workspace_bytes_for_floats(sat_add(b.u_floats, sat_mul(ThreadPool::instance().max_slots(), b.slot_floats)));
