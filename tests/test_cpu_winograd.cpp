@@ -179,6 +179,15 @@ TEST(CpuWinograd, SpecialValuesAreCpuGemmsResults) {
     ASSERT_TRUE(std::isfinite(v)) << "the direct sums are finite";
 }
 
+// N = 0: nothing runs, so no workspace, however many channels (U alone would be 16 x K x C floats: 4 GiB here).
+TEST(CpuWinograd, EmptyBatchNeedsNoWorkspace) {
+  ProblemDesc d = wino_desc(0, 8192, 8192, 1 << 20, 1 << 20, 1);
+  Result<Plan> plan = winograd_plan(must_make(d));
+  ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+  EXPECT_EQ(plan->workspace_bytes(), 0u);
+  EXPECT_TRUE(plan->run(nullptr, nullptr, nullptr, nullptr).is_ok());
+}
+
 TEST(CpuWinograd, DeterministicRunToRun) {
   for (const NamedProblem& np : winograd_problems()) {
     const Inputs in = random_inputs(np.problem, fresh_seed());
