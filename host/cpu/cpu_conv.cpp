@@ -250,11 +250,12 @@ typedef float V8 __attribute__((vector_size(8 * sizeof(float))));
 // lambda: a lambda is not inlined into the per-ISA copies and ran as baseline code.
 template <int NV>
 CONVARITH_CPU_INLINE void padded_vectors(const Geometry& g, const float* row, const int64_t* toff, int64_t taps,
-                                         const V8* wv, V8 vbias, int64_t oh, int64_t ow, float* yk) {
+                                         const V8* wv, float bias, int64_t oh, int64_t ow, float* yk) {
   constexpr int64_t W = 8;
+  // (bias, not a vector, as the argument: a vector argument has another ABI in the baseline copy: -Wpsabi.)
   V8 acc[NV];
   for (int j = 0; j < NV; ++j)
-    acc[j] = vbias;
+    acc[j] = V8{bias, bias, bias, bias, bias, bias, bias, bias};
   for (int64_t t = 0; t < taps; ++t) {
     const float* src = row + toff[t] + ow;
     const V8 wt = wv[t];
@@ -335,23 +336,22 @@ CONVARITH_CPU_INLINE bool direct_plane_padded(const Geometry& g, const float* xc
         row[half + j] = staging[2 * j + 1];
       }
   }
-  const V vbias = V{bias, bias, bias, bias, bias, bias, bias, bias};
   constexpr int64_t kBlock = 4;
   const int64_t nvec = ceil_div(g.out[2], W);
   for (int64_t oh = 0; oh < g.out[1]; ++oh) {
     const float* row = buf + oh * sh * rw;
     int64_t v = 0;
     for (; v + kBlock <= nvec; v += kBlock)
-      padded_vectors<kBlock>(g, row, toff, taps, wv, vbias, oh, v * W, yk);
+      padded_vectors<kBlock>(g, row, toff, taps, wv, bias, oh, v * W, yk);
     switch (nvec - v) {
     case 3:
-      padded_vectors<3>(g, row, toff, taps, wv, vbias, oh, v * W, yk);
+      padded_vectors<3>(g, row, toff, taps, wv, bias, oh, v * W, yk);
       break;
     case 2:
-      padded_vectors<2>(g, row, toff, taps, wv, vbias, oh, v * W, yk);
+      padded_vectors<2>(g, row, toff, taps, wv, bias, oh, v * W, yk);
       break;
     case 1:
-      padded_vectors<1>(g, row, toff, taps, wv, vbias, oh, v * W, yk);
+      padded_vectors<1>(g, row, toff, taps, wv, bias, oh, v * W, yk);
       break;
     default:
       break;
