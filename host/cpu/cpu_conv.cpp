@@ -217,24 +217,9 @@ uint32_t pack_weight_rows(const float* wg, int64_t kg, int64_t depth, int64_t k0
     if (r + kAhead < count && row + kAhead < kg)
       for (int64_t q = 0; q < kc; q += 16)
         __builtin_prefetch(src + kAhead * depth + q);
-    for (int64_t q = 0; q < kc; ++q) {
-      uint32_t bits;
-      std::memcpy(&bits, src + q, sizeof(bits));
-      special |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
-    }
+    special |= nonfinite_bits(src, kc);
     for (int64_t q = 0; q < kc; ++q)
       out[q * mr] = src[q];
-  }
-  return special;
-}
-
-// Nonzero when one of v[0, n) is Inf or NaN (exponent bits all ones); vectorizes.
-uint32_t nonfinite_bits(const float* v, int64_t n) {
-  uint32_t special = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t bits;
-    std::memcpy(&bits, v + i, sizeof(bits));
-    special |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
   }
   return special;
 }
@@ -661,6 +646,29 @@ void col2im_add(const Geometry& g, const float* col, int64_t step, int64_t t, in
   }
 }
 
+// One depth block of an A stored transposed (depth row q at at + q * ld, its A rows contiguous there, `rows` of
+// them), packed as gemm_block's panels [panel][kc][mr] at dst (rows_pad rows, those past `rows` zero): W^T of a
+// transposed convolution, and x^T where the weights are B. kPackRows depth rows at a time, each panel's
+// kPackRows x mr block written whole: panel by panel over all depth rows, the reads are ld floats apart (16 KiB
+// for DCGAN ct2), all in one L1 set and few L2 sets, and every read missed to memory (80 % of that layer's time).
+void pack_transposed_a(const float* at, int64_t ld, int64_t kc, int64_t rows, int64_t rows_pad, int mr, float* dst) {
+  constexpr int64_t kPackRows = 8;
+  for (int64_t qb = 0; qb < kc; qb += kPackRows) {
+    const int64_t qe = std::min(kc, qb + kPackRows);
+    for (int64_t i0 = 0; i0 < rows_pad; i0 += mr) {
+      float* panel = dst + i0 * kc + qb * mr;
+      const int64_t valid = std::clamp<int64_t>(rows - i0, 0, mr);
+      for (int64_t q = qb; q < qe; ++q, panel += mr) {
+        const float* src = at + q * ld + i0;
+        for (int64_t i = 0; i < valid; ++i)
+          panel[i] = src[i];
+        for (int64_t i = valid; i < mr; ++i)
+          panel[i] = 0.0f;
+      }
+    }
+  }
+}
+
 } // namespace
 
 Status cpu_conv_transpose_supports(const ConvProblem& p) {
@@ -702,51 +710,23 @@ Status cpu_conv_transpose_run(const KernelArgs& args) {
   float* a_packed = aligned_workspace(args.workspace);
   float* scratch = a_packed + blk.packed_floats;
 
-  // A = W_g^T: A[m][ci] = w[(gi*Cg + ci) * Kg*T*R*S + m]; panels of mr consecutive m are contiguous in w. Packed
-  // kPackRows input channels at a time, each panel's kPackRows x mr block written whole: panel by panel over all
-  // Cg rows, the reads are Kg*T*R*S floats apart (16 KiB for DCGAN ct2), all in one L1 set and few L2 sets, and
-  // every read missed to memory (80 % of that layer's time).
-  constexpr int64_t kPackRows = 8;
+  // A = W_g^T: A[m][ci] = w[(gi*Cg + ci) * Kg*T*R*S + m]: stored transposed, input channel ci's m contiguous.
   auto pack = [&](int64_t task, int) {
     const int64_t gi = task / blk.kblocks, kb = task % blk.kblocks;
     const int64_t m0 = kb * blk.kchunk * g.ker_spatial;
     const int64_t m1 = std::min(rows_per_group, m0 + blk.kchunk * g.ker_spatial);
     float* dst = a_packed + task * blk.a_floats; // [c0 block][panel][kc][mr], as in cpu_conv_run
-    for (int64_t c0 = 0; c0 < g.cg; c0 += kGemmKc) {
-      const int64_t kc = std::min(kGemmKc, g.cg - c0);
-      for (int64_t cb = c0; cb < c0 + kc; cb += kPackRows) {
-        const int64_t ce = std::min(c0 + kc, cb + kPackRows);
-        for (int64_t i0 = 0; i0 < blk.rows_pad; i0 += gk.mr) {
-          float* panel = dst + c0 * blk.rows_pad + i0 * kc + (cb - c0) * gk.mr;
-          const int64_t valid = std::clamp<int64_t>(m1 - (m0 + i0), 0, gk.mr);
-          for (int64_t ci = cb; ci < ce; ++ci, panel += gk.mr) {
-            const float* src = args.w + (gi * g.cg + ci) * rows_per_group + m0 + i0;
-            for (int64_t i = 0; i < valid; ++i)
-              panel[i] = src[i];
-            for (int64_t i = valid; i < gk.mr; ++i)
-              panel[i] = 0.0f;
-          }
-        }
-      }
-    }
+    for (int64_t c0 = 0; c0 < g.cg; c0 += kGemmKc)
+      pack_transposed_a(args.w + (gi * g.cg + c0) * rows_per_group + m0, rows_per_group, std::min(kGemmKc, g.cg - c0),
+                        m1 - m0, blk.rows_pad, gk.mr, dst + c0 * blk.rows_pad);
   };
   // weights_as_b (one image): x_g^T as A, [c0 block][panel of mr pixels][kc][mr], zero past the last pixel; a
   // task per (group, depth block).
   const int64_t cblocks = ceil_div(g.cg, kGemmKc);
   auto pack_xt = [&](int64_t task, int) {
-    const int64_t gi = task / cblocks, c0 = task % cblocks * kGemmKc, kc = std::min(kGemmKc, g.cg - c0);
-    const float* xg = args.x + gi * g.cg * g.in_spatial;
-    for (int64_t i0 = 0; i0 < blk.rows_pad; i0 += gk.mr) {
-      float* panel = a_packed + gi * blk.a_floats + c0 * blk.rows_pad + i0 * kc;
-      const int64_t valid = std::clamp<int64_t>(g.in_spatial - i0, 0, gk.mr);
-      for (int64_t ci = c0; ci < c0 + kc; ++ci, panel += gk.mr) {
-        const float* src = xg + ci * g.in_spatial + i0;
-        for (int64_t i = 0; i < valid; ++i)
-          panel[i] = src[i];
-        for (int64_t i = valid; i < gk.mr; ++i)
-          panel[i] = 0.0f;
-      }
-    }
+    const int64_t gi = task / cblocks, c0 = task % cblocks * kGemmKc;
+    pack_transposed_a(args.x + (gi * g.cg + c0) * g.in_spatial, g.in_spatial, std::min(kGemmKc, g.cg - c0),
+                      g.in_spatial, blk.rows_pad, gk.mr, a_packed + gi * blk.a_floats + c0 * blk.rows_pad);
   };
   if (blk.weights_as_b)
     pool.parallel_for(g.groups * cblocks, pack_xt);

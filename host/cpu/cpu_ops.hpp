@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 
 #include "convarith/arithmetic.hpp"
@@ -113,6 +114,18 @@ inline int64_t sat_mul(int64_t a, int64_t b) {
 inline int64_t sat_add(int64_t a, int64_t b) {
   int64_t r = 0;
   return checked_add(a, b, &r) ? r : INT64_MAX;
+}
+// 1 when v is Inf or NaN (exponent bits all ones), and nonzero when one of v[0, n) is; both vectorize.
+inline uint32_t nonfinite_bit(float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  return static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+}
+inline uint32_t nonfinite_bits(const float* v, int64_t n) {
+  uint32_t special = 0;
+  for (int64_t i = 0; i < n; ++i)
+    special |= nonfinite_bit(v[i]);
+  return special;
 }
 inline int64_t ceil_div(int64_t a, int64_t b) {
   return a / b + (a % b != 0 ? 1 : 0);

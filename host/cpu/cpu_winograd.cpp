@@ -98,13 +98,6 @@ WinoBlocking wino_blocking(const ConvProblem& p) {
   return b;
 }
 
-// 1 when the float is Inf or NaN (exponent bits all ones).
-inline uint32_t special_bits(float v) {
-  uint32_t bits;
-  std::memcpy(&bits, &v, sizeof(bits));
-  return static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
-}
-
 // U_xi = (G g G^T)[xi] for rows [r0, r0 + mr) of one group, packed as gemm_block's A: [c0 block][panel][kc][mr].
 // kChanBlock input channels at a time into a local block, then each U_xi's part of it (kChanBlock x mr floats,
 // contiguous in the packed layout) written at once: element by element into 16 planes, the stores thrashed (3.3 ns
@@ -129,7 +122,7 @@ uint32_t transform_filters(const WinoBlocking& b, const float* wg, int64_t r0, i
         const float* g = wg + (kl * b.cg + ci) * 9;
         float t[4][3]; // G g
         for (int j = 0; j < 3; ++j) {
-          special |= special_bits(g[j]) | special_bits(g[3 + j]) | special_bits(g[6 + j]);
+          special |= nonfinite_bit(g[j]) | nonfinite_bit(g[3 + j]) | nonfinite_bit(g[6 + j]);
           t[0][j] = g[j];
           t[1][j] = 0.5f * ((g[j] + g[3 + j]) + g[6 + j]);
           t[2][j] = 0.5f * ((g[j] - g[3 + j]) + g[6 + j]);
@@ -228,8 +221,7 @@ uint32_t transform_outputs(const WinoBlocking& b, const float* m, int64_t kl, in
     // Every output of the segment is checked, those past the edge too (computed from padding, finite unless an
     // input near the edge is not: then the rerun decides, which is only slower).
     for (int i = 0; i < 4; ++i)
-      for (int64_t q = 0; q < n; ++q)
-        special |= special_bits(out[i][q]);
+      special |= nonfinite_bits(out[i], n);
     const int64_t pairs = 2 * (q0 + n) <= b.ow ? n : n - 1; // tiles whose both columns are inside
     for (int i = 0; i < 2; ++i) {
       const int64_t oh = 2 * th + i;
