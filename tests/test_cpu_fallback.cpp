@@ -72,6 +72,10 @@ std::vector<NamedProblem> blocking_problems() {
   d.op = Op::kConvTranspose, d.stride = {2, 1, 3}, d.pad_lo = {0, 1, 1}, d.pad_hi = {1, 1, 0},
   d.output_padding = {1, 0, 2};
   out.push_back({"conv_transpose_rank3", must_make(d)});
+  // The same with 36 taps: one image whose columns are at least any ISA's tile width (AVX-512's 32; the 18 taps
+  // above reach AVX2's 16 only), so cpu_gemm_col2im streams its weights as B on every CPU.
+  d.kernel = {3, 3, 4};
+  out.push_back({"conv_transpose_rank3_weights_as_b", must_make(d)});
   // Inputs whose columns exceed cpu_gemm_col2im's budget go through in pixel blocks that end
   // mid-row; every output element must still get every term.
   d = conv_desc(1, 3, 2, {19, 20, 21}, {2, 2, 3});
@@ -241,6 +245,10 @@ TEST(CpuFallback, TransposedOrientationsAgreeBitwise) {
   int compared = 0;
   for (const NamedProblem& np : blocking_problems()) {
     const ConvProblem& one = np.problem;
+    // These two take the weights-as-B orientation whatever the CPU's tile (the rule is tested, not assumed).
+    if (np.name == "conv_transpose_weights_as_b" || np.name == "conv_transpose_rank3_weights_as_b") {
+      EXPECT_TRUE(detail::cpu_conv_transpose_weights_as_b(one)) << np.name;
+    }
     if (one.op() != Op::kConvTranspose || one.n() != 1 || !detail::cpu_conv_transpose_weights_as_b(one))
       continue;
     ProblemDesc d = one.resolved();
@@ -261,7 +269,7 @@ TEST(CpuFallback, TransposedOrientationsAgreeBitwise) {
     EXPECT_EQ(0, std::memcmp(a.y.data(), b.y.data(), a.y.size() * sizeof(float)));
     ++compared;
   }
-  EXPECT_GE(compared, 2); // conv_transpose_rank3 and conv_transpose_weights_as_b
+  EXPECT_GE(compared, 2); // the two above (and conv_transpose_rank3 where the tile is 16 wide)
 }
 
 TEST(CpuFallback, EmptyBatchIsANoOp) {
