@@ -123,13 +123,13 @@ Status check_declared(const Algorithm& row, const ConvProblem& p) {
     const TensorDesc& t = p.tensor(id);
     if (t.rank == 0)
       continue;
-    if (!(row.dtypes & dtype_bit(t.dtype)))
+    const bool bias_ok = id == TensorId::kBias && t.dtype == DataType::kF32; // every row takes an f32 bias
+    if (!(row.dtypes & dtype_bit(t.dtype)) && !bias_ok)
       return not_supported(who + ": takes dtypes " + dtypes_list(row.dtypes) + ", not " + tensor_name(id) + " " +
                            dtype_name(t.dtype));
     if (id != TensorId::kBias && !(row.layouts & layout_bit(t.layout)))
       return not_supported(who + ": takes " + (row.layouts & layout_bit(Layout::kNCHW) ? "NCHW" : "NHWC") +
                            " only, not " + tensor_name(id) + " in " + layout_name(t.layout));
-    const bool bias_ok = id == TensorId::kBias && t.dtype == DataType::kF32;
     if (!row.mixed_dtypes && t.dtype != xt && !bias_ok)
       return not_supported(who + ": takes one dtype for x, w, z and y (bias: the same or f32), not x " +
                            dtype_name(xt) + " with " + tensor_name(id) + " " + dtype_name(t.dtype));

@@ -325,6 +325,39 @@ Result<Prepared> cpu_winograd_prepare(const ConvProblem& p, const DeviceInfo& de
   out.cost_us = cpu_winograd_cost_us(p, std::max(1, dev.cpu_threads));
   return out;
 }
+// cpu_amx_bf16 keeps cpu_gemm's plan for the inputs the tiles cannot take exactly (cpu_amx_run says which).
+struct AmxRowPlan {
+  std::shared_ptr<const void> blocking;
+  Prepared gemm;
+};
+Status cpu_amx_supports_row(const ConvProblem& p, const DeviceInfo&) {
+  return cpu_amx_supports(p);
+}
+Result<Prepared> cpu_amx_prepare_row(const ConvProblem& p, const DeviceInfo& dev) {
+  Result<Prepared> gemm = cpu_conv_prepare(p, dev);
+  if (!gemm)
+    return gemm;
+  auto plan = std::make_shared<AmxRowPlan>();
+  plan->gemm = *gemm;
+  if (p.n() > 0)
+    plan->blocking = cpu_amx_blocking(p);
+  Prepared out;
+  out.workspace_bytes = p.n() == 0 ? 0 : std::max(cpu_amx_workspace(p), gemm->workspace_bytes);
+  out.cost_us = cpu_amx_cost_us(p, std::max(1, dev.cpu_threads));
+  out.state = plan;
+  return out;
+}
+Status cpu_amx_run_row(const convarith::KernelArgs& args) {
+  const auto& plan = *static_cast<const AmxRowPlan*>(args.prepared);
+  convarith::KernelArgs a = args;
+  a.prepared = plan.blocking.get();
+  bool fallback = false;
+  CONVARITH_RETURN_IF_ERROR(cpu_amx_run(a, &fallback));
+  if (!fallback)
+    return Status::ok();
+  a.prepared = plan.gemm.state.get();
+  return run_cpu(a);
+}
 Result<Prepared> cpu_pool_prepare(const ConvProblem& p, const DeviceInfo& dev) {
   return prepare_cpu(p, dev, &cpu_pool_run, &cpu_pool_workspace, nullptr, 5.0);
 }
@@ -353,6 +386,12 @@ void append_cpu_algorithms(std::vector<Algorithm>& table) {
                             "block of 2x2 output tiles (2.25x fewer products); any padding, groups; Inf/NaN reruns "
                             "on cpu_gemm; threaded",
                             &cpu_winograd_supports_row, &cpu_winograd_prepare, &run_cpu});
+  table.push_back(Algorithm{"cpu_amx_bf16", Device::kCpu, op_bit(Op::kConv), dtype_bit(DataType::kBF16), both, true,
+                            false, true, "bf16 products, fp32 accumulation (AMX TDPBF16PS)",
+                            "CPU bf16 convolution on Intel AMX tiles: implicit GEMM, im2col rows x filter panels in "
+                            "AMX's pair layout, 32x32 outputs per step; any rank, padding, stride, dilation, groups; "
+                            "CPUs with AMX-BF16 only; Inf/NaN/subnormal inputs run on cpu_gemm; threaded",
+                            &cpu_amx_supports_row, &cpu_amx_prepare_row, &cpu_amx_run_row});
 }
 
 } // namespace detail

@@ -88,6 +88,20 @@ Status cpu_winograd_run(const KernelArgs& args);
 std::shared_ptr<const void> cpu_winograd_blocking(const ConvProblem& p);
 double cpu_winograd_cost_us(const ConvProblem& p, int threads); // auto's estimate, in cpu_gemm's units
 
+// "cpu_amx_bf16": bf16 convolution on Intel AMX tiles (TDPBF16PS), fp32 accumulation (cpu_amx.cpp). run() sets
+// *needs_fallback, writing nothing to y, when an Inf/NaN, a subnormal or a value small enough for the tiles' flush to
+// zero to matter is among x and w: the caller then runs cpu_gemm.
+Status cpu_amx_supports(const ConvProblem& p);
+size_t cpu_amx_workspace(const ConvProblem& p);
+std::shared_ptr<const void> cpu_amx_blocking(const ConvProblem& p);
+double cpu_amx_cost_us(const ConvProblem& p, int threads);
+Status cpu_amx_run(const convarith::KernelArgs& args, bool* needs_fallback);
+bool cpu_amx_hardware(); // AMX-BF16 present and the OS granted the tile state
+// Tests: run the row's blocking, gather, packing and epilogue with a scalar model of the tile product (the same
+// sums in the same order) instead of the tiles, and let supports() take problems on CPUs without AMX.
+void set_cpu_amx_emulation(bool on);
+bool cpu_amx_emulation();
+uint64_t cpu_amx_fallbacks(); // runs handed to cpu_gemm so far (tests)
 // "cpu_pool": direct max / average pooling over each N x C plane.
 Status cpu_pool_supports(const ConvProblem& p);
 size_t cpu_pool_workspace(const ConvProblem& p);
