@@ -15,6 +15,7 @@
 // (Inf, NaN, subnormals, tiny values) the row says so and the caller (cpu_algorithms.cpp) runs cpu_gemm.
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -52,6 +53,11 @@ struct Hardware {
 const Hardware& hardware() {
   static const Hardware h = [] {
     Hardware r;
+    const char* off = std::getenv("CONVARITH_DISABLE_AMX");
+    if (off != nullptr && *off != '\0' && std::string(off) != "0") {
+      r.reason = "AMX is disabled by CONVARITH_DISABLE_AMX";
+      return r;
+    }
 #ifdef CONVARITH_AMX
     unsigned a = 0, b = 0, c = 0, d = 0;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || (d & (1u << 24)) == 0 || (d & (1u << 22)) == 0) {
