@@ -53,6 +53,7 @@ constexpr int64_t kMinTasks = 16;        // fewer planes than this: split planes
 constexpr int64_t kDivPlane = 1 << 18;   // average: divisors kept per output element up to this plane size
 constexpr int64_t kSeqTaps = 64;         // separable / direct paths: most terms summed in sequence per pass
 constexpr int64_t kPairBlock = 8;        // per-window path: pairwise sums add runs of this many in sequence
+constexpr int64_t kVecFloats = 16;       // separable path: rows are computed in whole vectors of this many columns
 
 struct PoolGeometry {
   AxisParams ax[3];
@@ -62,7 +63,9 @@ struct PoolGeometry {
   // Separable path: padded D rows the windows reach; the W-pass buffer's row pitch.
   int64_t nd = 0;
   int64_t bp = 0;
-  int64_t wp = 0; // padded row length of a strided W pass
+  int64_t wp = 0;   // xp's length: a strided W pass's padded row, as ws phases of plen
+  int64_t plen = 0; // strided W pass: one phase of the padded row (see pool_w_rows)
+  int64_t lp = 0;   // strided W pass: output columns computed per row (OW rounded up to a vector, <= bp)
 };
 
 // The max step of every path: the larger of a and b, b on ties (of +0 and -0 the later), and NaN
@@ -211,47 +214,42 @@ void pool_window(const PoolGeometry& g, const float* x, float* y, int64_t oh0, i
   }
 }
 
-// dr[ow] for ow in [lo, hi): the fold over s, in order, of xr[ow * stride + s * dilation + base].
+// dr[ow] for ow in [lo, hi): the fold over s, in order, of xr[ow + s * dilation + base] (the flat W pass: stride 1).
 CONVARITH_CPU_INLINE void pool_fold_row(const PoolGeometry& g, const float* __restrict xr, float* __restrict dr,
                                         int64_t lo, int64_t hi, int64_t base) {
   const AxisParams& aw = g.ax[2];
-  if (hi <= lo)
-    return;
   for (int64_t s = 0; s < aw.k; ++s) {
     const int64_t off = s * aw.d + base;
     if (s == 0) {
-      if (aw.s == 1) {
-        for (int64_t ow = lo; ow < hi; ++ow)
-          dr[ow] = xr[ow + off];
-      } else if (aw.s == 2) {
-        for (int64_t ow = lo; ow < hi; ++ow)
-          dr[ow] = xr[ow * 2 + off];
-      } else {
-        for (int64_t ow = lo; ow < hi; ++ow)
-          dr[ow] = xr[ow * aw.s + off];
-      }
+      for (int64_t ow = lo; ow < hi; ++ow)
+        dr[ow] = xr[ow + off];
     } else if (g.is_max) {
-      if (aw.s == 1) {
-        for (int64_t ow = lo; ow < hi; ++ow)
-          dr[ow] = max_step(dr[ow], xr[ow + off]);
-      } else if (aw.s == 2) { // a literal stride lets the vectorizer use even/odd shuffles
-        for (int64_t ow = lo; ow < hi; ++ow)
-          dr[ow] = max_step(dr[ow], xr[ow * 2 + off]);
-      } else {
-        for (int64_t ow = lo; ow < hi; ++ow)
-          dr[ow] = max_step(dr[ow], xr[ow * aw.s + off]);
-      }
+      for (int64_t ow = lo; ow < hi; ++ow)
+        dr[ow] = max_step(dr[ow], xr[ow + off]);
     } else {
-      if (aw.s == 1) {
-        for (int64_t ow = lo; ow < hi; ++ow)
-          dr[ow] += xr[ow + off];
-      } else if (aw.s == 2) {
-        for (int64_t ow = lo; ow < hi; ++ow)
-          dr[ow] += xr[ow * 2 + off];
-      } else {
-        for (int64_t ow = lo; ow < hi; ++ow)
-          dr[ow] += xr[ow * aw.s + off];
-      }
+      for (int64_t ow = lo; ow < hi; ++ow)
+        dr[ow] += xr[ow + off];
+    }
+  }
+}
+
+// dr[ow] for ow in [0, g.lp): the fold over s, in order, of the phase-major padded row xp (pool_w_rows): tap s
+// reads phase (s * dilation) % stride at (s * dilation) / stride + ow, unit stride.
+CONVARITH_CPU_INLINE void pool_fold_phases(const PoolGeometry& g, const float* __restrict xp, float* __restrict dr) {
+  const AxisParams& aw = g.ax[2];
+  const int64_t lp = g.lp;
+  for (int64_t s = 0; s < aw.k; ++s) {
+    const int64_t o = s * aw.d;
+    const float* __restrict src = xp + (o % aw.s) * g.plen + o / aw.s;
+    if (s == 0) {
+      for (int64_t ow = 0; ow < lp; ++ow)
+        dr[ow] = src[ow];
+    } else if (g.is_max) {
+      for (int64_t ow = 0; ow < lp; ++ow)
+        dr[ow] = max_step(dr[ow], src[ow]);
+    } else {
+      for (int64_t ow = 0; ow < lp; ++ow)
+        dr[ow] += src[ow];
     }
   }
 }
@@ -277,12 +275,32 @@ CONVARITH_CPU_INLINE void pool_w_rows(const PoolGeometry& g, const float* x, flo
     const float* __restrict xr = x + q * w_n;
     float* __restrict dr = dst + q * bp;
     if (!flat) {
-      // Strided rows fold from a copy between identities (padding, ceil-mode overhang): no border
-      // columns, and the strided loads hit L1.
-      std::fill(xp, xp + aw.p_lo, identity);
-      std::copy(xr, xr + w_n, xp + aw.p_lo);
-      std::fill(xp + aw.p_lo + w_n, xp + g.wp, identity);
-      pool_fold_row(g, xp, dr, 0, ow_n, 0);
+      // Strided rows fold from a copy between identities (padding, ceil-mode overhang), stored as
+      // its stride phases: padded column j * stride + ph is xp[ph * plen + j], so tap s of output
+      // column ow, padded column ow * stride + s * dilation, is a unit-stride run of phase
+      // (s * dilation) % stride from (s * dilation) / stride on: every tap is one contiguous load per
+      // vector of outputs. The fold runs over g.lp columns (a whole number of vectors; the columns
+      // past OW read identities and are never read back), so no scalar remainder is left.
+      const int64_t st = aw.s, plen = g.plen;
+      for (int64_t ph = 0; ph < st; ++ph) {
+        float* __restrict pr = xp + ph * plen;
+        // Padded column j * st + ph is input column j * st + ph - p_lo: inside the row for j in [ja, jb).
+        const int64_t ja = std::min(plen, ceil_div(std::max<int64_t>(0, aw.p_lo - ph), st));
+        const int64_t jb = std::clamp(ceil_div(std::max<int64_t>(0, w_n + aw.p_lo - ph), st), ja, plen);
+        std::fill(pr, pr + ja, identity);
+        const float* __restrict xs = xr + (ja * st + ph - aw.p_lo);
+        if (st == 1) {
+          std::copy(xs, xs + (jb - ja), pr + ja);
+        } else if (st == 2) {
+          for (int64_t j = 0; j < jb - ja; ++j)
+            pr[ja + j] = xs[2 * j];
+        } else {
+          for (int64_t j = 0; j < jb - ja; ++j)
+            pr[ja + j] = xs[st * j];
+        }
+        std::fill(pr + jb, pr + plen, identity);
+      }
+      pool_fold_phases(g, xp, dr);
       continue;
     }
     // Flat: j = row * W + ow over [owa, (rows - 1) * W + owb); every tap index stays inside the rows
@@ -337,12 +355,14 @@ CONVARITH_CPU_INLINE void pool_band_body(const PoolGeometry& g, const float* x, 
     pool_w_rows(g, xs, slab + pa * bp, pb - pa, xp);
   }
   // With stride 1 along H and pitch OW the band's output rows read consecutive buf rows: one flat
-  // run per tap.
+  // run per tap. Otherwise each output row folds its rows over whole vectors of columns (as far as
+  // the pitch allows) into xp, free now, and its OW columns are copied out: no scalar remainder.
   const bool flat = ah.s == 1 && bp == ow_n;
-  const int64_t runs = flat ? 1 : nb, len = flat ? nb * ow_n : ow_n;
+  const int64_t runs = flat ? 1 : nb, len = flat ? nb * ow_n : std::min(round_up(ow_n, kVecFloats), bp);
   for (int64_t od = 0; od < g.out[0]; ++od) {
     for (int64_t q = 0; q < runs; ++q) {
-      float* __restrict yr = y + (od * g.out[1] + oh0 + q) * ow_n;
+      float* __restrict yout = y + (od * g.out[1] + oh0 + q) * ow_n;
+      float* __restrict yr = flat ? yout : xp;
       for (int64_t t = 0; t < ad.k; ++t) {
         for (int64_t r = 0; r < ah.k; ++r) {
           const float* __restrict src = buf + ((od * ad.s + t * ad.d) * nh + q * ah.s + r * ah.d) * bp;
@@ -363,6 +383,8 @@ CONVARITH_CPU_INLINE void pool_band_body(const PoolGeometry& g, const float* x, 
           }
         }
       }
+      if (!flat)
+        std::copy(yr, yr + ow_n, yout);
     }
     if (g.is_max)
       continue;
@@ -429,8 +451,14 @@ Status cpu_pool_run(const KernelArgs& args) {
   if (separable) {
     g.nd = reach(ad, g.out[0]);
     // Stride 1 with OW <= W: the W-pass rows keep the input's pitch, so the W pass runs flat.
-    g.bp = aw.s == 1 && g.out[2] <= aw.i ? aw.i : g.out[2];
-    g.wp = std::max(sat_add(aw.i, aw.p_lo), reach(aw, g.out[2]));
+    // Otherwise the W pass is strided (pool_w_rows): g.lp = OW rounded up to a vector, each of the stride's phases
+    // of the padded row long enough for the row and for every tap's run of g.lp columns.
+    const bool w_flat = aw.s == 1 && g.out[2] <= aw.i;
+    g.lp = round_up(g.out[2], kVecFloats);
+    g.bp = w_flat ? aw.i : g.lp;
+    const int64_t row = std::max(sat_add(aw.i, aw.p_lo), reach(aw, g.out[2]));
+    g.plen = std::max(ceil_div(row, aw.s), sat_add(g.lp, sat_mul(aw.k - 1, aw.d) / aw.s));
+    g.wp = std::max(sat_mul(g.plen, aw.s), g.lp);
     separable = sat_mul(sat_mul(g.nd, h_fixed), g.bp) <= kBandFloats && g.wp <= kBandFloats;
   }
   // Work split: whole planes per task while there are enough of them, else bands of output rows
