@@ -85,7 +85,9 @@ struct Environment {
   std::string peak_note; // where the two numbers come from
   std::string
       device_choice; // how the device was picked: "cuda (asked)", "auto: cuda (...)", "auto: cpu (no CUDA device: ...)"
+  std::string weights; // weights_note(Options): how the weights were held ("constant: ..." or "per run: ...")
 };
+
 // Collected once per process (queries the GPU when `device` is kCuda).
 Environment environment(Device device);
 // The flags of kCpuIsaFlags that a /proc/cpuinfo text's first "flags" line lists, in that order, space separated
@@ -108,7 +110,15 @@ struct Options {
   // the rows itself, a few runs each on its own scratch buffers, and uses tune_cache when named).
   bool tune = false;
   std::string tune_cache;
+  // Constant weights, as inference code holds them: on the host devices (cpu, emulated) ours is a plan made with
+  // PlanOptions::weights (the filter converted and packed, or Winograd-transformed, once at setup) run with
+  // w == nullptr, and oneDNN's weights are reordered to its layout once at setup (Runner::set_constant_weights);
+  // ONNX Runtime (bench/ort_peer.py) holds them as initializers, prepacked once. false: every run is handed w and
+  // repacks it (both sides). The GPU rows and cuDNN take w as given either way.
+  bool constant_weights = true;
 };
+// What Options::constant_weights means for a run on `device`, in words (the environment block's "weights").
+std::string weights_note(const Options& options, Device device);
 
 // What the library's own choosers take for a layer (LayerBench::choices()).
 struct Choices {

@@ -174,6 +174,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("convarith_cudnn", g_env.cudnn.empty() ? "none" : g_env.cudnn);
   benchmark::AddCustomContext("convarith_onednn", g_env.onednn.empty() ? "none" : g_env.onednn);
   benchmark::AddCustomContext("convarith_roofline", g_env.peak_note);
+  benchmark::AddCustomContext("convarith_weights", cb::weights_note(g_config.options, g_device));
 
   for (size_t li = 0; li < g_layers.size(); ++li) {
     const cb::Layer& l = g_layers[li];

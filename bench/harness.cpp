@@ -250,6 +250,11 @@ struct LayerBench::Impl {
     return device != Device::kCuda;
   } // cpu, emulated: host memory, synchronous
 
+  // Options::constant_weights applies: a host device and a layer with weights.
+  bool constant_weights() const {
+    return options.constant_weights && on_host() && !w.empty();
+  }
+
   void ensure_reference() {
     if (have_reference)
       return;
@@ -270,7 +275,10 @@ struct LayerBench::Impl {
     e.tried = true;
     const Clock::time_point t0 = Clock::now();
     if (e.impl == "convarith") {
-      Result<Plan> plan = Plan::create(problem(), device, e.algorithm);
+      PlanOptions po;
+      po.algorithm = e.algorithm;
+      po.weights = constant_weights() ? w.data() : nullptr;
+      Result<Plan> plan = Plan::create(problem(), device, po);
       e.setup_s = seconds_since(t0);
       if (!plan)
         return e.prepared = plan.status();
@@ -311,10 +319,15 @@ struct LayerBench::Impl {
         if (second && second->implementation().rfind("ref", 0) != 0)
           runner = std::move(second);
       }
-      e.setup_s = seconds_since(t0);
-      if (!runner)
+      if (!runner) {
+        e.setup_s = seconds_since(t0);
         return e.prepared = peer_refusal(runner.status());
+      }
       e.onednn = std::make_unique<onednn::Runner>(std::move(runner).value());
+      if (constant_weights())
+        if (Status set = e.onednn->set_constant_weights(w.data()); !set)
+          return e.prepared = set;
+      e.setup_s = seconds_since(t0);
       e.algorithm = "onednn:" + e.onednn->implementation();
       return e.prepared = Status::ok();
     }
@@ -368,7 +381,7 @@ struct LayerBench::Impl {
       if (e.impl == "convarith") {
         Tensors t;
         t.x = x.data();
-        t.w = w.empty() ? nullptr : w.data();
+        t.w = w.empty() || constant_weights() ? nullptr : w.data();
         t.z = z.empty() ? nullptr : z.data();
         t.y = y.data();
         return e.plan.run(t, e.host_ws.empty() ? nullptr : e.host_ws.data(), e.host_ws.size(), nullptr);
@@ -377,7 +390,7 @@ struct LayerBench::Impl {
       if (e.impl == "onednn") {
         Tensors t;
         t.x = x.data();
-        t.w = w.empty() ? nullptr : w.data();
+        t.w = w.empty() || constant_weights() ? nullptr : w.data();
         t.z = z.empty() ? nullptr : z.data();
         t.y = y.data();
         return e.onednn->run(t);
@@ -796,10 +809,13 @@ const Choices& LayerBench::choices() {
   if (m.have_choices)
     return m.choices;
   m.have_choices = true;
-  if (Result<Plan> a = Plan::create(m.problem(), m.device, "auto"); a.is_ok())
+  // With constant weights, the choosers rank and time the rows as they will run: with the weights prepared.
+  PlanOptions ao;
+  ao.weights = m.constant_weights() ? m.w.data() : nullptr;
+  if (Result<Plan> a = Plan::create(m.problem(), m.device, ao); a.is_ok())
     m.choices.auto_algorithm = a->algorithm();
   if (m.options.tune) {
-    PlanOptions o;
+    PlanOptions o = ao;
     o.algorithm = "tune";
     o.tune_cache_file = m.options.tune_cache;
     Result<Plan> t = Plan::create(m.problem(), m.device, o);

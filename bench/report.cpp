@@ -239,6 +239,14 @@ Environment environment(Device device) {
   return env;
 }
 
+std::string weights_note(const Options& options, Device device) {
+  if (device == Device::kCuda)
+    return "per run: the GPU rows and cuDNN are handed w on every run";
+  if (options.constant_weights)
+    return "constant: prepared once at setup (ours PlanOptions::weights, oneDNN reordered once), not timed";
+  return "per run: handed w on every run, each side converting/repacking it inside the timed run";
+}
+
 std::string results_json(const Environment& env, const std::vector<Layer>& layers,
                          const std::vector<CaseResult>& results, const std::string& command_line,
                          const std::string& suite) {
@@ -256,6 +264,7 @@ std::string results_json(const Environment& env, const std::vector<Layer>& layer
   o << "    \"peak_bytes_per_s\": " << num(env.peak_bytes_per_s) << ",\n    \"peak_note\": " << q(env.peak_note)
     << ",\n";
   o << "    \"device_choice\": " << q(env.device_choice) << ",\n";
+  o << "    \"weights\": " << q(env.weights) << ",\n";
   o << "    \"command\": " << q(command_line) << ",\n    \"suite\": " << q(suite) << "\n  },\n";
   // The row auto / tune took for a layer ("" when none was marked: tune not asked, or no row runs it).
   const auto chosen = [&](const std::string& id, bool CaseResult::*flag) {

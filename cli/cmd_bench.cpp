@@ -48,6 +48,11 @@ algorithm on the GPU, oneDNN on the CPU), after checking each against the fp64 r
                      its own buffers: on emulated that is slow) and show it beside auto's choice
   --tune-cache FILE  tune's cache file (implies --tune): a winner found there is not timed again; a
                      stale or corrupt file is a warning on stderr
+  --weights W        constant (default) or per-run. constant, as inference code holds them: on cpu and
+                     emulated our plan prepares the filter once at setup (PlanOptions::weights: converted,
+                     packed or Winograd-transformed) and oneDNN reorders it once, neither timed; per-run:
+                     every timed run is handed w and converts/repacks it (both sides). The GPU rows and
+                     cuDNN take w as given either way. The header and the JSON ("weights") say which
 
 Every layer's table row names the row auto takes (by its cost estimate) and, with --tune, the row tune
 takes, beside our fastest row's time; stderr marks them after each row's time, as (auto) and (tune), and
@@ -84,9 +89,9 @@ bool parse_int_option(const std::string& name, const std::string& text, int min,
 
 // Options before --layer are ours; after it, attribute options and ours mix (parse_layer sorts them).
 const std::vector<ExtraOption>& extras() {
-  static const std::vector<ExtraOption> e = {{"--suite", true},    {"--device", true}, {"--reps", true},
-                                             {"--warmup", true},   {"--json", true},   {"--layers", true},
-                                             {"--no-peer", false}, {"--tune", false},  {"--tune-cache", true}};
+  static const std::vector<ExtraOption> e = {
+      {"--suite", true},  {"--device", true},   {"--reps", true},  {"--warmup", true},     {"--json", true},
+      {"--layers", true}, {"--no-peer", false}, {"--tune", false}, {"--tune-cache", true}, {"--weights", true}};
   return e;
 }
 
@@ -118,6 +123,12 @@ bool apply_option(BenchArgs& b, const std::string& name, const std::string& valu
     b.options.with_peer = false;
   } else if (name == "--tune") {
     b.options.tune = true;
+  } else if (name == "--weights") {
+    if (value != "constant" && value != "per-run") {
+      err << "convarith bench: --weights wants constant or per-run, got '" << value << "'\n";
+      return false;
+    }
+    b.options.constant_weights = value == "constant";
   } else if (name == "--tune-cache") {
     b.options.tune = true;
     b.options.tune_cache = value;
@@ -249,6 +260,7 @@ int bench_main(const std::vector<std::string>& args, std::ostream& out, std::ost
     device_choice = std::string(device_name(device)) + " (--device " + b.device + ")";
   bench::Environment env = bench::environment(device);
   env.device_choice = device_choice;
+  env.weights = bench::weights_note(b.options, device);
   std::vector<bench::CaseResult> results;
   int failures = 0;
   for (size_t li = 0; li < layers.size(); ++li) {
@@ -311,6 +323,7 @@ int bench_main(const std::vector<std::string>& args, std::ostream& out, std::ost
         << "; CPU flags: " << env.cpu_flags;
   if (device == Device::kCpu && !env.load_average.empty())
     out << "; load average " << env.load_average;
+  out << "; weights " << env.weights;
   out << "\n\n";
   out << bench::results_table(layers, summary, env, device);
   if (failures > 0)

@@ -2,6 +2,9 @@
 // "no device" and every pointer is a host pointer.
 #include "device.hpp"
 
+#include <algorithm>
+#include <cstring>
+#include <new>
 #include <string>
 
 #if defined(CONVARITH_HAVE_CUDA)
@@ -161,6 +164,38 @@ Status check_pointer_space(const void* ptr, const char* what, Device device) {
   if (device == Device::kCuda)
     return device_error(cuda_unavailable_reason());
   return Status::ok();
+#endif
+}
+
+Result<std::shared_ptr<void>> copy_in_device_memory(Device device, const void* src, size_t bytes) {
+  const size_t size = std::max<size_t>(bytes, 1);
+  if (device != Device::kCuda) {
+    void* p = ::operator new(size, std::align_val_t(64), std::nothrow);
+    if (p == nullptr)
+      return out_of_range("cannot allocate " + std::to_string(bytes) + " bytes of host memory");
+    if (bytes > 0)
+      std::memcpy(p, src, bytes);
+    return std::shared_ptr<void>(p, [](void* q) { ::operator delete(q, std::align_val_t(64)); });
+  }
+#if defined(CONVARITH_HAVE_CUDA)
+  void* p = nullptr;
+  cudaError_t err = cudaMalloc(&p, size);
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();
+    return err == cudaErrorMemoryAllocation
+               ? out_of_range("cannot allocate " + std::to_string(bytes) + " bytes of CUDA device memory")
+               : device_error(std::string("cudaMalloc failed with ") + cudaGetErrorName(err));
+  }
+  std::shared_ptr<void> owned(p, [](void* q) { (void)cudaFree(q); });
+  if (bytes > 0 && (err = cudaMemcpy(p, src, bytes, cudaMemcpyDefault)) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return device_error(std::string("cudaMemcpy of the weights failed with ") + cudaGetErrorName(err) + " (" +
+                        cudaGetErrorString(err) + ")");
+  }
+  return owned;
+#else
+  (void)src;
+  return device_error(cuda_unavailable_reason());
 #endif
 }
 

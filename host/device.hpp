@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
 #include "row.hpp"
 
@@ -43,6 +44,11 @@ private:
   std::array<std::atomic<uintptr_t>, 6> slots_{};
   std::atomic<uint64_t> queries_{0};
 };
+
+// A copy of `bytes` bytes at src (in `device`'s memory space) that the caller owns: 64-byte aligned host memory
+// for kCpu and kEmulated, device memory for kCuda (cudaMalloc, copied on the current device and synchronized; freed
+// when the last reference goes). kOutOfRange when it cannot be allocated, kDeviceError on a CUDA error.
+Result<std::shared_ptr<void>> copy_in_device_memory(Device device, const void* src, size_t bytes);
 
 // The current CUDA device ordinal (cudaGetDevice: no driver round trip), -1 without CUDA.
 int current_cuda_device();

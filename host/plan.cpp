@@ -158,6 +158,11 @@ struct Plan::Impl {
   std::string auto_row;  // auto's choice ("" for an explicit row)
   TuneReport tuning;     // what "tune" measured or found
   std::vector<std::string> warnings;
+  // PlanOptions::weights: the plan's copy of them (its device's memory, w's dtype and layout) and the row's own
+  // prepared form (Algorithm::prepare_weights; null when the row has none).
+  std::shared_ptr<void> weights;
+  PreparedWeights row_weights;
+  size_t weight_bytes = 0;
   // The last pointer verified per argument slot (x, w, bias, z, y, workspace): a run with the same pointer in
   // the same slot skips the driver query (see detail::PointerCache).
   mutable detail::PointerCache cache;
@@ -187,6 +192,13 @@ const TuneReport& Plan::tuning() const {
   static const TuneReport none;
   return impl_ ? impl_->tuning : none;
 }
+bool Plan::has_prepared_weights() const {
+  return impl_ && impl_->weights != nullptr;
+}
+size_t Plan::prepared_weight_bytes() const {
+  return impl_ ? impl_->weight_bytes : 0;
+}
+
 const std::vector<std::string>& Plan::warnings() const {
   static const std::vector<std::string> none;
   return impl_ ? impl_->warnings : none;
@@ -208,8 +220,20 @@ Result<Plan> Plan::create(const ConvProblem& problem, Device device, const PlanO
   if (!dev)
     return dev.status();
   const Op op = problem.op();
-  const auto make_plan = [&](const Algorithm* a, Prepared prepared, std::string auto_row = std::string(),
-                             TuneReport tuning = TuneReport(),
+  const bool with_weights = options.weights != nullptr;
+  if (with_weights) {
+    if (is_pool(op))
+      return invalid_argument(std::string("PlanOptions::weights is set, but ") + op_name(op) + " has no weights");
+    CONVARITH_RETURN_IF_ERROR(detail::check_pointer_space(options.weights, "PlanOptions::weights",
+                                                          device == Device::kEmulated ? Device::kCpu : device));
+  }
+  // The estimate auto ranks by: with prepared weights, the row's cost without preparing them per run.
+  const auto cost_of = [&](const Prepared& pr) {
+    return with_weights && pr.cost_us_weights >= 0 ? pr.cost_us_weights : pr.cost_us;
+  };
+  // weights: PlanOptions::weights, the tune scratch's weights (trial plans) or nullptr.
+  const auto make_plan = [&](const void* weights, const Algorithm* a, Prepared prepared,
+                             std::string auto_row = std::string(), TuneReport tuning = TuneReport(),
                              std::vector<std::string> warnings = std::vector<std::string>()) -> Result<Plan> {
     Plan plan;
     plan.problem_ = problem;
@@ -222,8 +246,24 @@ Result<Plan> Plan::create(const ConvProblem& problem, Device device, const PlanO
     impl->auto_row = std::move(auto_row);
     impl->tuning = std::move(tuning);
     impl->warnings = std::move(warnings);
+    if (weights != nullptr) {
+      const auto bytes = static_cast<size_t>(problem.tensor(TensorId::kW).bytes());
+      Result<std::shared_ptr<void>> copy = detail::copy_in_device_memory(device, weights, bytes);
+      if (!copy)
+        return Status(copy.status().code(), "PlanOptions::weights: " + copy.status().message());
+      impl->weights = std::move(copy).value();
+      impl->weight_bytes = bytes;
+      if (a->prepare_weights != nullptr) {
+        Result<PreparedWeights> pw = a->prepare_weights(problem, impl->prepared.state.get(), impl->weights.get());
+        if (!pw)
+          return Status(pw.status().code(), "algorithm '" + std::string(a->name) +
+                                                "' cannot prepare PlanOptions::weights: " + pw.status().message());
+        impl->row_weights = std::move(pw).value();
+        impl->weight_bytes += impl->row_weights.bytes;
+      }
+    }
     plan.workspace_bytes_ = impl->prepared.workspace_bytes;
-    plan.cost_us_ = impl->prepared.cost_us;
+    plan.cost_us_ = cost_of(impl->prepared);
     plan.impl_ = std::move(impl);
     return plan;
   };
@@ -261,7 +301,7 @@ Result<Plan> Plan::create(const ConvProblem& problem, Device device, const PlanO
       const Candidate& c = out.back();
       const Candidate* b = best < 0 ? nullptr : &out[static_cast<size_t>(best)];
       const bool better = b == nullptr || (a.deterministic && !b->row->deterministic) ||
-                          (a.deterministic == b->row->deterministic && c.prepared.cost_us < b->prepared.cost_us);
+                          (a.deterministic == b->row->deterministic && cost_of(c.prepared) < cost_of(b->prepared));
       if (better)
         best = static_cast<int>(out.size()) - 1;
     }
@@ -279,7 +319,7 @@ Result<Plan> Plan::create(const ConvProblem& problem, Device device, const PlanO
     if (best < 0)
       return none_runs(reasons);
     Candidate& c = all[static_cast<size_t>(best)];
-    return make_plan(c.row, std::move(c.prepared), c.row->name);
+    return make_plan(options.weights, c.row, std::move(c.prepared), c.row->name);
   }
 
   if (algorithm == "tune") {
@@ -288,7 +328,7 @@ Result<Plan> Plan::create(const ConvProblem& problem, Device device, const PlanO
     if (options.tune_warmup < 0 || options.tune_warmup > 100000)
       return invalid_argument("PlanOptions::tune_warmup " + num(options.tune_warmup) + " is not in [0, 100000]");
     std::vector<std::string> warnings;
-    const detail::TuneKey key = detail::tune_key(problem, *dev);
+    const detail::TuneKey key = detail::tune_key(problem, *dev, with_weights);
     const std::unique_lock<std::mutex> lock = detail::tuning_lock();
     const bool with_file = !options.tune_cache_file.empty();
     detail::TuneFile file;
@@ -323,7 +363,8 @@ Result<Plan> Plan::create(const ConvProblem& problem, Device device, const PlanO
           detail::memory_store(key, *cached);
           if (with_file && source == "memory" && file.writable)
             detail::tune_file_store(file, key, *cached, warnings);
-          return make_plan(a, std::move(pr).value(), cached->auto_row, std::move(report), std::move(warnings));
+          return make_plan(options.weights, a, std::move(pr).value(), cached->auto_row, std::move(report),
+                           std::move(warnings));
         }
         why = "row '" + cached->winner + "' cannot prepare it: " + pr.status().message();
       }
@@ -341,7 +382,7 @@ Result<Plan> Plan::create(const ConvProblem& problem, Device device, const PlanO
     const auto fall_back = [&](const std::string& why) {
       warnings.push_back("tune: " + why + "; the plan takes auto's row '" + auto_row + "' (not cached)");
       Candidate& c = all[static_cast<size_t>(best)];
-      return make_plan(c.row, std::move(c.prepared), auto_row, TuneReport(), std::move(warnings));
+      return make_plan(options.weights, c.row, std::move(c.prepared), auto_row, TuneReport(), std::move(warnings));
     };
     size_t workspace = 0;
     for (const Candidate& c : all)
@@ -358,7 +399,8 @@ Result<Plan> Plan::create(const ConvProblem& problem, Device device, const PlanO
       Candidate& c = all[i];
       if (c.row->deterministic != deterministic)
         continue; // as auto: a non-deterministic row is not a candidate while a deterministic one runs it
-      Result<Plan> trial = make_plan(c.row, c.prepared, auto_row);
+      // With PlanOptions::weights each row is timed as it will run: on weights it prepared (the scratch's).
+      Result<Plan> trial = make_plan(with_weights ? (*scratch)->weights() : nullptr, c.row, c.prepared, auto_row);
       if (!trial)
         return trial.status();
       TuneTiming t;
@@ -386,7 +428,7 @@ Result<Plan> Plan::create(const ConvProblem& problem, Device device, const PlanO
     detail::memory_store(key, entry);
     if (with_file && file.writable)
       detail::tune_file_store(file, key, entry, warnings);
-    return make_plan(w.row, std::move(w.prepared), auto_row, std::move(report), std::move(warnings));
+    return make_plan(options.weights, w.row, std::move(w.prepared), auto_row, std::move(report), std::move(warnings));
   }
   const Algorithm* a = find_algorithm(algorithm, device);
   if (a == nullptr) {
@@ -414,7 +456,7 @@ Result<Plan> Plan::create(const ConvProblem& problem, Device device, const PlanO
   Result<Prepared> pr = prepare(a);
   if (!pr)
     return pr.status();
-  return make_plan(a, std::move(pr).value());
+  return make_plan(options.weights, a, std::move(pr).value());
 }
 
 namespace {
@@ -445,8 +487,10 @@ Status Plan::run(const Tensors& t, void* workspace, size_t workspace_bytes, void
   };
   if (t.x == nullptr)
     return invalid_argument("x is null" + expected(TensorId::kX));
-  if (!pool && t.w == nullptr)
-    return invalid_argument("w is null" + expected(TensorId::kW));
+  // w == nullptr on a plan with prepared weights (PlanOptions::weights): the plan's own.
+  const bool own_w = !pool && t.w == nullptr && impl_->weights != nullptr;
+  if (!pool && t.w == nullptr && !own_w)
+    return invalid_argument("w is null" + expected(TensorId::kW) + " and the plan has no prepared weights");
   if (pool && t.bias != nullptr)
     return invalid_argument(std::string("bias is not null, but ") + op_name(p.op()) + " has no bias");
   if (residual && t.z == nullptr)
@@ -475,7 +519,7 @@ Status Plan::run(const Tensors& t, void* workspace, size_t workspace_bytes, void
     ranges[count++] = Range{name, lo, lo + static_cast<uintptr_t>(bytes), output};
   };
   add("x", t.x, p.tensor(TensorId::kX).bytes(), false);
-  if (!pool)
+  if (!pool && !own_w)
     add("w", t.w, p.tensor(TensorId::kW).bytes(), false);
   add("bias", t.bias, p.tensor(TensorId::kBias).bytes(), false);
   const bool z_is_y = residual && t.z == t.y;
@@ -494,7 +538,7 @@ Status Plan::run(const Tensors& t, void* workspace, size_t workspace_bytes, void
   const Device dev = device_.device == Device::kEmulated ? Device::kCpu : device_.device;
   detail::PointerCache& cache = impl_->cache;
   CONVARITH_RETURN_IF_ERROR(cache.check(0, t.x, "x", dev));
-  if (!pool)
+  if (!pool && !own_w)
     CONVARITH_RETURN_IF_ERROR(cache.check(1, t.w, "w", dev));
   CONVARITH_RETURN_IF_ERROR(cache.check(2, t.bias, "bias", dev));
   if (residual)
@@ -507,7 +551,8 @@ Status Plan::run(const Tensors& t, void* workspace, size_t workspace_bytes, void
   args.problem = &problem_;
   args.prepared = impl_->prepared.state.get();
   args.x = t.x;
-  args.w = pool ? nullptr : t.w;
+  args.w = pool ? nullptr : own_w ? impl_->weights.get() : t.w;
+  args.prepared_weights = own_w ? impl_->row_weights.state.get() : nullptr;
   args.bias = t.bias;
   args.z = residual ? t.z : nullptr;
   args.y = t.y;

@@ -37,13 +37,23 @@ struct KernelArgs {
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
   void* stream = nullptr; // cudaStream_t on kCuda
+  // The row's prepared form of constant weights (prepare_weights), when the run uses the plan's weights; w then
+  // points at the plan's copy of them in the problem's w dtype and layout. nullptr: w is the caller's.
+  const void* prepared_weights = nullptr;
 };
 
 // What prepare() computes once per plan.
 struct Prepared {
   size_t workspace_bytes = 0;
-  double cost_us = 0;                // a first, simple estimate (the bound model sharpens it)
+  double cost_us = 0;          // a first, simple estimate (the bound model sharpens it)
+  double cost_us_weights = -1; // the estimate when the weights are prepared once (PlanOptions::weights); < 0: cost_us
   std::shared_ptr<const void> state; // the row's own prepared state, passed to run() as KernelArgs::prepared
+};
+
+// A row's own form of constant weights (Algorithm::prepare_weights).
+struct PreparedWeights {
+  std::shared_ptr<const void> state; // passed to run() as KernelArgs::prepared_weights
+  size_t bytes = 0;                  // memory it holds
 };
 
 // One row of the algorithm table.
@@ -62,6 +72,10 @@ struct Algorithm {
   Status (*check)(const ConvProblem& problem, const DeviceInfo& device);
   Result<Prepared> (*prepare)(const ConvProblem& problem, const DeviceInfo& device);
   Status (*run)(const KernelArgs& args); // nullptr when this build cannot run it (CUDA rows without CUDA)
+  // Constant weights (PlanOptions::weights): the row's own prepared form of w (host memory, the problem's w dtype
+  // and layout), made once in Plan::create from `state` (Prepared::state) and passed to run() as
+  // KernelArgs::prepared_weights. nullptr: the row needs no form of its own (the plan keeps a copy of w only).
+  Result<PreparedWeights> (*prepare_weights)(const ConvProblem& problem, const void* state, const void* w) = nullptr;
 
   // The whole verdict: the declared ops and formats (check_declared), then check(). Without a DeviceInfo: the
   // current one for the row's device (default_device_info).

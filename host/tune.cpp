@@ -125,7 +125,7 @@ std::atomic<uint64_t>& tuning_runs() {
   return runs;
 }
 
-TuneKey tune_key(const ConvProblem& p, const DeviceInfo& dev) {
+TuneKey tune_key(const ConvProblem& p, const DeviceInfo& dev, bool prepared_weights) {
   TuneKey k;
   k.library = version_string();
   k.driver = "-";
@@ -173,6 +173,9 @@ TuneKey tune_key(const ConvProblem& p, const DeviceInfo& dev) {
   s += std::string(" math=") + math_mode_name(p.math()) + " act=" + activation_name(e.activation) +
        " alpha=" + hexfloat(e.alpha) + " beta=" + hexfloat(e.beta) + " leaky=" + hexfloat(e.leaky_alpha) +
        " clip=" + hexfloat(e.clip_min) + "," + hexfloat(e.clip_max);
+  // A winner timed with the weights prepared once is not the winner of runs that prepare them each time.
+  if (prepared_weights)
+    s += " weights=prepared";
   k.problem = s;
   k.device = clean(k.device);
   k.driver = clean(k.driver);
@@ -447,7 +450,7 @@ TuneScratch::~TuneScratch() {
 Result<double> TuneScratch::time(const Plan& plan, int warmup, int reps) {
   Tensors t;
   t.x = buf_[0];
-  t.w = buf_[1];
+  t.w = plan.has_prepared_weights() ? nullptr : buf_[1]; // a plan with weights runs on its prepared ones
   t.bias = buf_[2];
   t.z = buf_[3];
   t.y = buf_[4];

@@ -26,9 +26,10 @@ struct TuneKey {
   std::string device;  // "cpu|<CPU model>|<threads> threads", "emulated|<profile>|host <CPU model>|...",
                        // "cuda|<GPU name>|sm_90|132 SMs"
   std::string driver;  // kCuda: "driver 13000 runtime 13000"; "-" otherwise
-  std::string problem; // every field of the problem (op, sizes, axes, dtypes, layouts, math, epilogue)
+  std::string problem; // every field of the problem (op, sizes, axes, dtypes, layouts, math, epilogue), and
+                       // " weights=prepared" for plans with PlanOptions::weights (timed as they run)
 };
-TuneKey tune_key(const ConvProblem& problem, const DeviceInfo& device);
+TuneKey tune_key(const ConvProblem& problem, const DeviceInfo& device, bool prepared_weights = false);
 
 // Serializes every tuning (lookups, timing, file I/O) of the process: timings taken at once would disturb
 // each other, and the in-memory cache and the file are touched under it only.
@@ -64,6 +65,7 @@ public:
   // The median of `reps` timed runs after `warmup` untimed ones, in microseconds; the first failed run's
   // Status otherwise. Counts every run in tuning_runs().
   Result<double> time(const Plan& plan, int warmup, int reps);
+  const void* weights() const { return buf_[1]; } // the scratch w (PlanOptions::weights: trial plans prepare it)
 
 private:
   TuneScratch() = default;

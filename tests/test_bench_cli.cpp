@@ -134,6 +134,38 @@ TEST(BenchCli, ShowsWhichRowAutoAndTuneTake) {
   EXPECT_EQ(r.err.find("tune took"), std::string::npos) << r.err;
 }
 
+// --weights: constant (the default: ours prepared once by PlanOptions::weights, oneDNN reordered once) or per-run;
+// the header and the JSON say which, and both ways are checked against the reference.
+TEST(BenchCli, WeightsConstantOrPerRun) {
+  const std::string json = ::testing::TempDir() + "convarith_bench_cli_weights.json";
+  for (const char* mode : {"", "constant", "per-run"}) {
+    std::remove(json.c_str());
+    std::vector<std::string> args = {"--device", "cpu", "--reps", "2", "--warmup", "1", "--json", json};
+    if (*mode != '\0')
+      args.insert(args.end(), {"--weights", mode});
+    args.insert(args.end(), {"--layer", "conv", "--x-shape", "1,6,8,8", "--w-shape", "5,6,3,3", "--pads", "1,1,1,1"});
+    CliRun r = bench(args);
+    ASSERT_EQ(r.rc, 0) << mode << "\n" << r.out << r.err;
+    const bool constant = std::string(mode) != "per-run";
+    const std::string first = r.out.substr(0, r.out.find('\n'));
+    EXPECT_NE(first.find(constant ? "; weights constant: prepared once at setup" : "; weights per run: handed w"),
+              std::string::npos)
+        << first;
+    std::ifstream f(json);
+    std::stringstream text;
+    text << f.rdbuf();
+    const std::string j = text.str();
+    EXPECT_NE(j.find(constant ? "\"weights\": \"constant: " : "\"weights\": \"per run: "), std::string::npos) << j;
+    EXPECT_NE(j.find("\"algorithm\": \"cpu_winograd\", \"device\": \"cpu\", \"status\": \"ok\", \"checked\": true, "
+                     "\"correct\": true"),
+              std::string::npos)
+        << j;
+  }
+  CliRun bad = bench({"--weights", "sometimes", "--suite", "smoke"});
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_NE(bad.err.find("--weights wants constant or per-run, got 'sometimes'"), std::string::npos) << bad.err;
+}
+
 TEST(BenchCli, BadCommandLinesExitTwo) {
   EXPECT_EQ(bench({"--suite", "no-such-suite"}).rc, 2);
   EXPECT_EQ(bench({"--device", "tpu"}).rc, 2);

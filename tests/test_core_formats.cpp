@@ -23,14 +23,7 @@ namespace {
 
 ProblemDesc conv2d(int64_t n, int64_t c, int64_t k, int64_t h, int64_t w, int64_t r, int64_t pad, int64_t stride = 1,
                    int64_t groups = 1) {
-  ProblemDesc d;
-  d.op = Op::kConv;
-  d.n = n, d.c = c, d.k = k, d.groups = groups, d.rank = 2;
-  d.input = {h, w, 1};
-  d.kernel = {r, r, 1};
-  d.pad_lo = d.pad_hi = {pad, pad, 0};
-  d.stride = {stride, stride, 1};
-  return d;
+  return conv2d_desc(n, c, k, h, w, r, pad, stride, groups);
 }
 
 // A buffer of one tensor in its dtype, filled from float values (rounded to the dtype: the stored values).

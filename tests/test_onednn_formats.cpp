@@ -398,6 +398,70 @@ TEST(OneDnnFormats, EmptyBatchWithResidual) {
   EXPECT_TRUE(r->run(Tensors{}).is_ok());
 }
 
+// Constant weights (set_constant_weights, what the bench uses for inference): reordered once (blocked layouts) or
+// copied, read at that call only; a run without w then gives the bits of a run handed w, and a run given a w uses it.
+TEST(OneDnnFormats, ConstantWeights) {
+  int compared = 0;
+  Epilogue relu;
+  relu.activation = Activation::kRelu;
+  for (bool blocked : {false, true}) {
+    onednn::RunnerOptions o;
+    o.blocked_layouts = blocked;
+    for (const auto& [name, d] : shapes()) {
+      if (is_pool(d.op))
+        continue;
+      for (Layout act : kLayouts) {
+        SCOPED_TRACE(name + (blocked ? " blocked " : " plain ") + layout_name(act));
+        const ConvProblem p = with_formats(d, DataType::kF32, act, act, relu);
+        Result<onednn::Runner> per_run = onednn::Runner::create(p, o), made = onednn::Runner::create(p, o);
+        ASSERT_TRUE(per_run.is_ok() && made.is_ok()) << per_run.status().to_string();
+        onednn::Runner constant = std::move(made).value();
+        RunData r = make_run(p, 40 + static_cast<uint64_t>(compared));
+        RunData other = make_run(p, 400 + static_cast<uint64_t>(compared));
+        Tensors t;
+        t.x = r.x.data(), t.w = r.w.data(), t.bias = r.bias.data(), t.y = r.y.data();
+        ASSERT_TRUE(per_run->run(t).is_ok());
+        const std::vector<unsigned char> want = r.y.bytes;
+        ASSERT_TRUE(constant.set_constant_weights(r.w.data()).is_ok());
+        std::fill(r.w.bytes.begin(), r.w.bytes.end(), 0xFF); // read at set_constant_weights only
+        std::fill(r.y.bytes.begin(), r.y.bytes.end(), 0xFF);
+        t.w = nullptr;
+        ASSERT_TRUE(constant.run(t).is_ok());
+        EXPECT_EQ(r.y.bytes, want);
+        // A given w wins over the constant one.
+        t.w = other.w.data();
+        ASSERT_TRUE(constant.run(t).is_ok());
+        const std::vector<unsigned char> with_other = r.y.bytes;
+        ASSERT_TRUE(per_run->run(t).is_ok());
+        EXPECT_EQ(r.y.bytes, with_other);
+        EXPECT_NE(with_other, want);
+        ++compared;
+      }
+    }
+  }
+  EXPECT_GT(compared, 8);
+  // Without constant weights a run needs w; pooling has none to set.
+  ProblemDesc d = shapes().front().second;
+  Result<onednn::Runner> made = onednn::Runner::create(with_formats(d, DataType::kF32, Layout::kNCHW, Layout::kNCHW));
+  ASSERT_TRUE(made.is_ok());
+  onednn::Runner r = std::move(made).value();
+  RunData data = make_run(r.problem(), 3);
+  Tensors t;
+  t.x = data.x.data(), t.y = data.y.data();
+  EXPECT_EQ(r.run(t).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.set_constant_weights(nullptr).code(), StatusCode::kInvalidArgument);
+  for (const auto& [name, pd] : shapes())
+    if (is_pool(pd.op)) {
+      Result<onednn::Runner> made_pool = onednn::Runner::create(must_make(pd));
+      ASSERT_TRUE(made_pool.is_ok()) << name;
+      onednn::Runner pool = std::move(made_pool).value();
+      const float w = 1.0f;
+      const Status s = pool.set_constant_weights(&w);
+      EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << name;
+      EXPECT_NE(s.message().find("no weights"), std::string::npos) << s.message();
+    }
+}
+
 #else
 TEST(OneDnnFormats, Skipped) {
   GTEST_SKIP() << "built without oneDNN";

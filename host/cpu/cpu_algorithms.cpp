@@ -69,11 +69,21 @@ float* aligned_workspace(void* workspace) {
   return reinterpret_cast<float*>(aligned);
 }
 
+Result<std::shared_ptr<float>> aligned_floats(int64_t n, const char* what) {
+  const int64_t bytes = sat_mul(std::max<int64_t>(n, 1), static_cast<int64_t>(sizeof(float)));
+  void* p =
+      bytes == INT64_MAX ? nullptr : ::operator new(static_cast<size_t>(bytes), std::align_val_t(64), std::nothrow);
+  if (p == nullptr)
+    return out_of_range(std::string("cannot allocate ") + std::to_string(n) + " floats for " + what);
+  return std::shared_ptr<float>(static_cast<float*>(p), [](float* q) { ::operator delete(q, std::align_val_t(64)); });
+}
+
 namespace {
 
 using Core = Status (*)(const CpuArgs&);
 using CoreWorkspace = size_t (*)(const ConvProblem&);
 using CoreBlocking = std::shared_ptr<const void> (*)(const ConvProblem&);
+using CoreWeights = Result<PreparedWeights> (*)(const ConvProblem&, const void* blocking, const float* w);
 
 // What a CPU row prepares once per plan.
 struct CpuPlan {
@@ -85,6 +95,15 @@ struct CpuPlan {
   size_t x_off = 0, w_off = 0, b_off = 0, y_off = 0, core_off = 0;
   size_t core_workspace = 0;
   std::shared_ptr<const void> blocking; // the core's blocking for `direct ? problem : inner`, once per plan
+  CoreWeights core_weights = nullptr;   // the core's form of constant weights (nullptr: it has none)
+};
+
+// Constant weights of a run_cpu row (PlanOptions::weights): w as f32 NC[D]HW (converted once, or the plan's copy
+// itself when it is f32 NC[D]HW already) and the core's own form of them.
+struct CpuWeights {
+  std::shared_ptr<float> converted; // when w is not f32 NC[D]HW
+  const float* w = nullptr;
+  PreparedWeights core;
 };
 
 bool f32_nchw(const TensorDesc& t) {
@@ -191,9 +210,10 @@ ConvProblem inner_problem(const ConvProblem& p) {
 }
 
 Result<Prepared> prepare_cpu(const ConvProblem& p, const DeviceInfo& dev, Core core, CoreWorkspace core_ws,
-                             CoreBlocking core_blocking, double gflops) {
+                             CoreBlocking core_blocking, double gflops, CoreWeights core_weights = nullptr) {
   auto plan = std::make_shared<CpuPlan>();
   plan->core = core;
+  plan->core_weights = core_weights;
   plan->direct = p.is_plain_f32_nchw();
   size_t total = 0;
   if (plan->direct) {
@@ -235,15 +255,44 @@ Result<Prepared> prepare_cpu(const ConvProblem& p, const DeviceInfo& dev, Core c
   return out;
 }
 
+// Algorithm::prepare_weights of the run_cpu rows: w (the plan's copy, the problem's dtype and layout) converted to
+// f32 NC[D]HW once where it is not, then the core's own form of it.
+Result<PreparedWeights> prepare_cpu_weights(const ConvProblem& p, const void* state, const void* w) {
+  const auto& plan = *static_cast<const CpuPlan*>(state);
+  auto out = std::make_shared<CpuWeights>();
+  PreparedWeights pw;
+  out->w = static_cast<const float*>(w);
+  if (!plan.direct && plan.convert_w) {
+    Result<std::shared_ptr<float>> f32 = aligned_floats(p.w_elements(), "the f32 weights");
+    if (!f32)
+      return f32.status();
+    out->converted = std::move(f32).value();
+    pack(p.tensor(TensorId::kW), w, out->converted.get());
+    out->w = out->converted.get();
+    pw.bytes += static_cast<size_t>(p.w_elements()) * sizeof(float);
+  }
+  if (plan.core_weights != nullptr && p.n() > 0) {
+    Result<PreparedWeights> core = plan.core_weights(plan.direct ? p : plan.inner, plan.blocking.get(), out->w);
+    if (!core)
+      return core.status();
+    out->core = std::move(core).value();
+    pw.bytes += out->core.bytes;
+  }
+  pw.state = std::move(out);
+  return pw;
+}
+
 Status run_cpu(const convarith::KernelArgs& args) {
   const auto& plan = *static_cast<const CpuPlan*>(args.prepared);
   const ConvProblem& p = *args.problem;
+  const auto* weights = static_cast<const CpuWeights*>(args.prepared_weights);
   CpuArgs a;
   a.stream = args.stream;
+  a.packed_w = weights != nullptr ? weights->core.state.get() : nullptr;
   if (plan.direct) {
     a.problem = &p;
     a.x = static_cast<const float*>(args.x);
-    a.w = static_cast<const float*>(args.w);
+    a.w = weights != nullptr ? weights->w : static_cast<const float*>(args.w);
     a.bias = static_cast<const float*>(args.bias);
     a.y = static_cast<float*>(args.y);
     a.workspace = args.workspace;
@@ -260,7 +309,9 @@ Status run_cpu(const convarith::KernelArgs& args) {
   } else {
     a.x = static_cast<const float*>(args.x);
   }
-  if (args.w != nullptr) {
+  if (weights != nullptr) {
+    a.w = weights->w; // converted once, in Plan::create
+  } else if (args.w != nullptr) {
     if (plan.convert_w) {
       pack(p.tensor(TensorId::kW), args.w, at(plan.w_off));
       a.w = at(plan.w_off);
@@ -308,7 +359,7 @@ Status cpu_pool_supports_row(const ConvProblem& p, const DeviceInfo&) {
   return cpu_pool_supports(p);
 }
 Result<Prepared> cpu_conv_prepare(const ConvProblem& p, const DeviceInfo& dev) {
-  return prepare_cpu(p, dev, &cpu_conv_run, &cpu_conv_workspace, &cpu_conv_blocking, 40.0);
+  return prepare_cpu(p, dev, &cpu_conv_run, &cpu_conv_workspace, &cpu_conv_blocking, 40.0, &cpu_conv_prepare_weights);
 }
 Result<Prepared> cpu_conv_transpose_prepare(const ConvProblem& p, const DeviceInfo& dev) {
   return prepare_cpu(p, dev, &cpu_conv_transpose_run, &cpu_conv_transpose_workspace, &cpu_conv_transpose_blocking,
@@ -318,11 +369,13 @@ Status cpu_winograd_supports_row(const ConvProblem& p, const DeviceInfo&) {
   return cpu_winograd_supports(p);
 }
 Result<Prepared> cpu_winograd_prepare(const ConvProblem& p, const DeviceInfo& dev) {
-  Result<Prepared> r = prepare_cpu(p, dev, &cpu_winograd_run, &cpu_winograd_workspace, &cpu_winograd_blocking, 40.0);
+  Result<Prepared> r = prepare_cpu(p, dev, &cpu_winograd_run, &cpu_winograd_workspace, &cpu_winograd_blocking, 40.0,
+                                   &cpu_winograd_prepare_weights);
   if (!r)
     return r;
   Prepared out = *r;
   out.cost_us = cpu_winograd_cost_us(p, std::max(1, dev.cpu_threads));
+  out.cost_us_weights = cpu_winograd_cost_us_weights(p, std::max(1, dev.cpu_threads));
   return out;
 }
 // cpu_amx_bf16 keeps cpu_gemm's plan for the inputs the tiles cannot take exactly (cpu_amx_run says which).
@@ -370,12 +423,12 @@ void append_cpu_algorithms(std::vector<Algorithm>& table) {
   table.push_back(Algorithm{"cpu_gemm", Device::kCpu, op_bit(Op::kConv), all_dtypes, both, true, true, true, "fp32 FMA",
                             "CPU convolution: per-task im2col panels x register-blocked SGEMM (AVX-512/AVX2/SSE "
                             "chosen at run time), any rank, padding, stride, dilation, groups; threaded",
-                            &cpu_conv_supports_row, &cpu_conv_prepare, &run_cpu});
-  table.push_back(Algorithm{"cpu_gemm_col2im", Device::kCpu, op_bit(Op::kConvTranspose), all_dtypes, both, true, true,
-                            true, "fp32 FMA",
-                            "CPU transposed convolution: SGEMM W^T x into columns, deterministic col2im; any rank, "
-                            "padding/cropping, output padding, stride, dilation, groups; threaded",
-                            &cpu_conv_transpose_supports_row, &cpu_conv_transpose_prepare, &run_cpu});
+                            &cpu_conv_supports_row, &cpu_conv_prepare, &run_cpu, &prepare_cpu_weights});
+  table.push_back(Algorithm{
+      "cpu_gemm_col2im", Device::kCpu, op_bit(Op::kConvTranspose), all_dtypes, both, true, true, true, "fp32 FMA",
+      "CPU transposed convolution: SGEMM W^T x into columns, deterministic col2im; any rank, "
+      "padding/cropping, output padding, stride, dilation, groups; threaded",
+      &cpu_conv_transpose_supports_row, &cpu_conv_transpose_prepare, &run_cpu, &prepare_cpu_weights});
   table.push_back(Algorithm{"cpu_pool", Device::kCpu, op_bit(Op::kMaxPool) | op_bit(Op::kAvgPool), all_dtypes, both,
                             true, true, true, "fp32",
                             "CPU max/avg pooling: direct loops, ceil_mode, dilation, count_include_pad; threaded",
@@ -385,7 +438,7 @@ void append_cpu_algorithms(std::vector<Algorithm>& table) {
                             "CPU 2-D 3x3 stride-1 convolution by Winograd F(2x2,3x3): transforms around 16 SGEMMs per "
                             "block of 2x2 output tiles (2.25x fewer products); any padding, groups; Inf/NaN reruns "
                             "on cpu_gemm; threaded",
-                            &cpu_winograd_supports_row, &cpu_winograd_prepare, &run_cpu});
+                            &cpu_winograd_supports_row, &cpu_winograd_prepare, &run_cpu, &prepare_cpu_weights});
   table.push_back(Algorithm{"cpu_amx_bf16", Device::kCpu, op_bit(Op::kConv), dtype_bit(DataType::kBF16), both, true,
                             false, true, "bf16 products, fp32 accumulation (AMX TDPBF16PS)",
                             "CPU bf16 convolution on Intel AMX tiles: implicit GEMM, im2col rows x filter panels in "

@@ -6,6 +6,9 @@
 // slot of the workspace, so the whole column matrix never exists, and multiplies it with its rows of the
 // weights: packed once per run, or, where each row is used by one task only (N = 1, one pixel block), read in
 // place by the row-major tile (gemm_block_rows: read once, where packing reads, writes and reads them again).
+// With constant weights (PlanOptions::weights) they are packed once, in Plan::create (cpu_conv_prepare_weights:
+// every group's panels and whether one is Inf or NaN), and every run multiplies those panels: the same panels
+// in the same order as a run that packs them, so the same bits.
 // 1x1 unit-stride unpadded layers use x as the panel directly. Layers with one output channel per group (Kg = 1,
 // e.g. depthwise) take a direct row-wise loop instead (direct_plane), and so does every layer whose weights hold
 // an Inf or NaN (found while they are packed; with weights read in place, any Inf or NaN output sends the problem
@@ -224,6 +227,35 @@ uint32_t pack_weight_rows(const float* wg, int64_t kg, int64_t depth, int64_t k0
   return special;
 }
 
+// Every group's weights w packed as the GEMM's A at a (a_floats floats per group): panel (gi, i) holds rows i*mr.. of
+// group gi as [depth][mr]; depth block by depth block, the block's panels are adjacent ([k0 block][panel][kc][mr]),
+// so a gemm_block call streams one contiguous range of A. A task per (group, panel). True when a weight is Inf or NaN.
+bool pack_all_weights(const Geometry& g, const float* w, int64_t a_floats, float* a) {
+  const GemmKernel& gk = gemm_kernel();
+  const int64_t depth = g.cg * g.ker_spatial, panels = ceil_div(g.kg, gk.mr);
+  std::atomic<bool> nonfinite{false};
+  auto pack = [&](int64_t task, int) {
+    uint32_t special = 0;
+    const int64_t gi = task / panels, i0 = task % panels * gk.mr;
+    for (int64_t k0 = 0; k0 < depth; k0 += kGemmKc) {
+      const int64_t kc = std::min(kGemmKc, depth - k0);
+      special |= pack_weight_rows(w + gi * g.kg * depth, g.kg, depth, k0, kc, i0, gk.mr, gk.mr,
+                                  a + gi * a_floats + k0 * panels * gk.mr + i0 * kc);
+    }
+    if (special != 0)
+      nonfinite.store(true, std::memory_order_relaxed);
+  };
+  ThreadPool::instance().parallel_for(g.groups * panels, pack);
+  return nonfinite.load(std::memory_order_relaxed);
+}
+
+// Constant weights of cpu_gemm (cpu_conv_prepare_weights): the packed panels of every group, once.
+struct ConvWeights {
+  std::shared_ptr<float> a;
+  int64_t a_floats = 0;   // per group
+  bool nonfinite = false; // a weight is Inf or NaN: every run takes the direct loops
+};
+
 constexpr int64_t kRowChunk = 256;  // output columns accumulated at once in a stack buffer
 constexpr int64_t kCachedTaps = 16; // W taps whose column ranges direct_plane computes once
 
@@ -426,6 +458,23 @@ std::shared_ptr<const void> cpu_conv_blocking(const ConvProblem& p) {
   return std::make_shared<const ConvBlocking>(conv_blocking(p));
 }
 
+Result<PreparedWeights> cpu_conv_prepare_weights(const ConvProblem& p, const void*, const float* w) {
+  const Geometry g(p);
+  PreparedWeights out;
+  if (p.n() == 0 || g.kg == 1)
+    return out; // nothing to prepare: the direct loops (Kg = 1) read w as it is
+  auto cw = std::make_shared<ConvWeights>();
+  cw->a_floats = packed_a_floats(gemm_kernel(), g.kg, sat_mul(g.cg, g.ker_spatial));
+  Result<std::shared_ptr<float>> a = aligned_floats(sat_mul(g.groups, cw->a_floats), "cpu_gemm's packed weights");
+  if (!a)
+    return a.status();
+  cw->a = std::move(a).value();
+  cw->nonfinite = pack_all_weights(g, w, cw->a_floats, cw->a.get());
+  out.bytes = static_cast<size_t>(g.groups * cw->a_floats) * sizeof(float);
+  out.state = std::move(cw);
+  return out;
+}
+
 size_t cpu_conv_workspace(const ConvProblem& p) {
   if (p.k() == p.groups())
     return 0; // the direct path (Kg = 1) needs none
@@ -472,26 +521,17 @@ Status cpu_conv_run(const KernelArgs& args) {
   float* a_packed = aligned_workspace(args.workspace);
   float* scratch = a_packed + g.groups * blk.a_floats;
 
-  // Pack the weights once per run (unless every task reads its own rows in place): panel (gi, i) holds rows i*mr.. of
-  // group gi as [depth][mr]; depth block by depth block, the block's panels are adjacent ([k0 block][panel][kc][mr]),
-  // so a gemm_block call streams one contiguous range of A. A task that meets a non-finite weight says so.
+  // Constant weights packed once in Plan::create (cpu_conv_prepare_weights): their panels, and their finiteness
+  // test; else the weights are packed now, unless every task reads its own rows in place.
+  const auto* given = static_cast<const ConvWeights*>(args.packed_w);
+  if (given != nullptr && given->nonfinite)
+    return run_direct();
+  const bool rows_in_place = blk.rows_in_place && given == nullptr;
+  const float* a_base = given != nullptr ? given->a.get() : a_packed;
+  const int64_t a_group = given != nullptr ? given->a_floats : blk.a_floats; // packed floats per group
   std::atomic<bool> nonfinite_w{false};
-  auto pack = [&](int64_t task, int) {
-    uint32_t special = 0;
-    const int64_t gi = task / panels, i0 = task % panels * gk.mr;
-    for (int64_t k0 = 0; k0 < depth; k0 += kGemmKc) {
-      const int64_t kc = std::min(kGemmKc, depth - k0);
-      special |= pack_weight_rows(args.w + gi * g.kg * depth, g.kg, depth, k0, kc, i0, gk.mr, gk.mr,
-                                  a_packed + gi * blk.a_floats + k0 * panels * gk.mr + i0 * kc);
-    }
-    if (special != 0)
-      nonfinite_w.store(true, std::memory_order_relaxed);
-  };
-  if (!blk.rows_in_place) {
-    pool.parallel_for(g.groups * panels, pack);
-    if (nonfinite_w.load(std::memory_order_relaxed))
-      return run_direct();
-  }
+  if (given == nullptr && !rows_in_place && pack_all_weights(g, args.w, blk.a_floats, a_packed))
+    return run_direct();
 
   const int64_t per_group = blk.blocks * blk.mblocks, per_image = g.groups * per_group;
   auto compute = [&](int64_t task, int slot) {
@@ -523,18 +563,18 @@ Status cpu_conv_run(const KernelArgs& args) {
         ldb = blk.nc_pad;
         readable = blk.nc_pad;
       }
-      if (blk.rows_in_place) {
+      if (rows_in_place) {
         // The task's weight rows in place, row-major (depth floats apart), from this depth block on.
         gemm_block_rows(gk, rows, nc, kc, args.w + (gi * g.kg + m0) * depth + k0, depth, b, ldb, readable, yg,
                         g.out_spatial, k0 > 0, bias);
       } else {
         // This depth block's panels are [panel][kc][mr]: the task's first is panel m0 / mr (no packed weights are
         // in the workspace when the tasks read theirs in place, so no pointer into them is formed then).
-        gemm_block(gk, rows, nc, kc, a_packed + gi * blk.a_floats + k0 * panels * gk.mr + m0 * kc, kc * gk.mr, b, ldb,
+        gemm_block(gk, rows, nc, kc, a_base + gi * a_group + k0 * panels * gk.mr + m0 * kc, kc * gk.mr, b, ldb,
                    readable, yg, g.out_spatial, k0 > 0, bias);
       }
     }
-    if (blk.rows_in_place) {
+    if (rows_in_place) {
       // Weights read in place were not checked: an Inf or NaN output (an Inf/NaN weight times the panel's zero
       // padding is NaN where padding must add nothing; or Inf/NaN in x) sends the problem to the direct loops.
       uint32_t special = 0;

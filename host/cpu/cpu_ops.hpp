@@ -59,6 +59,9 @@ struct CpuArgs {
   // The core's blocking, computed once per plan (cpu_conv_blocking / cpu_conv_transpose_blocking). With it the
   // core trusts the Plan's checks; nullptr (direct callers) recomputes the blocking and checks the arguments.
   const void* prepared = nullptr;
+  // Constant weights (PlanOptions::weights): the core's own form of w made once by its prepare_weights (cpu_conv_
+  // prepare_weights, cpu_winograd_prepare_weights), or nullptr: the core prepares w itself in this run.
+  const void* packed_w = nullptr;
 };
 using KernelArgs = CpuArgs;
 
@@ -68,6 +71,10 @@ Status cpu_conv_supports(const ConvProblem& p);
 size_t cpu_conv_workspace(const ConvProblem& p);
 Status cpu_conv_run(const KernelArgs& args);
 std::shared_ptr<const void> cpu_conv_blocking(const ConvProblem& p); // for CpuArgs::prepared
+// Constant weights for cpu_conv_run (CpuArgs::packed_w): w (f32 NC[D]HW) packed as the GEMM's panels once, with
+// the finiteness test the run's packing makes; an empty state where the run packs nothing (one channel per group:
+// the direct loops read w). `blocking` is cpu_conv_blocking(p) or nullptr.
+Result<PreparedWeights> cpu_conv_prepare_weights(const ConvProblem& p, const void* blocking, const float* w);
 
 // "cpu_gemm_col2im": transposed convolution as columns = W^T x (SGEMM, x read in place; for one image with
 // few input pixels columns^T = x^T W, the weights read in place), then a deterministic col2im accumulation
@@ -86,7 +93,11 @@ Status cpu_winograd_supports(const ConvProblem& p);
 size_t cpu_winograd_workspace(const ConvProblem& p);
 Status cpu_winograd_run(const KernelArgs& args);
 std::shared_ptr<const void> cpu_winograd_blocking(const ConvProblem& p);
-double cpu_winograd_cost_us(const ConvProblem& p, int threads); // auto's estimate, in cpu_gemm's units
+double cpu_winograd_cost_us(const ConvProblem& p, int threads);         // auto's estimate, in cpu_gemm's units
+double cpu_winograd_cost_us_weights(const ConvProblem& p, int threads); // the same with the filters transformed once
+// Constant weights for cpu_winograd_run (CpuArgs::packed_w): the transformed filters U once (and whether a weight is
+// Inf or NaN, which sends every run to cpu_gemm). `blocking` is cpu_winograd_blocking(p) or nullptr.
+Result<PreparedWeights> cpu_winograd_prepare_weights(const ConvProblem& p, const void* blocking, const float* w);
 
 // "cpu_amx_bf16": bf16 convolution on Intel AMX tiles (TDPBF16PS), fp32 accumulation (cpu_amx.cpp). run() sets
 // *needs_fallback, writing nothing to y, when an Inf/NaN, a subnormal or a value small enough for the tiles' flush to
@@ -117,6 +128,8 @@ Status check_cpu_args(const KernelArgs& args, const char* algorithm, size_t work
 // Workspace start rounded up to 64 bytes (workspace() sizes include kWorkspaceSlack for this).
 constexpr size_t kWorkspaceSlack = 64;
 float* aligned_workspace(void* workspace);
+// n floats of 64-byte aligned host memory (prepared weights), or kOutOfRange naming `what` when they cannot be had.
+Result<std::shared_ptr<float>> aligned_floats(int64_t n, const char* what);
 
 // Saturating sizes for blocking decisions and workspace sizes: workspace() is called for every
 // valid problem (N = 0 too), whose products can pass 2^63 (found by fuzz/fuzz_problem). A size

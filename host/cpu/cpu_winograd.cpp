@@ -9,15 +9,17 @@
 // 16 * 2 * K * C multiply-adds per tile where direct convolution does 4 * 9 * K * C: 2.25x fewer.
 //
 // Run: the filters are transformed into U (packed as the GEMM's A, once per run, a task per group and 6-row panel;
-// an Inf or NaN weight sends the whole problem to cpu_gemm before y is touched). Then a task per (image, group,
-// block of tb tiles) transforms its input patches into V (its slot), runs the 16 GEMMs into M (its slot; the
-// micro-kernels of gemm.cpp) and transforms M into its outputs, adding the bias. Every sum is in a fixed order,
-// whatever the thread count: deterministic.
-// Accuracy: the transforms add and halve (exact on small integers: the tests compare exactly there); in floating
-// point the products are of transformed values, so the error is a small multiple of direct convolution's (tests
-// bound it with the same rule as every row, and measure it: docs/DESIGN.md). Special values: where any output is
-// Inf or NaN (an Inf or NaN in x, or an overflow the transforms made), the problem is run again by cpu_gemm, which
-// gives IEEE semantics per product (Winograd's sums of infinities would be NaN where the direct sum is Inf).
+// an Inf or NaN weight sends the whole problem to cpu_gemm before y is touched) -- or, with constant weights
+// (PlanOptions::weights), once in Plan::create (cpu_winograd_prepare_weights), and the runs read that U (the same
+// U: the same bits); the estimate auto ranks by then drops the transform (cpu_winograd_cost_us_weights). Then a task
+// per (image, group, block of tb tiles) transforms its input patches into V (its slot), runs the 16 GEMMs into M (its
+// slot; the micro-kernels of gemm.cpp) and transforms M into its outputs, adding the bias. Every sum is in a fixed
+// order, whatever the thread count: deterministic. Accuracy: the transforms add and halve (exact on small integers: the
+// tests compare exactly there); in floating point the products are of transformed values, so the error is a small
+// multiple of direct convolution's (tests bound it with the same rule as every row, and measure it: docs/DESIGN.md).
+// Special values: where any output is Inf or NaN (an Inf or NaN in x, or an overflow the transforms made), the problem
+// is run again by cpu_gemm, which gives IEEE semantics per product (Winograd's sums of infinities would be NaN where
+// the direct sum is Inf).
 //
 // Workspace: U for every group, one slot (V and M of a tile block) per thread; at least cpu_gemm's, for the rerun.
 #include <algorithm>
@@ -259,6 +261,47 @@ Status cpu_winograd_supports(const ConvProblem& p) {
   return Status::ok();
 }
 
+namespace {
+
+// Every group's U (b.u_floats at u), a task per (group, panel of mr rows). True when a weight is Inf or NaN.
+bool transform_all_filters(const WinoBlocking& b, const float* w, float* u) {
+  const GemmKernel& gk = gemm_kernel();
+  std::atomic<bool> special{false};
+  const int64_t panels = b.rows_pad / gk.mr;
+  auto filters = [&](int64_t task, int) {
+    const int64_t gi = task / panels, r0 = task % panels * gk.mr;
+    if (transform_filters(b, w + gi * b.kg * b.cg * 9, r0, gk.mr, u + gi * kXi * b.u_xi_floats) != 0)
+      special.store(true, std::memory_order_relaxed);
+  };
+  ThreadPool::instance().parallel_for(b.groups * panels, filters);
+  return special.load(std::memory_order_relaxed);
+}
+
+// Constant weights of cpu_winograd (cpu_winograd_prepare_weights): every group's U, once.
+struct WinoWeights {
+  std::shared_ptr<float> u;
+  bool special = false; // a weight is Inf or NaN: every run goes to cpu_gemm
+};
+
+} // namespace
+
+Result<PreparedWeights> cpu_winograd_prepare_weights(const ConvProblem& p, const void* blocking, const float* w) {
+  PreparedWeights out;
+  if (p.n() == 0)
+    return out;
+  const std::shared_ptr<const void> own = blocking == nullptr ? cpu_winograd_blocking(p) : nullptr;
+  const WinoBlocking& b = *static_cast<const WinoBlocking*>(blocking != nullptr ? blocking : own.get());
+  auto ww = std::make_shared<WinoWeights>();
+  Result<std::shared_ptr<float>> u = aligned_floats(b.u_floats, "cpu_winograd's transformed filters");
+  if (!u)
+    return u.status();
+  ww->u = std::move(u).value();
+  ww->special = transform_all_filters(b, w, ww->u.get());
+  out.bytes = static_cast<size_t>(b.u_floats) * sizeof(float);
+  out.state = std::move(ww);
+  return out;
+}
+
 std::shared_ptr<const void> cpu_winograd_blocking(const ConvProblem& p) {
   auto b = std::make_shared<WinoBlocking>(wino_blocking(p));
   b->conv = cpu_conv_blocking(p);
@@ -274,7 +317,8 @@ size_t cpu_winograd_workspace(const ConvProblem& p) {
   return std::max(own, cpu_conv_workspace(p));
 }
 
-double cpu_winograd_cost_us(const ConvProblem& p, int threads) {
+namespace {
+double winograd_cost_us(const ConvProblem& p, int threads, bool weights_prepared) {
   // Nanoseconds of one core, in the units of cpu_gemm's estimate (its nominal FLOPs at 40 GFLOP/s per thread):
   // the 16 GEMMs over tiles rounded up to nr per task and channels to mr (so depthwise and small groups stay on
   // cpu_gemm's direct loops); ~1 ns per U element transformed (once per run), and each tile block's read of it,
@@ -286,9 +330,18 @@ double cpu_winograd_cost_us(const ConvProblem& p, int threads) {
   const double tiles = double(b.n) * double(b.tblocks) * double(round_up(b.tb, gk.nr));
   const double gemm = 2.0 * kXi * double(b.groups) * double(b.rows_pad) * double(b.cg) * tiles / 40.0;
   const double u_floats = kXi * double(b.groups) * double(b.kg) * double(b.cg);
-  const double u = 1.0 * u_floats + (b.u_large ? 2.0 : 0.15) * u_floats * double(b.n) * double(b.tblocks);
+  const double u =
+      (weights_prepared ? 0.0 : 1.0) * u_floats + (b.u_large ? 2.0 : 0.15) * u_floats * double(b.n) * double(b.tblocks);
   const double vm = 0.3 * kXi * double(b.groups) * (double(b.cg) * double(b.kblocks) + double(b.kg)) * tiles;
   return 5.0 + (gemm + u + vm) / std::max(1, threads) * 1e-3;
+}
+} // namespace
+
+double cpu_winograd_cost_us(const ConvProblem& p, int threads) {
+  return winograd_cost_us(p, threads, false);
+}
+double cpu_winograd_cost_us_weights(const ConvProblem& p, int threads) {
+  return winograd_cost_us(p, threads, true); // no filter transform per run
 }
 
 Status cpu_winograd_run(const KernelArgs& args) {
@@ -308,21 +361,18 @@ Status cpu_winograd_run(const KernelArgs& args) {
   const auto rerun_direct = [&] {
     KernelArgs direct = args;
     direct.prepared = b.conv.get();
+    direct.packed_w = nullptr; // U is not cpu_gemm's form of the weights
     return cpu_conv_run(direct);
   };
-  float* u = aligned_workspace(args.workspace);
-  float* scratch = u + b.u_floats;
+  float* u_own = aligned_workspace(args.workspace);
+  float* scratch = u_own + b.u_floats;
 
-  std::atomic<bool> special{false};
-  const int64_t panels = b.rows_pad / gk.mr;
-  auto filters = [&](int64_t task, int) {
-    const int64_t gi = task / panels, r0 = task % panels * gk.mr;
-    if (transform_filters(b, args.w + gi * b.kg * b.cg * 9, r0, gk.mr, u + gi * kXi * b.u_xi_floats) != 0)
-      special.store(true, std::memory_order_relaxed);
-  };
-  pool.parallel_for(b.groups * panels, filters);
-  if (special.load(std::memory_order_relaxed))
+  // The filters transformed once in Plan::create (cpu_winograd_prepare_weights), or now.
+  const auto* given = static_cast<const WinoWeights*>(args.packed_w);
+  if (given != nullptr ? given->special : transform_all_filters(b, args.w, u_own))
     return rerun_direct();
+  const float* u = given != nullptr ? given->u.get() : u_own;
+  std::atomic<bool> special{false};
 
   auto compute = [&](int64_t task, int slot) {
     const int64_t per_image = b.groups * b.tblocks * b.kblocks;

@@ -146,6 +146,7 @@ struct Runner::State {
   // hence one Runner per thread.
   mutable memory px, pw, py;
   dnnl::reorder rx, rw, ry, rz; // caller -> primitive layout (x, w, z) and back (y)
+  memory cw;                    // set_constant_weights(): the weights in the primitive's layout, made once
 };
 
 Runner::Runner() = default;
@@ -407,14 +408,45 @@ Status Runner::run(const float* x, const float* w, const float* bias, float* y) 
   return run(t);
 }
 
+Status Runner::set_constant_weights(const void* w) {
+  if (!state_)
+    return invalid_argument("oneDNN Runner is empty (default-constructed or moved from)");
+  State& st = *state_;
+  if (!st.has_weights)
+    return invalid_argument(std::string("oneDNN Runner::set_constant_weights: ") + op_name(st.problem.op()) +
+                            " has no weights");
+  if (w == nullptr)
+    return invalid_argument("oneDNN Runner::set_constant_weights: w is null");
+  if (st.empty)
+    return Status::ok();
+  try {
+    const memory::desc& to = st.pw ? st.pw_md : st.w_md;
+    memory c(to, st.engine);
+    if (st.pw) {
+      memory wm(st.w_md, st.engine, const_cast<void*>(w));
+      st.rw.execute(st.stream, wm, c);
+      st.stream.wait();
+    } else {
+      std::memcpy(c.get_data_handle(), w, st.w_md.get_size());
+    }
+    st.cw = c;
+  } catch (const dnnl::error& e) {
+    return internal_error(std::string("oneDNN weight reorder failed: ") + e.what());
+  }
+  return Status::ok();
+}
+
 Status Runner::run(const Tensors& t) const {
   if (!state_)
     return invalid_argument("oneDNN Runner is empty (default-constructed or moved from)");
   const State& st = *state_;
   if (st.empty)
     return Status::ok();
-  if (t.x == nullptr || t.y == nullptr || (st.has_weights && t.w == nullptr) || (st.residual && t.z == nullptr))
-    return invalid_argument("oneDNN Runner::run: x, y (w for conv ops, z with a residual) must not be null");
+  const bool constant_w = st.has_weights && t.w == nullptr && st.cw;
+  if (t.x == nullptr || t.y == nullptr || (st.has_weights && t.w == nullptr && !constant_w) ||
+      (st.residual && t.z == nullptr))
+    return invalid_argument("oneDNN Runner::run: x, y (w for conv ops without constant weights, z with a residual) "
+                            "must not be null");
   const auto mut = [](const void* v) { return const_cast<void*>(v); };
   try {
     memory xm(st.x_md, st.engine, mut(t.x));
@@ -437,12 +469,16 @@ Status Runner::run(const Tensors& t) const {
     }
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
     if (st.has_weights) {
-      memory wm(st.w_md, st.engine, mut(t.w));
-      if (st.pw) {
-        st.rw.execute(st.stream, wm, st.pw);
-        wm = st.pw;
+      if (constant_w) {
+        args.emplace(DNNL_ARG_WEIGHTS, st.cw);
+      } else {
+        memory wm(st.w_md, st.engine, mut(t.w));
+        if (st.pw) {
+          st.rw.execute(st.stream, wm, st.pw);
+          wm = st.pw;
+        }
+        args.emplace(DNNL_ARG_WEIGHTS, wm);
       }
-      args.emplace(DNNL_ARG_WEIGHTS, wm);
       memory bm(st.b_md, st.engine, mut(t.bias != nullptr ? t.bias : st.zero_bias.data()));
       if (st.bias_post_op < 0)
         args.emplace(DNNL_ARG_BIAS, bm);

@@ -72,6 +72,10 @@ public:
   // residual held in another buffer, y is overwritten with z before oneDNN runs (see above): on an
   // execution error y may hold z.
   Status run(const Tensors& t) const;
+  // Constant weights (inference): w, in the problem's w dtype and layout, reordered once into the layout the
+  // primitive takes (a copy where that is the caller's), as oneDNN's users do for weights that never change. A
+  // later run with t.w == nullptr uses them (a run given a w uses that w). Conv ops only.
+  Status set_constant_weights(const void* w);
   // The original f32 entry point: y = op(x, w) + bias (w and bias ignored for pooling; bias may be
   // nullptr). Only for problems whose tensors are all f32 and without a residual (any layout, any
   // activation); others are kInvalidArgument naming what they need.

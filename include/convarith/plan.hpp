@@ -62,6 +62,14 @@ struct PlanOptions {
   std::string tune_cache_file;
   int tune_warmup = 2; // "tune": untimed runs per candidate row
   int tune_reps = 5;   // "tune": timed runs per candidate row (the median decides); at least 1
+  // Constant weights (inference): the filter w, in the problem's w dtype and layout, in the plan's memory space
+  // (host memory for kCpu and kEmulated, device memory for kCuda), read during create() only. The plan keeps its
+  // own prepared form of them: the CPU rows convert them to f32 once and keep them packed as the GEMM's panels
+  // (cpu_gemm) or Winograd-transformed (cpu_winograd), so no run repacks them; the other rows keep a copy. A run
+  // with Tensors::w == nullptr then uses them; a run given a w uses that w instead, as a plan without weights
+  // does. `auto` ranks the rows by their cost with the weights prepared. "tune" times the rows on its own
+  // scratch weights, each row preparing them as it would these. Not for pooling (no weights).
+  const void* weights = nullptr;
 };
 
 // What "tune" measured (Plan::tuning()).
@@ -115,9 +123,13 @@ public:
   const std::vector<std::string>& warnings() const;
   bool deterministic() const;
   size_t workspace_bytes() const { return workspace_bytes_; }
+  // PlanOptions::weights was given: run() takes Tensors::w == nullptr and uses the plan's prepared form of them.
+  bool has_prepared_weights() const;
+  size_t prepared_weight_bytes() const;                // memory the plan holds for them (0 without)
   double cost_estimate_us() const { return cost_us_; } // the row's estimate that ranked it (not a measurement)
 
   // Runs y = act(alpha * op(x, w) + bias + beta * z).
+  //  w may be nullptr when the plan has prepared weights (has_prepared_weights()): they are used then.
   //  Each tensor has the problem's dtype and layout (ConvProblem::tensor()); y is fully overwritten; z may be
   //  y itself (in-place residual) but may not overlap it otherwise. workspace: at least workspace_bytes()
   //  (may be nullptr when that is 0). Outputs (y, workspace) may not overlap any other argument (inputs may

@@ -244,7 +244,7 @@ class Plan:
 
     Plan(op, x, w=None, *, bias=None, z=None, out=None, device="cpu", algorithm="auto", dtype=None,
          layout=None, w_layout=None, math="strict", activation=None, alpha=1, beta=0, leaky_alpha=0.01,
-         clip_min=0, clip_max=6, tune_cache=None, **attributes)
+         clip_min=0, clip_max=6, tune_cache=None, constant_weights=False, **attributes)
 
     x, w, bias, z, out: arrays (their dtype and layout are read: an NCHW-shaped array with NHWC strides is
     channels last) or shapes (then dtype= and layout= say, default f32 and NCHW). bias, z and out are only
@@ -257,13 +257,20 @@ class Plan:
     driver and convarith's version). A stale or corrupt cache file or a failed write is a RuntimeWarning (and in
     .warnings), never an error. .tuned, .tuning (what was measured or found) and .auto_algorithm say what
     happened.
+    constant_weights=True (w an array): the weights of an inference layer, which never change. The plan reads w
+    here only and keeps its own prepared form (the CPU rows: converted to f32 and packed, or Winograd-transformed,
+    once); run(x) without w then uses it, with the same bits as a run handed w (a run given w uses that w).
+    .constant_weight_bytes is the memory it holds.
     """
 
     def __init__(self, op, x, w=None, *, bias=None, z=None, out=None, device="cpu", algorithm="auto", dtype=None,
                  layout=None, w_layout=None, math="strict", activation=None, alpha=1.0, beta=0.0, leaky_alpha=0.01,
-                 clip_min=0.0, clip_max=6.0, tune_cache=None, **attributes):
+                 clip_min=0.0, clip_max=6.0, tune_cache=None, constant_weights=False, **attributes):
         if tune_cache is not None and algorithm != "tune":
             raise ValueError(f"tune_cache is for algorithm='tune' (the algorithm is {algorithm!r})")
+        if constant_weights and (w is None or isinstance(w, (tuple, list))):
+            raise ValueError("constant_weights=True needs the weights w as an array (the plan keeps their prepared "
+                             "form), not " + ("None" if w is None else f"the shape {tuple(w)}"))
         formats = {}
         x_shape, x_dtype, x_layout = self._template("x", x)
         dt = dtype if dtype is not None else (x_dtype or "f32")
@@ -289,7 +296,9 @@ class Plan:
         formats.update(math=math, activation=activation or "identity", alpha=float(alpha), beta=float(beta),
                        leaky_alpha=float(leaky_alpha), clip_min=float(clip_min), clip_max=float(clip_max))
         self._problem = _problem(op, x_shape, w_shape, attributes, **formats)
-        self._plan = _core.Plan(self._problem, device, algorithm, os.fspath(tune_cache) if tune_cache else "")
+        native_w, w_bf16 = _native("w", w) if constant_weights else (None, False)
+        self._plan = _core.Plan(self._problem, device, algorithm, os.fspath(tune_cache) if tune_cache else "",
+                                native_w, w_bf16)
         self._y = self._problem.tensor("y")
         for message in self._plan.warnings:
             warnings.warn(f"convarith.Plan: {message}", RuntimeWarning, stacklevel=2)
@@ -346,6 +355,16 @@ class Plan:
     @property
     def workspace_bytes(self):
         return self._plan.workspace_bytes
+
+    @property
+    def constant_weights(self):
+        """True when the plan was made with constant_weights=True: run() may leave w out."""
+        return self._plan.has_constant_weights
+
+    @property
+    def constant_weight_bytes(self):
+        """Memory the plan holds for its constant weights (0 without)."""
+        return self._plan.constant_weight_bytes
 
     @property
     def output_shape(self):
@@ -421,7 +440,7 @@ class Plan:
         """y = activation(alpha * op(x, w) + bias + beta * z) into `out` (allocated when None), returned.
 
         Every array must have the plan's dtype, logical shape and layout (checked; the error says what was
-        expected). Zero-copy; the GIL is released while the plan runs. On error nothing is written.
+        expected). w may be None on a plan made with constant_weights=True (its own weights are used). Zero-copy; the GIL is released while the plan runs. On error nothing is written.
         """
         if out is None:
             out = self.empty_output(x)

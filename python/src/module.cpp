@@ -430,11 +430,15 @@ struct PyPlan {
       if (!w.is_none())
         throw nb::value_error((std::string(op_name(p.op())) + " takes no weights: pass w=None").c_str());
     } else {
-      if (w.is_none())
-        throw nb::value_error((std::string(op_name(p.op())) + " needs the weights w").c_str());
-      aw = import_array<ROArray>("w", w, false);
-      check_array("w", *aw, p.tensor(TensorId::kW), dev, u16_bf16 & 2u);
-      t.w = aw->data();
+      if (w.is_none() && !plan.has_prepared_weights())
+        throw nb::value_error(
+            (std::string(op_name(p.op())) + " needs the weights w (or a plan made with constant_weights=True)")
+                .c_str());
+      if (!w.is_none()) {
+        aw = import_array<ROArray>("w", w, false);
+        check_array("w", *aw, p.tensor(TensorId::kW), dev, u16_bf16 & 2u);
+        t.w = aw->data();
+      } // else the plan's constant weights
     }
     if (!bias.is_none()) {
       if (pool)
@@ -598,20 +602,38 @@ NB_MODULE(_convarith, m) {
       .def(
           "__init__",
           [](PyPlan* self, const Problem& p, const std::string& device, const std::string& algorithm,
-             const std::string& tune_cache) {
+             const std::string& tune_cache, nb::handle weights, bool weights_u16_bf16) {
             PlanOptions options;
             options.algorithm = algorithm;
             options.tune_cache_file = tune_cache;
             const Device d = take(parse_device(device));
+            // Constant weights: checked as run() checks w (dtype, shape, layout, memory space), read by create().
+            std::optional<ROArray> aw;
+            if (!weights.is_none()) {
+              if (is_pool(p.p.op()))
+                throw nb::value_error(
+                    (std::string(op_name(p.p.op())) + " takes no weights: constant weights are for conv ops").c_str());
+              aw = import_array<ROArray>("w", weights, false);
+              DeviceInfo where;
+              where.device = d;
+              where.ordinal = d == Device::kCuda ? aw->device_id() : -1; // the plan's own ordinal is checked below
+              check_array("w", *aw, p.p.tensor(TensorId::kW), where, weights_u16_bf16);
+              options.weights = aw->data();
+            }
             std::optional<Result<Plan>> made;
             {
               nb::gil_scoped_release release; // "tune" times the rows: seconds on the emulated device
               made.emplace(Plan::create(p.p, d, options));
             }
             Plan plan = take(std::move(*made));
+            if (aw)
+              check_array("w", *aw, p.p.tensor(TensorId::kW), plan.device_info(), weights_u16_bf16);
             new (self) PyPlan{std::move(plan)};
           },
-          "problem"_a, "device"_a = "cpu", "algorithm"_a = "auto", "tune_cache"_a = "")
+          "problem"_a, "device"_a = "cpu", "algorithm"_a = "auto", "tune_cache"_a = "", "weights"_a = nb::none(),
+          "weights_u16_bf16"_a = false)
+      .def_prop_ro("has_constant_weights", [](const PyPlan& s) { return s.plan.has_prepared_weights(); })
+      .def_prop_ro("constant_weight_bytes", [](const PyPlan& s) { return s.plan.prepared_weight_bytes(); })
       .def_prop_ro("algorithm", [](const PyPlan& s) { return std::string(s.plan.algorithm()); })
       .def_prop_ro("requested_algorithm", [](const PyPlan& s) { return s.plan.requested_algorithm(); })
       .def_prop_ro("auto_algorithm", [](const PyPlan& s) { return s.plan.auto_algorithm(); })

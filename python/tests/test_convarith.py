@@ -388,6 +388,28 @@ def test_tune_cache_warnings_are_runtime_warnings(tmp_path):
     assert convarith.Plan("conv", x, w).auto_algorithm == "cpu_gemm"
 
 
+@pytest.mark.parametrize("algorithm", ["cpu_gemm", "cpu_winograd", "auto"])
+def test_constant_weights_are_read_once_and_give_the_same_bits(algorithm):
+    x, b = rand(2, 6, 9, 8), rand(5)
+    for w in (rand(5, 6, 3, 3), channels_last(rand(5, 6, 3, 3)), rand(5, 6, 3, 3, dtype=np.float16)):
+        xx = x.astype(w.dtype)
+        plain = convarith.Plan("conv", xx, w, pads=(1, 1, 1, 1), algorithm=algorithm)
+        const = convarith.Plan("conv", xx, w, pads=(1, 1, 1, 1), algorithm=algorithm, constant_weights=True)
+        assert const.constant_weights and not plain.constant_weights
+        assert const.constant_weight_bytes >= w.nbytes and plain.constant_weight_bytes == 0
+        want = plain.run(xx, w, b.astype(w.dtype))
+        w_before = w.copy()
+        w[...] = np.nan  # read by the plan's constructor only
+        got = const.run(xx, None, b.astype(w.dtype))
+        assert got.tobytes() == want.tobytes()
+        assert np.isnan(const.run(xx, w, b.astype(w.dtype))).all()  # a given w is used
+        w[...] = w_before
+    with pytest.raises(ValueError, match="needs the weights w"):
+        plain.run(xx, None, None)
+    with pytest.raises(ValueError, match="constant_weights=True needs the weights w as an array"):
+        convarith.Plan("conv", (1, 6, 9, 8), (5, 6, 3, 3), constant_weights=True)
+
+
 def test_concurrent_runs_of_one_plan():
     # The plan's host workspace comes from a pool kept between runs: concurrent runs each take their own, and a
     # reused (dirty) workspace gives the same bits as a fresh one.

@@ -232,6 +232,18 @@ std::string param_name(const std::string& name) {
   return out;
 }
 
+ProblemDesc conv2d_desc(int64_t n, int64_t c, int64_t k, int64_t h, int64_t w, int64_t r, int64_t pad, int64_t stride,
+                        int64_t groups) {
+  ProblemDesc d;
+  d.op = Op::kConv;
+  d.n = n, d.c = c, d.k = k, d.groups = groups, d.rank = 2;
+  d.input = {h, w, 1};
+  d.kernel = {r, r, 1};
+  d.pad_lo = d.pad_hi = {pad, pad, 0};
+  d.stride = {stride, stride, 1};
+  return d;
+}
+
 ConvProblem must_make(const ProblemDesc& desc) {
   Result<ConvProblem> r = ConvProblem::make(desc);
   if (!r.is_ok()) {

@@ -109,6 +109,9 @@ std::vector<NamedProblem> index64_problems();
 std::vector<NamedProblem> random_problems(uint64_t seed, int count);
 // Dies (ADD_FAILURE + returns a default problem) if desc is invalid: for building test lists.
 ConvProblem must_make(const ProblemDesc& desc);
+// A 2-D convolution: N x C x H x W input, K filters of R x R, symmetric padding, one stride for both axes.
+ProblemDesc conv2d_desc(int64_t n, int64_t c, int64_t k, int64_t h, int64_t w, int64_t r, int64_t pad,
+                        int64_t stride = 1, int64_t groups = 1);
 
 // gtest parameter name: the problem name with non-identifier characters replaced.
 std::string param_name(const std::string& name);
