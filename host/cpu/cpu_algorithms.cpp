@@ -127,22 +127,37 @@ template <typename T> float load_as_float(const void* base, int64_t off) {
   return kernels::to_float(static_cast<const T*>(base)[off]);
 }
 
-// dst (f32, [d0][d1][S]) = src converted; tasks over (a, block of 16 b's), s outer and b inner, so a
-// channels-last source is read contiguously and each destination plane is written in order.
+// The tiles the conversions between a tensor's layout and f32 [d0][d1][S] go through: kTileB of d1 by kTileS of S.
+constexpr int64_t kTileB = 16, kTileS = 128;
+
+// dst (f32, [d0][d1][S]) = src converted; a task per (a, tile of b's and s's). Both sides are read and written
+// along their contiguous axis: a source with unit spatial stride (NC[D]HW) b outer and s inner, a channels-last
+// one s outer and b inner (its kTileB destination rows stay in L1 across the tile's s's).
 template <typename T> void pack_to_f32_nchw(const TensorDesc& t, const void* src, float* dst) {
   const int64_t d0 = t.dims[0], d1 = t.rank > 1 ? t.dims[1] : 1;
   const int64_t S = t.elements / std::max<int64_t>(1, d0 * d1);
   const Strides3 st = strides3(t);
-  constexpr int64_t kBlock = 16;
-  const int64_t blocks = (d1 + kBlock - 1) / kBlock;
+  const int64_t bblocks = (d1 + kTileB - 1) / kTileB, sblocks = (S + kTileS - 1) / kTileS;
+  const bool rows = st.sp == 1 || S == 1;
   const T* s = static_cast<const T*>(src);
   auto task = [&](int64_t task_id, int) {
-    const int64_t a = task_id / blocks, b0 = (task_id % blocks) * kBlock, b1 = std::min(d1, b0 + kBlock);
-    for (int64_t sp = 0; sp < S; ++sp)
-      for (int64_t b = b0; b < b1; ++b)
-        dst[(a * d1 + b) * S + sp] = kernels::to_float(s[a * st.a + b * st.b + sp * st.sp]);
+    const int64_t a = task_id / (bblocks * sblocks), bt = task_id / sblocks % bblocks, stile = task_id % sblocks;
+    const int64_t b0 = bt * kTileB, b1 = std::min(d1, b0 + kTileB);
+    const int64_t s0 = stile * kTileS, s1 = std::min(S, s0 + kTileS);
+    if (rows) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const T* from = s + a * st.a + b * st.b;
+        float* to = dst + (a * d1 + b) * S;
+        for (int64_t sp = s0; sp < s1; ++sp)
+          to[sp] = kernels::to_float(from[sp]);
+      }
+    } else {
+      for (int64_t sp = s0; sp < s1; ++sp)
+        for (int64_t b = b0; b < b1; ++b)
+          dst[(a * d1 + b) * S + sp] = kernels::to_float(s[a * st.a + b * st.b + sp * st.sp]);
+    }
   };
-  ThreadPool::instance().parallel_for(d0 * blocks, TaskRef(task));
+  ThreadPool::instance().parallel_for(d0 * bblocks * sblocks, TaskRef(task));
 }
 
 void pack(const TensorDesc& t, const void* src, float* dst) {
@@ -167,9 +182,11 @@ float load_any(DataType dt, const void* base, int64_t off) {
   }
 }
 
-// y (its dtype and layout) = epilogue(acc (f32 NC[D]HW), bias (f32, may be null), z (z's dtype and layout)).
-template <typename T>
-void epilogue_store(const ConvProblem& p, const float* acc, const float* bias, const void* z, void* y) {
+// y (its dtype and layout) = epilogue(acc (f32 NC[D]HW), bias (f32, may be null), z (z's dtype and layout)), a
+// task per (image, tile of channels and pixels): z is read into the tile along its contiguous axis, the epilogue
+// runs along acc's rows, and the tile is stored along y's contiguous axis (channels-last: pixel outer).
+template <typename T, int kAct>
+void epilogue_store_as(const ConvProblem& p, const float* acc, const float* bias, const void* z, void* y) {
   const TensorDesc& yt = p.tensor(TensorId::kY);
   const TensorDesc& zt = p.tensor(TensorId::kZ);
   const Epilogue& e = p.epilogue();
@@ -179,19 +196,58 @@ void epilogue_store(const ConvProblem& p, const float* acc, const float* bias, c
   const Strides3 ys = strides3(yt);
   const Strides3 zs = zt.rank > 0 ? strides3(zt) : Strides3{0, 0, 0};
   const bool residual = e.has_residual();
-  constexpr int64_t kBlock = 16;
-  const int64_t blocks = (k + kBlock - 1) / kBlock;
+  const int64_t bblocks = (k + kTileB - 1) / kTileB, sblocks = (S + kTileS - 1) / kTileS;
+  const bool y_rows = ys.sp == 1 || S == 1, z_rows = zs.sp == 1 || S == 1;
   T* out = static_cast<T*>(y);
   auto task = [&](int64_t task_id, int) {
-    const int64_t a = task_id / blocks, b0 = (task_id % blocks) * kBlock, b1 = std::min(k, b0 + kBlock);
-    for (int64_t sp = 0; sp < S; ++sp)
-      for (int64_t b = b0; b < b1; ++b) {
-        const float zv = residual ? load_any(zt.dtype, z, a * zs.a + b * zs.b + sp * zs.sp) : 0.0f;
-        const float v = kernels::apply_epilogue(ep, acc[(a * k + b) * S + sp], bias != nullptr ? bias[b] : 0.0f, zv);
-        out[a * ys.a + b * ys.b + sp * ys.sp] = kernels::from_float<T>(v);
+    const int64_t a = task_id / (bblocks * sblocks), bt = task_id / sblocks % bblocks, stile = task_id % sblocks;
+    const int64_t b0 = bt * kTileB, b1 = std::min(k, b0 + kTileB);
+    const int64_t s0 = stile * kTileS, s1 = std::min(S, s0 + kTileS), ns = s1 - s0;
+    float tile[kTileB][kTileS];
+    if (residual) {
+      if (z_rows) {
+        for (int64_t b = b0; b < b1; ++b)
+          for (int64_t sp = s0; sp < s1; ++sp)
+            tile[b - b0][sp - s0] = load_any(zt.dtype, z, a * zs.a + b * zs.b + sp * zs.sp);
+      } else {
+        for (int64_t sp = s0; sp < s1; ++sp)
+          for (int64_t b = b0; b < b1; ++b)
+            tile[b - b0][sp - s0] = load_any(zt.dtype, z, a * zs.a + b * zs.b + sp * zs.sp);
       }
+    }
+    for (int64_t b = b0; b < b1; ++b) {
+      const float* row = acc + (a * k + b) * S + s0;
+      const float bv = bias != nullptr ? bias[b] : 0.0f;
+      float* t = tile[b - b0];
+      for (int64_t i = 0; i < ns; ++i)
+        t[i] = kernels::apply_epilogue_as<kAct>(ep, row[i], bv, residual ? t[i] : 0.0f);
+    }
+    if (y_rows) {
+      for (int64_t b = b0; b < b1; ++b) {
+        T* to = out + a * ys.a + b * ys.b + s0;
+        for (int64_t i = 0; i < ns; ++i)
+          to[i] = kernels::from_float<T>(tile[b - b0][i]);
+      }
+    } else {
+      for (int64_t sp = s0; sp < s1; ++sp)
+        for (int64_t b = b0; b < b1; ++b)
+          out[a * ys.a + b * ys.b + sp * ys.sp] = kernels::from_float<T>(tile[b - b0][sp - s0]);
+    }
   };
-  ThreadPool::instance().parallel_for(n * blocks, TaskRef(task));
+  ThreadPool::instance().parallel_for(n * bblocks * sblocks, TaskRef(task));
+}
+
+// The common activations with the activation known at compile time (no per-element switch), the rest at run time.
+template <typename T>
+void epilogue_store(const ConvProblem& p, const float* acc, const float* bias, const void* z, void* y) {
+  switch (p.epilogue().activation) {
+  case Activation::kIdentity:
+    return epilogue_store_as<T, kernels::kActIdentity>(p, acc, bias, z, y);
+  case Activation::kRelu:
+    return epilogue_store_as<T, kernels::kActRelu>(p, acc, bias, z, y);
+  default:
+    return epilogue_store_as<T, kernels::kActAny>(p, acc, bias, z, y);
+  }
 }
 
 ConvProblem inner_problem(const ConvProblem& p) {
