@@ -9,6 +9,13 @@
 // With constant weights (PlanOptions::weights) they are packed once, in Plan::create (cpu_conv_prepare_weights:
 // every group's panels and whether one is Inf or NaN), and every run multiplies those panels: the same panels
 // in the same order as a run that packs them, so the same bits.
+// Small images with many channels (ResNet-50's 7x7 and 14x14 layers, C3D's conv5a at 2x7x7) take the pixel-rows
+// orientation where the cost model says it is quicker: Y^T[P x Kg] = col^T * W^T, the output pixels as the GEMM's
+// rows (P padded to mr = 8, not to nr = 32: 98 pixels compute 104 rows, not 128 columns) and W^T as its columns,
+// packed as [sliver][depth][nr] (per run, or once with constant weights); per (n, g) the pixel panels of every depth
+// are built once (a task per depth block), then a task per chunk of channels (about four per thread) streams its
+// W^T slivers once past them. C starts as the bias where the usual orientation adds the bias to the first depth
+// block's sum, and an FMA's product commutes: the same bits as the usual orientation (test_cpu_gemm_orientation).
 // 1x1 unit-stride unpadded layers use x as the panel directly. Layers with one output channel per group (Kg = 1,
 // e.g. depthwise) take a direct row-wise loop instead (direct_plane), and so does every layer whose weights hold
 // an Inf or NaN (found while they are packed; with weights read in place, any Inf or NaN output sends the problem
@@ -87,7 +94,22 @@ struct ConvBlocking {
                       // N = 1, one pixel block), through the row-major tile (gemm_block_rows)
   int64_t a_floats;   // packed weights of one group (none when rows_in_place)
   int64_t slot_floats;
+  // Pixel rows (small images, many channels): Y^T[P x Kg] = col^T[P x depth] * W^T[depth x Kg] per (n, g), the
+  // output pixels as the GEMM's rows (panels of mr, P padded to mr instead of to nr) and the channels as its
+  // columns (slivers of nr, W^T packed once as [sliver][depth][nr]); per (n, g) the pixel panels of every depth
+  // are built once, then a task per chunk of kchunk channels takes every pixel. The same products in the same order as
+  // the usual orientation (an FMA's product commutes, and the bias is C's initial value where it would be added to the
+  // first depth block's sum): the same bits.
+  bool pixel_rows = false;
+  int64_t kchunk = 0;      // channels per task (a multiple of nr)
+  int64_t kchunks = 0;     // tasks per (n, g)
+  int64_t p_pad = 0;       // pixels rounded up to mr
+  int64_t wt_floats = 0;   // packed W^T of one group
+  int64_t cols_floats = 0; // the pixel panels of every depth, [k0 block][P/mr][kc][mr], one (n, g) at a time
 };
+
+// Tests: -1 the cost model decides (default), 0 never the pixel-rows orientation, 1 always where it applies.
+std::atomic<int> g_pixel_rows_mode{-1};
 
 ConvBlocking conv_blocking(const ConvProblem& p) {
   const Geometry geo(p);
@@ -140,6 +162,41 @@ ConvBlocking conv_blocking(const ConvProblem& p) {
         mblocks = mbs;
       }
     }
+  }
+  // The pixel-rows orientation, per (n, g): the im2col panels of every pixel at every depth (built once, a task per
+  // depth block), then a task per chunk of channels multiplying them with its W^T slivers. Its A blocks (every
+  // pixel at one depth block) stay within half of L2.
+  const int64_t p_pad = round_up(pixels, gk.mr), slivers = ceil_div(geo.kg, gk.nr);
+  const int64_t cols_floats = sat_mul(p_pad, depth);
+  const bool rows_fit = !b.direct_b && geo.kg >= 2 * gk.nr &&
+                        p_pad * kc * int64_t{sizeof(float)} <= cpu_l2_bytes() / 2 &&
+                        cols_floats <= (int64_t{64} << 20) / int64_t{sizeof(float)};
+  // About four chunks per thread (the threads' shares even out), at least one sliver each.
+  const int64_t chunk_slivers = std::max<int64_t>(1, slivers / std::max<int64_t>(1, 4 * slots));
+  double rows_cost = -1;
+  if (rows_fit) {
+    const double chunks = double(ceil_div(slivers, chunk_slivers));
+    const double gemm = 2.0 * double(p_pad) * double(depth) * double(slivers * gk.nr) / flops_per_ns;
+    const double im2col = double(depth) * double(p_pad) * (col_ns + 0.05);
+    const double a_reads = chunks * double(cols_floats) * 0.02;
+    rows_cost = double(outer) * ((gemm + weights * a_ns + im2col + a_reads) / double(slots) + 2.0 * 2000.0);
+  }
+  const int mode = g_pixel_rows_mode.load(std::memory_order_relaxed);
+  if (rows_fit && (mode == 1 || (mode < 0 && rows_cost < best * 0.95))) {
+    b.pixel_rows = true;
+    b.kchunk = chunk_slivers * gk.nr;
+    b.kchunks = ceil_div(geo.kg, b.kchunk);
+    b.p_pad = p_pad;
+    b.wt_floats = sat_mul(sat_mul(slivers, gk.nr), depth);
+    b.cols_floats = cols_floats;
+    b.nc = b.nc_pad = pixels;
+    b.blocks = 1;
+    b.mrows = b.mblocks = 0;
+    b.rows_in_place = false;
+    b.a_floats = b.wt_floats;
+    // Per slot: one im2col row (the depth-block tasks) or C [p_pad][kchunk] (the chunk tasks).
+    b.slot_floats = std::max(round_up(p_pad, 16), sat_mul(p_pad, b.kchunk));
+    return b;
   }
   b.nc = round_up(ceil_div(pixels, blocks), gk.nr);
   b.blocks = ceil_div(pixels, b.nc);
@@ -227,10 +284,44 @@ uint32_t pack_weight_rows(const float* wg, int64_t kg, int64_t depth, int64_t k0
   return special;
 }
 
+// The pixel-rows orientation's B: every group's W^T as slivers of nr channels, [sliver][depth][nr] (channels past kg
+// zero), wt_floats per group; a task per (group, sliver), each weight row read contiguously and written with stride
+// nr. True when a weight is Inf or NaN.
+bool pack_weight_slivers(const Geometry& g, const float* w, int64_t wt_floats, float* wt) {
+  const GemmKernel& gk = gemm_kernel();
+  const int64_t depth = g.cg * g.ker_spatial, slivers = ceil_div(g.kg, gk.nr);
+  std::atomic<bool> nonfinite{false};
+  auto pack = [&](int64_t task, int) {
+    const int64_t gi = task / slivers, j = task % slivers;
+    float* dst = wt + gi * wt_floats + j * depth * gk.nr;
+    uint32_t special = 0;
+    for (int64_t c = 0; c < gk.nr; ++c) {
+      const int64_t kk = j * gk.nr + c;
+      float* out = dst + c;
+      if (kk >= g.kg) {
+        for (int64_t q = 0; q < depth; ++q)
+          out[q * gk.nr] = 0.0f;
+        continue;
+      }
+      const float* src = w + (gi * g.kg + kk) * depth;
+      special |= nonfinite_bits(src, depth);
+      for (int64_t q = 0; q < depth; ++q)
+        out[q * gk.nr] = src[q];
+    }
+    if (special != 0)
+      nonfinite.store(true, std::memory_order_relaxed);
+  };
+  ThreadPool::instance().parallel_for(g.groups * slivers, pack);
+  return nonfinite.load(std::memory_order_relaxed);
+}
+
 // Every group's weights w packed as the GEMM's A at a (a_floats floats per group): panel (gi, i) holds rows i*mr.. of
 // group gi as [depth][mr]; depth block by depth block, the block's panels are adjacent ([k0 block][panel][kc][mr]),
 // so a gemm_block call streams one contiguous range of A. A task per (group, panel). True when a weight is Inf or NaN.
-bool pack_all_weights(const Geometry& g, const float* w, int64_t a_floats, float* a) {
+// The pixel-rows orientation packs W^T instead (pack_weight_slivers).
+bool pack_all_weights(const Geometry& g, const ConvBlocking& blk, const float* w, int64_t a_floats, float* a) {
+  if (blk.pixel_rows)
+    return pack_weight_slivers(g, w, a_floats, a);
   const GemmKernel& gk = gemm_kernel();
   const int64_t depth = g.cg * g.ker_spatial, panels = ceil_div(g.kg, gk.mr);
   std::atomic<bool> nonfinite{false};
@@ -448,6 +539,16 @@ CONVARITH_CPU_MULTIVERSION(direct_plane, (const Geometry& g, const float* xg, co
 
 } // namespace
 
+void set_cpu_gemm_pixel_rows(int mode) {
+  g_pixel_rows_mode.store(mode < 0 ? -1 : mode > 0 ? 1 : 0, std::memory_order_relaxed);
+}
+int cpu_gemm_pixel_rows() {
+  return g_pixel_rows_mode.load(std::memory_order_relaxed);
+}
+bool cpu_gemm_takes_pixel_rows(const ConvProblem& p) {
+  return p.op() == Op::kConv && p.k() != p.groups() && conv_blocking(p).pixel_rows;
+}
+
 Status cpu_conv_supports(const ConvProblem& p) {
   if (p.op() != Op::kConv)
     return not_supported(std::string("cpu_gemm runs conv only, not ") + op_name(p.op()));
@@ -458,18 +559,19 @@ std::shared_ptr<const void> cpu_conv_blocking(const ConvProblem& p) {
   return std::make_shared<const ConvBlocking>(conv_blocking(p));
 }
 
-Result<PreparedWeights> cpu_conv_prepare_weights(const ConvProblem& p, const void*, const float* w) {
+Result<PreparedWeights> cpu_conv_prepare_weights(const ConvProblem& p, const void* blocking, const float* w) {
   const Geometry g(p);
   PreparedWeights out;
   if (p.n() == 0 || g.kg == 1)
     return out; // nothing to prepare: the direct loops (Kg = 1) read w as it is
+  const ConvBlocking blk = blocking != nullptr ? *static_cast<const ConvBlocking*>(blocking) : conv_blocking(p);
   auto cw = std::make_shared<ConvWeights>();
-  cw->a_floats = packed_a_floats(gemm_kernel(), g.kg, sat_mul(g.cg, g.ker_spatial));
+  cw->a_floats = blk.pixel_rows ? blk.wt_floats : packed_a_floats(gemm_kernel(), g.kg, sat_mul(g.cg, g.ker_spatial));
   Result<std::shared_ptr<float>> a = aligned_floats(sat_mul(g.groups, cw->a_floats), "cpu_gemm's packed weights");
   if (!a)
     return a.status();
   cw->a = std::move(a).value();
-  cw->nonfinite = pack_all_weights(g, w, cw->a_floats, cw->a.get());
+  cw->nonfinite = pack_all_weights(g, blk, w, cw->a_floats, cw->a.get());
   out.bytes = static_cast<size_t>(g.groups * cw->a_floats) * sizeof(float);
   out.state = std::move(cw);
   return out;
@@ -479,8 +581,8 @@ size_t cpu_conv_workspace(const ConvProblem& p) {
   if (p.k() == p.groups())
     return 0; // the direct path (Kg = 1) needs none
   const ConvBlocking b = conv_blocking(p);
-  return workspace_bytes_for_floats(
-      sat_add(sat_mul(p.groups(), b.a_floats), sat_mul(ThreadPool::instance().max_slots(), b.slot_floats)));
+  return workspace_bytes_for_floats(sat_add(sat_add(sat_mul(p.groups(), b.a_floats), b.cols_floats),
+                                            sat_mul(ThreadPool::instance().max_slots(), b.slot_floats)));
 }
 
 Status cpu_conv_run(const KernelArgs& args) {
@@ -519,7 +621,8 @@ Status cpu_conv_run(const KernelArgs& args) {
   const int64_t depth = g.cg * g.ker_spatial;
   const int64_t panels = ceil_div(g.kg, gk.mr);
   float* a_packed = aligned_workspace(args.workspace);
-  float* scratch = a_packed + g.groups * blk.a_floats;
+  float* cols = a_packed + g.groups * blk.a_floats; // the pixel-rows orientation's panels (cols_floats)
+  float* scratch = cols + blk.cols_floats;
 
   // Constant weights packed once in Plan::create (cpu_conv_prepare_weights): their panels, and their finiteness
   // test; else the weights are packed now, unless every task reads its own rows in place.
@@ -530,8 +633,66 @@ Status cpu_conv_run(const KernelArgs& args) {
   const float* a_base = given != nullptr ? given->a.get() : a_packed;
   const int64_t a_group = given != nullptr ? given->a_floats : blk.a_floats; // packed floats per group
   std::atomic<bool> nonfinite_w{false};
-  if (given == nullptr && !rows_in_place && pack_all_weights(g, args.w, blk.a_floats, a_packed))
+  if (given == nullptr && !rows_in_place && pack_all_weights(g, blk, args.w, blk.a_floats, a_packed))
     return run_direct();
+
+  if (blk.pixel_rows) {
+    // Per (n, g): the im2col rows of every depth scattered into pixel panels [k0 block][P/mr][kc][mr] (a task per
+    // depth block), then a task per channel chunk: C[p_pad][kchunk] starts as the bias (where the usual orientation
+    // adds it to the first depth block's sum), gemm_block multiplies each depth block's panels with the chunk's W^T
+    // slivers in depth order, and C is written transposed into y.
+    const int64_t P = g.out_spatial, ldc = blk.kchunk, dblocks = ceil_div(depth, kGemmKc);
+    for (int64_t n = 0; n < g.n; ++n)
+      for (int64_t gi = 0; gi < g.groups; ++gi) {
+        const float* xg = args.x + (n * g.c + gi * g.cg) * g.in_spatial;
+        auto build = [&](int64_t task, int slot) {
+          const int64_t k0 = task * kGemmKc, kc = std::min(kGemmKc, depth - k0);
+          float* row = scratch + slot * blk.slot_floats;
+          std::fill(row + P, row + blk.p_pad, 0.0f); // im2col_row writes P values
+          float* block = cols + k0 * blk.p_pad;
+          for (int64_t q = 0; q < kc; ++q) {
+            const int64_t d = k0 + q, ci = d / g.ker_spatial, rs = d % g.ker_spatial;
+            const int64_t t = rs / (g.ker[1] * g.ker[2]), r = rs / g.ker[2] % g.ker[1], s = rs % g.ker[2];
+            im2col_row(g, xg + ci * g.in_spatial, t, r, s, 0, P, row);
+            float* dst = block + q * gk.mr;
+            for (int64_t p0 = 0; p0 < blk.p_pad; p0 += gk.mr, dst += kc * gk.mr)
+              std::memcpy(dst, row + p0, static_cast<size_t>(gk.mr) * sizeof(float));
+          }
+        };
+        pool.parallel_for(dblocks, build);
+        auto multiply = [&](int64_t task, int slot) {
+          const int64_t c0 = task * blk.kchunk, count = std::min(blk.kchunk, g.kg - c0);
+          float* c = scratch + slot * blk.slot_floats;
+          for (int64_t pi = 0; pi < blk.p_pad; ++pi)
+            for (int64_t j = 0; j < ldc; ++j)
+              c[pi * ldc + j] = args.bias != nullptr && j < count ? args.bias[gi * g.kg + c0 + j] : 0.0f;
+          const float* wt = a_base + gi * a_group + c0 * depth; // sliver c0 / nr of the group, [depth][nr]
+          for (int64_t k0 = 0; k0 < depth; k0 += kGemmKc) {
+            const int64_t kc = std::min(kGemmKc, depth - k0);
+            for (int64_t j0 = 0; j0 < count; j0 += gk.nr) {
+              // The next W^T block (the next sliver, or the first at the next depth block) is on its way to L2
+              // while this one meets every pixel panel: each block is read once, from memory.
+              const bool last = j0 + gk.nr >= count;
+              if (!last || k0 + kc < depth) {
+                const float* next = last ? wt + (k0 + kc) * gk.nr : wt + (j0 + gk.nr) * depth + k0 * gk.nr;
+                const int64_t next_kc = last ? std::min(kGemmKc, depth - k0 - kc) : kc;
+                for (int64_t f = 0; f < next_kc * gk.nr; f += 16)
+                  __builtin_prefetch(next + f, 0, 2);
+              }
+              gemm_block(gk, blk.p_pad, gk.nr, kc, cols + k0 * blk.p_pad, kc * gk.mr, wt + j0 * depth + k0 * gk.nr,
+                         gk.nr, gk.nr, c + j0, ldc, true, nullptr);
+            }
+          }
+          for (int64_t j = 0; j < count; ++j) {
+            float* yk = args.y + (n * g.k + gi * g.kg + c0 + j) * P;
+            for (int64_t pi = 0; pi < P; ++pi)
+              yk[pi] = c[pi * ldc + j];
+          }
+        };
+        pool.parallel_for(blk.kchunks, multiply);
+      }
+    return Status::ok();
+  }
 
   const int64_t per_group = blk.blocks * blk.mblocks, per_image = g.groups * per_group;
   auto compute = [&](int64_t task, int slot) {

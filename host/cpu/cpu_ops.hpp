@@ -75,6 +75,13 @@ std::shared_ptr<const void> cpu_conv_blocking(const ConvProblem& p); // for CpuA
 // the finiteness test the run's packing makes; an empty state where the run packs nothing (one channel per group:
 // the direct loops read w). `blocking` is cpu_conv_blocking(p) or nullptr.
 Result<PreparedWeights> cpu_conv_prepare_weights(const ConvProblem& p, const void* blocking, const float* w);
+// The pixel-rows orientation (small images with many channels: output pixels as the GEMM's rows, W^T's channels as
+// its columns; the same bits as the usual one). Tests: set_cpu_gemm_pixel_rows(-1) lets the cost model decide (the
+// default), 0 never takes it, 1 takes it wherever it applies (Kg >= 2 nr, not a 1x1 read in place, the panels of
+// all pixels within half of L2); read when a plan is made. cpu_gemm_takes_pixel_rows: what a plan of p would take.
+void set_cpu_gemm_pixel_rows(int mode);
+int cpu_gemm_pixel_rows();
+bool cpu_gemm_takes_pixel_rows(const ConvProblem& p); // p: the f32 NC[D]HW problem the core runs
 
 // "cpu_gemm_col2im": transposed convolution as columns = W^T x (SGEMM, x read in place; for one image with
 // few input pixels columns^T = x^T W, the weights read in place), then a deterministic col2im accumulation
