@@ -418,8 +418,8 @@ Result<Prepared> cpu_conv_prepare(const ConvProblem& p, const DeviceInfo& dev) {
   return prepare_cpu(p, dev, &cpu_conv_run, &cpu_conv_workspace, &cpu_conv_blocking, 40.0, &cpu_conv_prepare_weights);
 }
 Result<Prepared> cpu_conv_transpose_prepare(const ConvProblem& p, const DeviceInfo& dev) {
-  return prepare_cpu(p, dev, &cpu_conv_transpose_run, &cpu_conv_transpose_workspace, &cpu_conv_transpose_blocking,
-                     30.0);
+  return prepare_cpu(p, dev, &cpu_conv_transpose_run, &cpu_conv_transpose_workspace, &cpu_conv_transpose_blocking, 30.0,
+                     &cpu_conv_transpose_prepare_weights);
 }
 Status cpu_winograd_supports_row(const ConvProblem& p, const DeviceInfo&) {
   return cpu_winograd_supports(p);

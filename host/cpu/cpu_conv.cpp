@@ -35,7 +35,9 @@
 // output plane is accumulated by one task in a fixed order: deterministic, no atomics. Large
 // inputs go through in blocks of input pixels so a task's columns stay ~128 KiB. One image whose input
 // pixels fit a GEMM row chunk computes cols^T = x_g^T * W_g instead (x^T packed, W read once in place),
-// bitwise the same: W^T packed as A would be written and read back for one or two column slivers.
+// bitwise the same: W^T packed as A would be written and read back for one or two column slivers. With constant
+// weights (cpu_conv_transpose_prepare_weights) the packed W^T, or W's column chunks as that path copies them, are
+// made once in Plan::create; runs read them (the same values: the same bits).
 //
 // Workspace (workspace()): the packed weights plus one scratch slot (im2col panel or columns) per
 // thread of the pool; run() aligns the caller's pointer to 64 bytes itself.
@@ -892,6 +894,84 @@ size_t cpu_conv_transpose_workspace(const ConvProblem& p) {
       sat_add(b.packed_floats, sat_mul(ThreadPool::instance().max_slots(), b.slot_floats)));
 }
 
+namespace {
+
+// Constant weights of cpu_gemm_col2im (cpu_conv_transpose_prepare_weights): what a run would make of w before its
+// GEMMs, once -- W^T packed as every (group, chunk)'s A, or (weights as B) W's column chunks copied as the runs
+// copy them, [(group, chunk)][column chunk][depth block][kGemmKc][kWeightLd].
+struct TransposeWeights {
+  std::shared_ptr<float> data;
+};
+
+int64_t weight_chunks(const Geometry& g, const TransposeBlocking& blk) {
+  return ceil_div(blk.kchunk * g.ker_spatial, kWeightCols);
+}
+int64_t weight_copy_floats(const Geometry& g, const TransposeBlocking& blk) { // per (group, chunk)
+  return sat_mul(sat_mul(weight_chunks(g, blk), ceil_div(g.cg, kGemmKc)), kGemmKc * kWeightLd);
+}
+
+// Rows [0, kc) of W's columns [col, col + nb) from depth row c0 of group gi, kWeightLd apart (each W row read as one
+// run of nb floats: the memory prefetchers keep up with those, where sliver by sliver every 64-byte read of a row
+// 16 KiB from the last waited for memory; the stride spreads the slivers over the L1 sets).
+void copy_weight_columns(const Geometry& g, const float* w, int64_t gi, int64_t c0, int64_t kc, int64_t col, int64_t nb,
+                         float* dst) {
+  const int64_t rows_per_group = g.kg * g.ker_spatial;
+  const float* src = w + (gi * g.cg + c0) * rows_per_group + col;
+  if (nb == kWeightCols) { // a fixed size: inlined as vector moves, several rows in flight at once
+    for (int64_t ci = 0; ci < kc; ++ci)
+      std::memcpy(dst + ci * kWeightLd, src + ci * rows_per_group, kWeightCols * sizeof(float));
+  } else {
+    for (int64_t ci = 0; ci < kc; ++ci)
+      std::memcpy(dst + ci * kWeightLd, src + ci * rows_per_group, static_cast<size_t>(nb) * sizeof(float));
+  }
+}
+
+// A = W_g^T for (group gi, chunk kb): A[m][ci] = w[(gi*Cg + ci) * Kg*T*R*S + m], [c0 block][panel][kc][mr].
+void pack_transposed_weights(const Geometry& g, const TransposeBlocking& blk, const float* w, int64_t gi, int64_t kb,
+                             float* dst) {
+  const int64_t rows_per_group = g.kg * g.ker_spatial;
+  const int64_t m0 = kb * blk.kchunk * g.ker_spatial, m1 = std::min(rows_per_group, m0 + blk.kchunk * g.ker_spatial);
+  for (int64_t c0 = 0; c0 < g.cg; c0 += kGemmKc)
+    pack_transposed_a(w + (gi * g.cg + c0) * rows_per_group + m0, rows_per_group, std::min(kGemmKc, g.cg - c0), m1 - m0,
+                      blk.rows_pad, gemm_kernel().mr, dst + c0 * blk.rows_pad);
+}
+
+} // namespace
+
+Result<PreparedWeights> cpu_conv_transpose_prepare_weights(const ConvProblem& p, const void* blocking, const float* w) {
+  PreparedWeights out;
+  if (p.n() == 0)
+    return out;
+  const Geometry g(p);
+  const TransposeBlocking blk =
+      blocking != nullptr ? *static_cast<const TransposeBlocking*>(blocking) : transpose_blocking(p);
+  const int64_t tasks = g.groups * blk.kblocks;
+  const int64_t per_task = blk.weights_as_b ? weight_copy_floats(g, blk) : blk.a_floats;
+  auto tw = std::make_shared<TransposeWeights>();
+  Result<std::shared_ptr<float>> data = aligned_floats(sat_mul(tasks, per_task), "cpu_gemm_col2im's prepared weights");
+  if (!data)
+    return data.status();
+  tw->data = std::move(data).value();
+  float* base = tw->data.get();
+  auto prepare = [&](int64_t task, int) {
+    const int64_t gi = task / blk.kblocks, kb = task % blk.kblocks;
+    float* dst = base + task * per_task;
+    if (!blk.weights_as_b)
+      return pack_transposed_weights(g, blk, w, gi, kb, dst);
+    const int64_t m0 = kb * blk.kchunk * g.ker_spatial;
+    const int64_t rows = std::min(blk.kchunk, g.kg - kb * blk.kchunk) * g.ker_spatial;
+    const int64_t cblocks = ceil_div(g.cg, kGemmKc);
+    for (int64_t j0 = 0, jb = 0; j0 < rows; j0 += kWeightCols, ++jb)
+      for (int64_t c0 = 0, cb = 0; c0 < g.cg; c0 += kGemmKc, ++cb)
+        copy_weight_columns(g, w, gi, c0, std::min(kGemmKc, g.cg - c0), m0 + j0, std::min(kWeightCols, rows - j0),
+                            dst + (jb * cblocks + cb) * kGemmKc * kWeightLd);
+  };
+  ThreadPool::instance().parallel_for(tasks, prepare);
+  out.bytes = static_cast<size_t>(tasks * per_task) * sizeof(float);
+  out.state = std::move(tw);
+  return out;
+}
+
 Status cpu_conv_transpose_run(const KernelArgs& args) {
   if (args.problem == nullptr)
     return invalid_argument("cpu_gemm_col2im: KernelArgs.problem is null");
@@ -907,19 +987,15 @@ Status cpu_conv_transpose_run(const KernelArgs& args) {
       args.prepared != nullptr ? *static_cast<const TransposeBlocking*>(args.prepared) : transpose_blocking(p);
   const GemmKernel& gk = gemm_kernel();
   ThreadPool& pool = ThreadPool::instance();
-  const int64_t rows_per_group = g.kg * g.ker_spatial; // row m = kl * T*R*S + tap
   float* a_packed = aligned_workspace(args.workspace);
   float* scratch = a_packed + blk.packed_floats;
 
+  // Constant weights prepared in Plan::create (cpu_conv_transpose_prepare_weights): the packed W^T, or W's column
+  // chunks as the runs below copy them.
+  const auto* given = static_cast<const TransposeWeights*>(args.packed_w);
   // A = W_g^T: A[m][ci] = w[(gi*Cg + ci) * Kg*T*R*S + m]: stored transposed, input channel ci's m contiguous.
   auto pack = [&](int64_t task, int) {
-    const int64_t gi = task / blk.kblocks, kb = task % blk.kblocks;
-    const int64_t m0 = kb * blk.kchunk * g.ker_spatial;
-    const int64_t m1 = std::min(rows_per_group, m0 + blk.kchunk * g.ker_spatial);
-    float* dst = a_packed + task * blk.a_floats; // [c0 block][panel][kc][mr], as in cpu_conv_run
-    for (int64_t c0 = 0; c0 < g.cg; c0 += kGemmKc)
-      pack_transposed_a(args.w + (gi * g.cg + c0) * rows_per_group + m0, rows_per_group, std::min(kGemmKc, g.cg - c0),
-                        m1 - m0, blk.rows_pad, gk.mr, dst + c0 * blk.rows_pad);
+    pack_transposed_weights(g, blk, args.w, task / blk.kblocks, task % blk.kblocks, a_packed + task * blk.a_floats);
   };
   // weights_as_b (one image): x_g^T as A, [c0 block][panel of mr pixels][kc][mr], zero past the last pixel; a
   // task per (group, depth block).
@@ -931,7 +1007,7 @@ Status cpu_conv_transpose_run(const KernelArgs& args) {
   };
   if (blk.weights_as_b)
     pool.parallel_for(g.groups * cblocks, pack_xt);
-  else
+  else if (given == nullptr)
     pool.parallel_for(g.groups * blk.kblocks, pack);
 
   auto compute = [&](int64_t task, int slot) {
@@ -940,7 +1016,7 @@ Status cpu_conv_transpose_run(const KernelArgs& args) {
     const int64_t k0 = kb * blk.kchunk, kcount = std::min(blk.kchunk, g.kg - k0);
     const int64_t rows = kcount * g.ker_spatial;
     float* cols = scratch + slot * blk.slot_floats;
-    const float* a = a_packed + gk_task * blk.a_floats;
+    const float* a = (given != nullptr ? given->data.get() : a_packed) + gk_task * blk.a_floats;
     const float* xg = args.x + (n * g.c + gi * g.cg) * g.in_spatial;
     for (int64_t kl = 0; kl < kcount; ++kl) {
       const int64_t kk = gi * g.kg + k0 + kl;
@@ -959,21 +1035,19 @@ Status cpu_conv_transpose_run(const KernelArgs& args) {
         // run of kWeightCols floats: the memory prefetchers keep up with those, where sliver by sliver every
         // 64-byte read of a row 16 KiB from the last waited for memory), rows kWeightLd apart so its slivers
         // spread over the L1 sets.
-        const int64_t m0 = k0 * g.ker_spatial;
+        const int64_t m0 = k0 * g.ker_spatial, cblocks_w = ceil_div(g.cg, kGemmKc);
         float* wbuf = cols + rows * pixels;
-        for (int64_t j0 = 0; j0 < rows; j0 += kWeightCols) {
+        const float* copies = given != nullptr ? given->data.get() + gk_task * weight_copy_floats(g, blk) : nullptr;
+        for (int64_t j0 = 0, jb = 0; j0 < rows; j0 += kWeightCols, ++jb) {
           const int64_t nb = std::min(kWeightCols, rows - j0);
-          for (int64_t c0 = 0; c0 < g.cg; c0 += kGemmKc) {
+          for (int64_t c0 = 0, cb = 0; c0 < g.cg; c0 += kGemmKc, ++cb) {
             const int64_t kc = std::min(kGemmKc, g.cg - c0);
-            const float* wsrc = args.w + (gi * g.cg + c0) * rows_per_group + m0 + j0;
-            if (nb == kWeightCols) { // a fixed size: inlined as vector moves, several rows in flight at once
-              for (int64_t ci = 0; ci < kc; ++ci)
-                std::memcpy(wbuf + ci * kWeightLd, wsrc + ci * rows_per_group, kWeightCols * sizeof(float));
-            } else {
-              for (int64_t ci = 0; ci < kc; ++ci)
-                std::memcpy(wbuf + ci * kWeightLd, wsrc + ci * rows_per_group, static_cast<size_t>(nb) * sizeof(float));
-            }
-            gemm_block(gk, pixels, nb, kc, xt + c0 * blk.rows_pad, kc * gk.mr, wbuf, kWeightLd, nb, cols + j0, rows,
+            const float* wb = wbuf;
+            if (copies != nullptr)
+              wb = copies + (jb * cblocks_w + cb) * kGemmKc * kWeightLd; // copied once, in Plan::create
+            else
+              copy_weight_columns(g, args.w, gi, c0, kc, m0 + j0, nb, wbuf);
+            gemm_block(gk, pixels, nb, kc, xt + c0 * blk.rows_pad, kc * gk.mr, wb, kWeightLd, nb, cols + j0, rows,
                        c0 > 0, nullptr);
           }
         }

@@ -90,6 +90,9 @@ Status cpu_conv_transpose_supports(const ConvProblem& p);
 size_t cpu_conv_transpose_workspace(const ConvProblem& p);
 Status cpu_conv_transpose_run(const KernelArgs& args);
 std::shared_ptr<const void> cpu_conv_transpose_blocking(const ConvProblem& p);
+// Constant weights for cpu_conv_transpose_run (CpuArgs::packed_w): W^T packed as the GEMM's A, or W's column chunks
+// copied as the runs copy them (weights as B), once: the same values where the runs make them, so the same bits.
+Result<PreparedWeights> cpu_conv_transpose_prepare_weights(const ConvProblem& p, const void* blocking, const float* w);
 // Whether cpu_gemm_col2im streams the weights as the GEMM's B (x^T packed as A) for this problem, rather than
 // packing W^T as A (for tests: the two orientations give bitwise the same y).
 bool cpu_conv_transpose_weights_as_b(const ConvProblem& p);
