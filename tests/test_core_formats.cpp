@@ -293,6 +293,54 @@ TEST(CoreFormats, CpuRowsAreExactOnSmallIntegersWhereTheDtypeHoldsThem) {
       }
 }
 
+// cpu_gemm's channels-last depthwise path (x, z, y read and written as they are): channel chunks and their tail
+// (70 = 64 + 6), stride, dilation, asymmetric padding, ranks 1 and 3, batches, no bias, the in-place residual, every
+// dtype; exact on small integers, within the rule on random floats with every epilogue.
+TEST(CoreFormats, CpuDepthwiseChannelsLast) {
+  std::vector<ProblemDesc> shapes;
+  shapes.push_back(conv2d(2, 70, 70, 9, 8, 3, 1, 1, 70));
+  ProblemDesc d = conv2d(1, 24, 24, 11, 10, 3, 0, 2, 24);
+  d.dilation = {2, 1, 1};
+  d.pad_lo = {2, 0, 0}, d.pad_hi = {1, 2, 0};
+  shapes.push_back(d);
+  d = conv2d(3, 17, 17, 1, 1, 5, 0, 1, 17);
+  d.rank = 1;
+  d.input = {23, 1, 1};
+  d.kernel = {5, 1, 1};
+  d.pad_lo = d.pad_hi = {2, 0, 0};
+  shapes.push_back(d);
+  d = conv2d(1, 9, 9, 1, 1, 3, 1, 1, 9);
+  d.rank = 3;
+  d.input = {4, 5, 6};
+  d.kernel = {3, 3, 3};
+  d.pad_lo = d.pad_hi = {1, 1, 1};
+  d.dilation = {2, 1, 2};
+  shapes.push_back(d);
+  int checked = 0;
+  for (const ProblemDesc& base : shapes)
+    for (DataType t : {DataType::kF32, DataType::kF16, DataType::kBF16})
+      for (Layout wl : {Layout::kNCHW, Layout::kNHWC}) {
+        ProblemDesc e = base;
+        e.dtype = t;
+        e.layout = Layout::kNHWC;
+        e.w_layout = wl;
+        e.epilogue.activation = Activation::kRelu;
+        e.epilogue.beta = 1.0f;
+        const ConvProblem p = must_make(e);
+        SCOPED_TRACE(p.name());
+        EXPECT_TRUE(exact(p, run_problem(p, Device::kCpu, "cpu_gemm", 21, true)));
+        EXPECT_TRUE(exact(p, run_problem(p, Device::kCpu, "cpu_gemm", 22, true, false, true))); // z == y, no bias
+        for (const Epilogue& ep : epilogues()) {
+          e.epilogue = ep;
+          const ConvProblem q = must_make(e);
+          EXPECT_TRUE(
+              accepted(q, run_problem(q, Device::kCpu, "cpu_gemm", 23 + static_cast<uint64_t>(checked), false)));
+          ++checked;
+        }
+      }
+  EXPECT_EQ(checked, 4 * 3 * 2 * 9);
+}
+
 // The "done" case: an f16 NHWC conv with bias + relu + residual through the C++ API, on the CPU, with z
 // a separate buffer and with z == y (the in-place residual cuDNN's ConvolutionBiasActivationForward allows).
 TEST(CoreFormats, F16NhwcConvBiasReluResidualOnTheCpu) {

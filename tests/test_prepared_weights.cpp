@@ -52,6 +52,7 @@ std::vector<std::pair<std::string, ProblemDesc>> shapes(bool small) {
   if (small)
     return out;
   out.push_back({"wide_channels", conv(1, 72, 40, 6, 7, 3, 1)});
+  out.push_back({"depthwise_70_channels", conv(2, 70, 70, 7, 6, 3, 1, 1, 70)}); // NHWC: the channels-last path
   d = conv(2, 3, 4, 1, 17, 1, 0);
   d.rank = 1;
   d.input = {17, 1, 1};
