@@ -273,10 +273,12 @@ def run_layer(row, opts, model_hook=None):
     try:
         x, w = make_inputs(row, opts.seed)
         attrs = onnx_attributes(row)
-        plan = convarith.Plan(row["op"], x, w, **attrs)
+        # The weights are constant for both: ONNX Runtime's initializers, convarith's constant_weights (prepared
+        # once by the plan, as `convarith bench` runs it by default).
+        plan = convarith.Plan(row["op"], x, w, constant_weights=w is not None, **attrs)
         info = plan.shape
         res.update(output=list(plan.output_shape), flops=info.flops, min_bytes=info.min_bytes,
-                   convarith_algorithm=plan.algorithm)
+                   convarith_algorithm=plan.algorithm, convarith_weights="constant" if w is not None else "")
         ours = plan.run(x, w)
         y_ours = plan.empty_output(x)
         magnitude = magnitude_of(row, x, w)
@@ -302,7 +304,7 @@ def run_layer(row, opts, model_hook=None):
     if not ok:
         res.update(status="wrong", reason=msg)
         return res
-    t_ort, t_ours = time_interleaved([lambda: sess.run_with_iobinding(binding), lambda: plan.run(x, w, out=y_ours)],
+    t_ort, t_ours = time_interleaved([lambda: sess.run_with_iobinding(binding), lambda: plan.run(x, None, out=y_ours)],
                                      opts)
     res.update(status="ok", ort=t_ort, convarith_py=t_ours)
     return res

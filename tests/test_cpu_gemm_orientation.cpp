@@ -163,7 +163,12 @@ TEST(CpuGemmOrientation, WhatTheModelTakes) {
   c5.input = {2, 7, 7};
   c5.kernel = {3, 3, 3};
   c5.pad_lo = c5.pad_hi = {1, 1, 1};
-  EXPECT_TRUE(detail::cpu_gemm_takes_pixel_rows(must_make(c5)));
+  const ConvProblem c5p = must_make(c5);
+  EXPECT_TRUE(detail::cpu_gemm_takes_pixel_rows(c5p));
+  // At batch 1 the runs handed w keep the usual blocking (it reads w in place; the pixel rows would pack W^T every
+  // run), the plan with prepared weights takes the pixel rows: one plan's workspace serves both, with the same bits.
+  const Inputs in = random_inputs(c5p, 77);
+  EXPECT_TRUE(same_bits(run_plan(c5p, in, true, false), run_plan(c5p, in, true, true)));
   EXPECT_FALSE(detail::cpu_gemm_takes_pixel_rows(must_make(conv2d_desc(1, 64, 64, 56, 56, 3, 1))));
   Orientation on(1);
   EXPECT_FALSE(detail::cpu_gemm_takes_pixel_rows(must_make(conv2d_desc(1, 256, 512, 7, 7, 1, 0))));

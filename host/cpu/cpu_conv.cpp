@@ -108,6 +108,9 @@ struct ConvBlocking {
   int64_t p_pad = 0;       // pixels rounded up to mr
   int64_t wt_floats = 0;   // packed W^T of one group
   int64_t cols_floats = 0; // the pixel panels of every depth, [k0 block][P/mr][kc][mr], one (n, g) at a time
+  // Pixel rows: the blocking of runs handed w (no prepared weights) when they pay more for packing W^T than the
+  // usual orientation saves (nullptr: the same blocking either way).
+  std::shared_ptr<const ConvBlocking> per_run;
 };
 
 // Tests: -1 the cost model decides (default), 0 never the pixel-rows orientation, 1 always where it applies.
@@ -183,8 +186,27 @@ ConvBlocking conv_blocking(const ConvProblem& p) {
     const double a_reads = chunks * double(cols_floats) * 0.02;
     rows_cost = double(outer) * ((gemm + weights * a_ns + im2col + a_reads) / double(slots) + 2.0 * 2000.0);
   }
+  // The usual blocking, complete (returned as it is, or kept for runs without prepared weights, below).
+  ConvBlocking usual = b;
+  usual.nc = round_up(ceil_div(pixels, blocks), gk.nr);
+  usual.blocks = ceil_div(pixels, usual.nc);
+  usual.nc_pad = usual.nc;
+  usual.mrows = ceil_div(panels, mblocks) * gk.mr;
+  usual.mblocks = ceil_div(geo.kg, usual.mrows);
+  // Packed up front, the weights are read, written and read again through memory (9 MiB for a 3x3 512 layer);
+  // packed by the one task that uses them, a depth block at a time, they are read once.
+  usual.rows_in_place = geo.n * usual.blocks == 1;
+  usual.a_floats = usual.rows_in_place ? 0 : packed_a_floats(gk, geo.kg, sat_mul(geo.cg, geo.ker_spatial));
+  usual.slot_floats = usual.direct_b ? 0 : sat_mul(kc, usual.nc_pad);
   const int mode = g_pixel_rows_mode.load(std::memory_order_relaxed);
   if (rows_fit && (mode == 1 || (mode < 0 && rows_cost < best * 0.95))) {
+    // Without prepared weights every run packs W^T first (~1 ns a weight per core, measured on R23), where the
+    // usual blocking reads the weights in place at batch 1 (one pixel block): the runs handed w keep the usual
+    // blocking then. Measured per run on the AMX Xeon, pixel rows against the usual: R23 3.7 vs 2.8 ms, V9 8.6 vs
+    // 8.0 (dearer), R17 1.7 vs 2.3, C5 15.2 vs 16.5 (cheaper) -- too close for the model's constants to tell
+    // apart, so the rule is the one that never packs more than before.
+    if (mode < 0 && usual.rows_in_place)
+      b.per_run = std::make_shared<const ConvBlocking>(usual);
     b.pixel_rows = true;
     b.kchunk = chunk_slivers * gk.nr;
     b.kchunks = ceil_div(geo.kg, b.kchunk);
@@ -200,17 +222,7 @@ ConvBlocking conv_blocking(const ConvProblem& p) {
     b.slot_floats = std::max(round_up(p_pad, 16), sat_mul(p_pad, b.kchunk));
     return b;
   }
-  b.nc = round_up(ceil_div(pixels, blocks), gk.nr);
-  b.blocks = ceil_div(pixels, b.nc);
-  b.nc_pad = b.nc;
-  b.mrows = ceil_div(panels, mblocks) * gk.mr;
-  b.mblocks = ceil_div(geo.kg, b.mrows);
-  // Packed up front, the weights are read, written and read again through memory (9 MiB for a 3x3 512 layer);
-  // packed by the one task that uses them, a depth block at a time, they are read once.
-  b.rows_in_place = geo.n * b.blocks == 1;
-  b.a_floats = b.rows_in_place ? 0 : packed_a_floats(gk, geo.kg, sat_mul(geo.cg, geo.ker_spatial));
-  b.slot_floats = b.direct_b ? 0 : sat_mul(kc, b.nc_pad);
-  return b;
+  return usual;
 }
 
 // One row of the im2col panel: tap (t, r, s) of input plane xc for output pixels [p0, p0 + count).
@@ -287,8 +299,10 @@ uint32_t pack_weight_rows(const float* wg, int64_t kg, int64_t depth, int64_t k0
 }
 
 // The pixel-rows orientation's B: every group's W^T as slivers of nr channels, [sliver][depth][nr] (channels past kg
-// zero), wt_floats per group; a task per (group, sliver), each weight row read contiguously and written with stride
-// nr. True when a weight is Inf or NaN.
+// zero), wt_floats per group; a task per (group, sliver), transposed in tiles of 16 depth values by the sliver's nr
+// channels (each tile's reads are one cache line per channel row, its writes 16 contiguous nr-float rows: both in
+// L1; column by column, the writes swept the whole sliver block nr times: R23's per-run packing took longer than
+// its GEMM). True when a weight is Inf or NaN.
 bool pack_weight_slivers(const Geometry& g, const float* w, int64_t wt_floats, float* wt) {
   const GemmKernel& gk = gemm_kernel();
   const int64_t depth = g.cg * g.ker_spatial, slivers = ceil_div(g.kg, gk.nr);
@@ -296,19 +310,21 @@ bool pack_weight_slivers(const Geometry& g, const float* w, int64_t wt_floats, f
   auto pack = [&](int64_t task, int) {
     const int64_t gi = task / slivers, j = task % slivers;
     float* dst = wt + gi * wt_floats + j * depth * gk.nr;
+    const int64_t valid = std::min<int64_t>(gk.nr, g.kg - j * gk.nr); // channels of this sliver inside the group
+    const float* src = w + (gi * g.kg + j * gk.nr) * depth;
     uint32_t special = 0;
-    for (int64_t c = 0; c < gk.nr; ++c) {
-      const int64_t kk = j * gk.nr + c;
-      float* out = dst + c;
-      if (kk >= g.kg) {
-        for (int64_t q = 0; q < depth; ++q)
-          out[q * gk.nr] = 0.0f;
-        continue;
+    constexpr int64_t kTile = 16;
+    for (int64_t q0 = 0; q0 < depth; q0 += kTile) {
+      const int64_t nq = std::min(kTile, depth - q0);
+      float* out = dst + q0 * gk.nr;
+      for (int64_t c = 0; c < valid; ++c) {
+        const float* row = src + c * depth + q0;
+        special |= nonfinite_bits(row, nq);
+        for (int64_t q = 0; q < nq; ++q)
+          out[q * gk.nr + c] = row[q];
       }
-      const float* src = w + (gi * g.kg + kk) * depth;
-      special |= nonfinite_bits(src, depth);
-      for (int64_t q = 0; q < depth; ++q)
-        out[q * gk.nr] = src[q];
+      for (int64_t q = 0; q < nq; ++q)
+        std::fill(out + q * gk.nr + valid, out + (q + 1) * gk.nr, 0.0f);
     }
     if (special != 0)
       nonfinite.store(true, std::memory_order_relaxed);
@@ -583,8 +599,11 @@ size_t cpu_conv_workspace(const ConvProblem& p) {
   if (p.k() == p.groups())
     return 0; // the direct path (Kg = 1) needs none
   const ConvBlocking b = conv_blocking(p);
-  return workspace_bytes_for_floats(sat_add(sat_add(sat_mul(p.groups(), b.a_floats), b.cols_floats),
-                                            sat_mul(ThreadPool::instance().max_slots(), b.slot_floats)));
+  const auto floats = [&](const ConvBlocking& c) {
+    return sat_add(sat_add(sat_mul(p.groups(), c.a_floats), c.cols_floats),
+                   sat_mul(ThreadPool::instance().max_slots(), c.slot_floats));
+  };
+  return workspace_bytes_for_floats(std::max(floats(b), b.per_run != nullptr ? floats(*b.per_run) : 0));
 }
 
 Status cpu_conv_run(const KernelArgs& args) {
@@ -617,8 +636,11 @@ Status cpu_conv_run(const KernelArgs& args) {
   };
   if (g.kg == 1)
     return run_direct();
-  const ConvBlocking blk =
+  const auto* given = static_cast<const ConvWeights*>(args.packed_w);
+  const ConvBlocking planned =
       args.prepared != nullptr ? *static_cast<const ConvBlocking*>(args.prepared) : conv_blocking(p);
+  // Handed w (no prepared weights): the blocking for that, when it differs (ConvBlocking::per_run).
+  const ConvBlocking blk = given == nullptr && planned.per_run != nullptr ? *planned.per_run : planned;
   const GemmKernel& gk = gemm_kernel();
   const int64_t depth = g.cg * g.ker_spatial;
   const int64_t panels = ceil_div(g.kg, gk.mr);
@@ -628,7 +650,6 @@ Status cpu_conv_run(const KernelArgs& args) {
 
   // Constant weights packed once in Plan::create (cpu_conv_prepare_weights): their panels, and their finiteness
   // test; else the weights are packed now, unless every task reads its own rows in place.
-  const auto* given = static_cast<const ConvWeights*>(args.packed_w);
   if (given != nullptr && given->nonfinite)
     return run_direct();
   const bool rows_in_place = blk.rows_in_place && given == nullptr;
