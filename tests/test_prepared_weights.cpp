@@ -188,7 +188,7 @@ void same_bits_on_every_row(Device device, bool small, const std::vector<DataTyp
           ASSERT_TRUE(s1.is_ok()) << what << ": " << s1.to_string();
           ASSERT_TRUE(s2.is_ok()) << what << ": " << s2.to_string();
           ASSERT_EQ(got.size(), want.size()) << what;
-          EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size()), 0) << what << ": the prepared weights changed y";
+          EXPECT_TRUE(got == want) << what << ": the prepared weights changed y"; // bytes (y is empty for N = 0)
           ++compared[row.name];
         }
       }
