@@ -413,7 +413,9 @@ CONVARITH_CPU_INLINE bool direct_plane_padded(const Geometry& g, const float* xc
                                               float* yk) {
   typedef V8 V;
   constexpr int64_t W = 8;
-  if (g.cg != 1 || g.out[0] != 1 || g.ker[0] != 1 || g.in[0] != 1 || g.str[1] > 2 || g.str[2] > 2)
+  // Rank <= 2 only: one depth plane that the one depth tap reads (a depth padding would move that tap outside x:
+  // found by fuzz_huge, tests/regressions/huge/depthwise_padded_plane_depth_pad).
+  if (g.cg != 1 || g.out[0] != 1 || g.ker[0] != 1 || g.in[0] != 1 || g.pad[0] != 0 || g.str[1] > 2 || g.str[2] > 2)
     return false;
   const int64_t taps = g.ker[1] * g.ker[2];
   if (taps > kFastTaps || g.out[1] > kPaddedPlaneFloats || g.out[2] > kPaddedPlaneFloats)
