@@ -49,6 +49,11 @@ AlgorithmInfo info_of(const Algorithm& a) {
                        a.epilogue, a.deterministic, a.math, a.summary, a.run != nullptr};
 }
 
+// The memory space a device's tensors live in: the emulated device runs on host memory.
+Device memory_space(Device device) {
+  return device == Device::kEmulated ? Device::kCpu : device;
+}
+
 } // namespace
 
 const char* device_name(Device device) {
@@ -224,8 +229,8 @@ Result<Plan> Plan::create(const ConvProblem& problem, Device device, const PlanO
   if (with_weights) {
     if (is_pool(op))
       return invalid_argument(std::string("PlanOptions::weights is set, but ") + op_name(op) + " has no weights");
-    CONVARITH_RETURN_IF_ERROR(detail::check_pointer_space(options.weights, "PlanOptions::weights",
-                                                          device == Device::kEmulated ? Device::kCpu : device));
+    CONVARITH_RETURN_IF_ERROR(
+        detail::check_pointer_space(options.weights, "PlanOptions::weights", memory_space(device)));
   }
   // The estimate auto ranks by: with prepared weights, the row's cost without preparing them per run.
   const auto cost_of = [&](const Prepared& pr) {
@@ -535,7 +540,7 @@ Status Plan::run(const Tensors& t, void* workspace, size_t workspace_bytes, void
                                 " overlap (outputs may not share memory with any other argument; only z may be y "
                                 "itself)");
 
-  const Device dev = device_.device == Device::kEmulated ? Device::kCpu : device_.device;
+  const Device dev = memory_space(device_.device);
   detail::PointerCache& cache = impl_->cache;
   CONVARITH_RETURN_IF_ERROR(cache.check(0, t.x, "x", dev));
   if (!pool && !own_w)

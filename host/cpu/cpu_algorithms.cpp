@@ -296,6 +296,7 @@ struct DwNhwc {
   void* y;
   kernels::EpilogueParams ep;
   bool residual;
+  std::array<int64_t, 4> xs, ys, zs; // (n, d, h, w) strides of x, y and z (nsp_strides)
 };
 
 // Tensor t's strides for (n, d, h, w) of the rank-3 view (a unit leading axis has stride 0).
@@ -313,8 +314,7 @@ template <typename T> CONVARITH_CPU_INLINE void dw_nhwc_row_impl(const DwNhwc& a
   const int64_t C = p.c(), OD = p.out3(0), OH = p.out3(1), OW = p.out3(2);
   const AxisParams &ad = p.axis3(0), &ah = p.axis3(1), &aw = p.axis3(2);
   const int64_t n = row / (OD * OH), od = row / OH % OD, oh = row % OH;
-  const std::array<int64_t, 4> xs = nsp_strides(p, p.tensor(TensorId::kX)), ys = nsp_strides(p, p.tensor(TensorId::kY));
-  const std::array<int64_t, 4> zs = a.residual ? nsp_strides(p, p.tensor(TensorId::kZ)) : ys;
+  const std::array<int64_t, 4>&xs = a.xs, &ys = a.ys, &zs = a.zs;
   const float* x = a.x; // f32, x's layout (converted first when x is f16 or bf16)
   const T* z = static_cast<const T*>(a.z);
   T* y = static_cast<T*>(a.y);
@@ -410,6 +410,9 @@ Status run_dw_nhwc(const CpuPlan& plan, const convarith::KernelArgs& args, const
   a.y = args.y;
   a.residual = p.epilogue().has_residual();
   a.z = a.residual ? args.z : nullptr;
+  a.xs = nsp_strides(p, p.tensor(TensorId::kX));
+  a.ys = nsp_strides(p, p.tensor(TensorId::kY));
+  a.zs = a.residual ? nsp_strides(p, p.tensor(TensorId::kZ)) : a.ys;
   const Epilogue& e = p.epilogue();
   a.ep = kernels::EpilogueParams{static_cast<int>(e.activation), e.alpha, e.beta,
                                  e.activation == Activation::kClip ? e.clip_min : e.leaky_alpha, e.clip_max};

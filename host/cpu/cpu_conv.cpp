@@ -94,7 +94,7 @@ struct ConvBlocking {
   int64_t mblocks;    // channel blocks per (n, g)
   bool rows_in_place; // each task reads its rows of the weights in place, unpacked (every row is used by one task:
                       // N = 1, one pixel block), through the row-major tile (gemm_block_rows)
-  int64_t a_floats;   // packed weights of one group (none when rows_in_place)
+  int64_t a_floats;   // packed weights of one group (none when rows_in_place; W^T with pixel_rows)
   int64_t slot_floats;
   // Pixel rows (small images, many channels): Y^T[P x Kg] = col^T[P x depth] * W^T[depth x Kg] per (n, g), the
   // output pixels as the GEMM's rows (panels of mr, P padded to mr instead of to nr) and the channels as its
@@ -106,7 +106,6 @@ struct ConvBlocking {
   int64_t kchunk = 0;      // channels per task (a multiple of nr)
   int64_t kchunks = 0;     // tasks per (n, g)
   int64_t p_pad = 0;       // pixels rounded up to mr
-  int64_t wt_floats = 0;   // packed W^T of one group
   int64_t cols_floats = 0; // the pixel panels of every depth, [k0 block][P/mr][kc][mr], one (n, g) at a time
   // Pixel rows: the blocking of runs handed w (no prepared weights) when they pay more for packing W^T than the
   // usual orientation saves (nullptr: the same blocking either way).
@@ -211,13 +210,12 @@ ConvBlocking conv_blocking(const ConvProblem& p) {
     b.kchunk = chunk_slivers * gk.nr;
     b.kchunks = ceil_div(geo.kg, b.kchunk);
     b.p_pad = p_pad;
-    b.wt_floats = sat_mul(sat_mul(slivers, gk.nr), depth);
     b.cols_floats = cols_floats;
     b.nc = b.nc_pad = pixels;
     b.blocks = 1;
     b.mrows = b.mblocks = 0;
     b.rows_in_place = false;
-    b.a_floats = b.wt_floats;
+    b.a_floats = sat_mul(sat_mul(slivers, gk.nr), depth); // W^T of one group, [sliver][depth][nr]
     // Per slot: one im2col row (the depth-block tasks) or C [p_pad][kchunk] (the chunk tasks).
     b.slot_floats = std::max(round_up(p_pad, 16), sat_mul(p_pad, b.kchunk));
     return b;
@@ -267,6 +265,13 @@ void im2col_row(const Geometry& g, const float* xc, int64_t t, int64_t r, int64_
   }
 }
 
+// Row d of one group's im2col matrix (input channel d / T*R*S, tap d % T*R*S) for output pixels [p0, p0 + count).
+void im2col_depth_row(const Geometry& g, const float* xg, int64_t d, int64_t p0, int64_t count, float* dst) {
+  const int64_t ci = d / g.ker_spatial, rs = d % g.ker_spatial;
+  im2col_row(g, xg + ci * g.in_spatial, rs / (g.ker[1] * g.ker[2]), rs / g.ker[2] % g.ker[1], rs % g.ker[2], p0, count,
+             dst);
+}
+
 // Packs rows [row0, row0 + count) of one group's weights wg (kg x depth, row-major; count a multiple of mr, rows
 // past kg are zeros), depth range [k0, k0 + kc), as panels [panel][kc][mr] at dst. Row by row: each weight row is
 // read contiguously (and its finiteness test vectorizes) and written with stride mr. (Element by element across
@@ -299,10 +304,10 @@ uint32_t pack_weight_rows(const float* wg, int64_t kg, int64_t depth, int64_t k0
 }
 
 // The pixel-rows orientation's B: every group's W^T as slivers of nr channels, [sliver][depth][nr] (channels past kg
-// zero), wt_floats per group; a task per (group, sliver), transposed in tiles of 16 depth values by the sliver's nr
-// channels (each tile's reads are one cache line per channel row, its writes 16 contiguous nr-float rows: both in
-// L1; column by column, the writes swept the whole sliver block nr times: R23's per-run packing took longer than
-// its GEMM). True when a weight is Inf or NaN.
+// zero), wt_floats per group (ConvBlocking::a_floats); a task per (group, sliver), transposed in tiles of 16 depth
+// values by the sliver's nr channels (each tile's reads are one cache line per channel row, its writes 16 contiguous
+// nr-float rows: both in L1; column by column, the writes swept the whole sliver block nr times: R23's per-run packing
+// took longer than its GEMM). True when a weight is Inf or NaN.
 bool pack_weight_slivers(const Geometry& g, const float* w, int64_t wt_floats, float* wt) {
   const GemmKernel& gk = gemm_kernel();
   const int64_t depth = g.cg * g.ker_spatial, slivers = ceil_div(g.kg, gk.nr);
@@ -586,7 +591,8 @@ Result<PreparedWeights> cpu_conv_prepare_weights(const ConvProblem& p, const voi
     return out; // nothing to prepare: the direct loops (Kg = 1) read w as it is
   const ConvBlocking blk = blocking != nullptr ? *static_cast<const ConvBlocking*>(blocking) : conv_blocking(p);
   auto cw = std::make_shared<ConvWeights>();
-  cw->a_floats = blk.pixel_rows ? blk.wt_floats : packed_a_floats(gemm_kernel(), g.kg, sat_mul(g.cg, g.ker_spatial));
+  // The usual blocking's a_floats is 0 where its runs read w in place: prepared weights are packed all the same.
+  cw->a_floats = blk.pixel_rows ? blk.a_floats : packed_a_floats(gemm_kernel(), g.kg, sat_mul(g.cg, g.ker_spatial));
   Result<std::shared_ptr<float>> a = aligned_floats(sat_mul(g.groups, cw->a_floats), "cpu_gemm's packed weights");
   if (!a)
     return a.status();
@@ -676,9 +682,7 @@ Status cpu_conv_run(const KernelArgs& args) {
           std::fill(row + P, row + blk.p_pad, 0.0f); // im2col_row writes P values
           float* block = cols + k0 * blk.p_pad;
           for (int64_t q = 0; q < kc; ++q) {
-            const int64_t d = k0 + q, ci = d / g.ker_spatial, rs = d % g.ker_spatial;
-            const int64_t t = rs / (g.ker[1] * g.ker[2]), r = rs / g.ker[2] % g.ker[1], s = rs % g.ker[2];
-            im2col_row(g, xg + ci * g.in_spatial, t, r, s, 0, P, row);
+            im2col_depth_row(g, xg, k0 + q, 0, P, row);
             float* dst = block + q * gk.mr;
             for (int64_t p0 = 0; p0 < blk.p_pad; p0 += gk.mr, dst += kc * gk.mr)
               std::memcpy(dst, row + p0, static_cast<size_t>(gk.mr) * sizeof(float));
@@ -739,10 +743,8 @@ Status cpu_conv_run(const KernelArgs& args) {
         readable = g.in_spatial - p0;
       } else {
         for (int64_t q = 0; q < kc; ++q) {
-          const int64_t row = k0 + q, ci = row / g.ker_spatial, rs = row % g.ker_spatial;
-          const int64_t t = rs / (g.ker[1] * g.ker[2]), r = rs / g.ker[2] % g.ker[1], s = rs % g.ker[2];
           float* dst = panel + q * blk.nc_pad;
-          im2col_row(g, xg + ci * g.in_spatial, t, r, s, p0, nc, dst);
+          im2col_depth_row(g, xg, k0 + q, p0, nc, dst);
           std::fill(dst + nc, dst + blk.nc_pad, 0.0f);
         }
         b = panel;
