@@ -431,8 +431,9 @@ TEST(CpuThreadPool, EveryTaskOnceSlotsInRangeConcurrentCallers) {
 // Each micro-kernel this CPU can run (not only the one chosen) against a plain loop: edge tiles in
 // both dimensions, two depth blocks, bias on the first block and accumulation on the second.
 TEST(CpuGemm, EveryAvailableKernelMatchesAPlainLoop) {
-  // Depth blocks of 256 + 44, 256 + 3 and 2: the x86 tiles step the depth four at a time, then one at a time.
-  for (const int64_t depth : {300, 259, 2}) {
+  // Depth blocks of 256 + 44, 256 + 3, 32, 10 and 2: the x86 tiles step the depth four at a time, then one at a
+  // time; blocks of up to 32 go through panel by panel, longer ones sliver by sliver.
+  for (const int64_t depth : {300, 259, 32, 10, 2}) {
     SCOPED_TRACE("depth " + std::to_string(depth));
     const int64_t m = 13, n = 37, ldb = 41, ldc = 39;
     std::mt19937 gen(5);
