@@ -23,6 +23,8 @@
 namespace convarith {
 namespace {
 
+using test::same_bits;
+
 constexpr int kThreads = 4;
 constexpr int kRounds = 5;
 
@@ -97,10 +99,6 @@ std::vector<Case> cases() {
     }
   }
   return out;
-}
-
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 // Starts `threads` threads that wait for each other and then call body(thread index) at once.

@@ -57,24 +57,7 @@ std::vector<NamedProblem> small_image_problems() {
 }
 
 std::vector<float> run_plan(const ConvProblem& p, const Inputs& in, bool with_bias, bool prepared) {
-  PlanOptions o;
-  o.algorithm = "cpu_gemm";
-  o.weights = prepared ? in.w.data() : nullptr;
-  Result<Plan> plan = Plan::create(p, Device::kCpu, o);
-  EXPECT_TRUE(plan.is_ok()) << plan.status().to_string();
-  if (!plan)
-    return {};
-  std::vector<unsigned char> ws(plan->workspace_bytes() + 1);
-  std::vector<float> y(static_cast<size_t>(p.y_elements()));
-  poison(y);
-  const Status s = plan->run(in.x.data(), prepared ? nullptr : in.w.data(), with_bias ? in.bias.data() : nullptr,
-                             y.data(), ws.data() + 1, plan->workspace_bytes());
-  EXPECT_TRUE(s.is_ok()) << s.to_string();
-  return y;
-}
-
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+  return run_cpu_plan(p, "cpu_gemm", in, with_bias, prepared);
 }
 
 TEST(CpuGemmOrientation, PixelRowsGiveTheUsualBits) {

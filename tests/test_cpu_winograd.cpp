@@ -50,17 +50,7 @@ Result<Plan> winograd_plan(const ConvProblem& p) {
 }
 
 std::vector<float> run(const ConvProblem& p, const char* algorithm, const Inputs& in) {
-  Result<Plan> plan = Plan::create(p, Device::kCpu, algorithm);
-  EXPECT_TRUE(plan.is_ok()) << plan.status().to_string();
-  if (!plan)
-    return {};
-  std::vector<unsigned char> ws(plan->workspace_bytes() + 1);
-  std::vector<float> y(static_cast<size_t>(p.y_elements()));
-  poison(y);
-  const Status st = plan->run(in.x.data(), in.w.data(), in.bias.empty() ? nullptr : in.bias.data(), y.data(),
-                              ws.data() + 1, plan->workspace_bytes());
-  EXPECT_TRUE(st.is_ok()) << st.to_string();
-  return y;
+  return run_cpu_plan(p, algorithm, in, /*with_bias=*/!in.bias.empty(), /*prepared=*/false);
 }
 
 TEST(CpuWinograd, TakesTwoDimensional3x3Stride1Only) {

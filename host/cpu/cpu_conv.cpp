@@ -32,10 +32,14 @@
 // Transposed convolution (weights C x Kg x T x R x S), per image n and group g:
 // cols[Kg*T*R*S x Pin] = W_g^T * x_g (x read in place as B), then every column tap is added into
 // the output pixel it lands on (col2im). A task is (n, g, a chunk of output channels), so each
-// output plane is accumulated by one task in a fixed order: deterministic, no atomics. Large
-// inputs go through in blocks of input pixels so a task's columns stay ~128 KiB. One image whose input
-// pixels fit a GEMM row chunk computes cols^T = x_g^T * W_g instead (x^T packed, W read once in place),
-// bitwise the same: W^T packed as A would be written and read back for one or two column slivers. With constant
+// output plane is accumulated by one task in a fixed order: deterministic, no atomics. With too few such tasks for
+// the threads (one image, one output channel: FSRCNN's deconv ran on one core) each plane is split into bands of
+// output rows (or depth planes), a task per band: it multiplies the input rows whose taps reach its band and adds
+// only what lands inside it, in the same order as one band (the same bits; the rows next to a band boundary are
+// multiplied by both neighbours). Large inputs go through in blocks of input pixels so a task's columns stay
+// ~128 KiB. One image whose input pixels fit a GEMM row chunk computes cols^T = x_g^T * W_g instead (x^T packed, W
+// read once in place), bitwise the same: W^T packed as A would be written and read back for one or two column
+// slivers (that path takes no bands). With constant
 // weights (cpu_conv_transpose_prepare_weights) the packed W^T, or W's column chunks as that path copies them, are
 // made once in Plan::create; runs read them (the same values: the same bits).
 //
@@ -799,7 +803,17 @@ struct TransposeBlocking {
   int64_t a_floats;      // packed A of one (group, chunk); weights_as_b: packed x^T of one group
   int64_t packed_floats; // every packed A (groups x chunks), or every group's packed x^T
   int64_t slot_floats;   // cols of one task (and its copy of W's columns when weights_as_b)
+  // Too few (image, group, chunk) tasks for the threads (FSRCNN's deconv: one output channel, one image): each
+  // output plane is split into bands of band_rows along band_axis (0: depth, 1: rows of a one-deep output), a task
+  // per band; a band's task computes the columns of the input pixels whose taps reach it and adds only those that
+  // land inside it (the input rows next to a band boundary are multiplied by both bands' tasks).
+  int band_axis = -1; // -1: one band
+  int64_t bands = 1;
+  int64_t band_rows = 0;
 };
+
+// Tests: -1 the blocking decides (default), 0 one band, b >= 2 b bands wherever a band axis exists.
+std::atomic<int> g_col2im_bands_mode{-1};
 
 TransposeBlocking transpose_blocking(const ConvProblem& p) {
   const Geometry g(p);
@@ -836,13 +850,43 @@ TransposeBlocking transpose_blocking(const ConvProblem& p) {
     b.packed_floats = sat_mul(sat_mul(g.groups, b.kblocks), b.a_floats);
     b.slot_floats = cols_floats;
   }
+  const int64_t tasks = sat_mul(sat_mul(g.n, g.groups), b.kblocks);
+  const int axis = g.in[0] > 1 ? 0 : g.out[0] == 1 ? 1 : -1;
+  const int mode = g_col2im_bands_mode.load(std::memory_order_relaxed);
+  if (!b.weights_as_b && axis >= 0 && mode >= 2) {
+    b.band_axis = axis;
+    b.band_rows = ceil_div(g.out[axis], std::min<int64_t>(mode, g.out[axis]));
+    b.bands = ceil_div(g.out[axis], b.band_rows);
+  } else if (!b.weights_as_b && axis >= 0 && mode < 0 && tasks > 0 && tasks < kTasksPerThread * slots / 2) {
+    // Bands of at least 4 rows and twice the kernel's reach, so the rows both neighbours multiply stay few.
+    const int64_t reach = sat_mul(g.ker[axis], g.dil[axis]);
+    const int64_t min_rows = std::max<int64_t>(4, sat_mul(2, reach));
+    const int64_t bands = std::min(ceil_div(kTasksPerThread * slots / 2, tasks), g.out[axis] / min_rows);
+    if (bands > 1) {
+      b.band_axis = axis;
+      b.band_rows = ceil_div(g.out[axis], bands);
+      b.bands = ceil_div(g.out[axis], b.band_rows);
+    }
+  }
   return b;
+}
+
+// The input indices along one axis whose taps land in output band [b0, b1): i * s - pad + t * dil for some tap t
+// in [0, ker). 128-bit arithmetic: a valid problem's stride, dilation and padding may each be near 2^63.
+TapRange band_inputs(int64_t in, int64_t s, int64_t pad, int64_t ker, int64_t dil, int64_t b0, int64_t b1) {
+  using I = __int128;
+  const auto floor_div = [](I a, I d) { return a >= 0 ? a / d : -((-a + d - 1) / d); };
+  const I lo = -floor_div(-(I(b0) + pad - (I(ker) - 1) * dil), s); // ceil
+  const I hi = floor_div(I(b1) - 1 + pad, s) + 1;
+  const I clo = std::clamp<I>(lo, 0, in), chi = std::clamp<I>(hi, clo, in);
+  return {static_cast<int64_t>(clo), static_cast<int64_t>(chi)};
 }
 
 // Adds column row `col` (tap t, r, s of input pixels [p0, p0 + count), flattened D x H x W, pixel q at
 // col[q * step]) into output plane yk, walking the pixels one input row segment at a time.
+// Only the output rows od in [od_lo, od_hi), oh in [oh_lo, oh_hi) are written (a band; the whole plane by default).
 void col2im_add(const Geometry& g, const float* col, int64_t step, int64_t t, int64_t r, int64_t s, int64_t p0,
-                int64_t count, float* yk) {
+                int64_t count, float* yk, int64_t od_lo, int64_t od_hi, int64_t oh_lo, int64_t oh_hi) {
   const int64_t off_d = t * g.dil[0] - g.pad[0], off_h = r * g.dil[1] - g.pad[1], off_w = s * g.dil[2] - g.pad[2];
   const TapRange vw = tap_range(g.in[2], g.str[2], off_w, g.out[2]); // the iw that land inside the output
   int64_t iw = p0 % g.in[2], ih = p0 / g.in[2] % g.in[1], id = p0 / (g.in[2] * g.in[1]);
@@ -850,7 +894,7 @@ void col2im_add(const Geometry& g, const float* col, int64_t step, int64_t t, in
   while (done < count) {
     const int64_t len = std::min(g.in[2] - iw, count - done);
     const int64_t od = id * g.str[0] + off_d, oh = ih * g.str[1] + off_h;
-    if (od >= 0 && od < g.out[0] && oh >= 0 && oh < g.out[1]) {
+    if (od >= od_lo && od < od_hi && oh >= oh_lo && oh < oh_hi) {
       const float* src = col + done * step; // src[(q - iw) * step] is input column q
       float* dst = yk + (od * g.out[1] + oh) * g.out[2];
       const int64_t lo = std::clamp(vw.lo, iw, iw + len), hi = std::clamp(vw.hi, lo, iw + len);
@@ -907,6 +951,16 @@ Status cpu_conv_transpose_supports(const ConvProblem& p) {
 
 std::shared_ptr<const void> cpu_conv_transpose_blocking(const ConvProblem& p) {
   return std::make_shared<const TransposeBlocking>(transpose_blocking(p));
+}
+
+void set_cpu_col2im_bands(int mode) {
+  g_col2im_bands_mode.store(mode, std::memory_order_relaxed);
+}
+int cpu_col2im_bands_mode() {
+  return g_col2im_bands_mode.load(std::memory_order_relaxed);
+}
+int64_t cpu_col2im_bands(const ConvProblem& p) {
+  return transpose_blocking(p).bands;
 }
 
 bool cpu_conv_transpose_weights_as_b(const ConvProblem& p) {
@@ -1036,6 +1090,8 @@ Status cpu_conv_transpose_run(const KernelArgs& args) {
     pool.parallel_for(g.groups * blk.kblocks, pack);
 
   auto compute = [&](int64_t task, int slot) {
+    const int64_t band = task % blk.bands;
+    task /= blk.bands;
     const int64_t n = task / (g.groups * blk.kblocks), gk_task = task % (g.groups * blk.kblocks);
     const int64_t gi = gk_task / blk.kblocks, kb = gk_task % blk.kblocks;
     const int64_t k0 = kb * blk.kchunk, kcount = std::min(blk.kchunk, g.kg - k0);
@@ -1043,14 +1099,34 @@ Status cpu_conv_transpose_run(const KernelArgs& args) {
     float* cols = scratch + slot * blk.slot_floats;
     const float* a = (given != nullptr ? given->data.get() : a_packed) + gk_task * blk.a_floats;
     const float* xg = args.x + (n * g.c + gi * g.cg) * g.in_spatial;
+    // The band: output rows [b0, b1) along the band axis, the output range [y0, y1) of each plane they are, and the
+    // input pixels [q_lo, q_hi) whose taps reach them.
+    int64_t od_lo = 0, od_hi = g.out[0], oh_lo = 0, oh_hi = g.out[1], y0 = 0, y1 = g.out_spatial;
+    int64_t q_lo = 0, q_hi = g.in_spatial;
+    if (blk.band_axis >= 0) {
+      const int ax = blk.band_axis;
+      const int64_t b0 = band * blk.band_rows, b1 = std::min(g.out[ax], b0 + blk.band_rows);
+      const int64_t out_plane = ax == 0 ? g.out[1] * g.out[2] : g.out[2];
+      const int64_t in_plane = ax == 0 ? g.in[1] * g.in[2] : g.in[2];
+      (ax == 0 ? od_lo : oh_lo) = b0;
+      (ax == 0 ? od_hi : oh_hi) = b1;
+      y0 = b0 * out_plane;
+      y1 = b1 * out_plane;
+      const TapRange in = band_inputs(g.in[ax], g.str[ax], g.pad[ax], g.ker[ax], g.dil[ax], b0, b1);
+      q_lo = in.lo * in_plane;
+      q_hi = in.hi * in_plane;
+    }
     for (int64_t kl = 0; kl < kcount; ++kl) {
       const int64_t kk = gi * g.kg + k0 + kl;
       float* yk = args.y + (n * g.k + kk) * g.out_spatial;
-      std::fill(yk, yk + g.out_spatial, args.bias != nullptr ? args.bias[kk] : 0.0f);
+      std::fill(yk + y0, yk + y1, args.bias != nullptr ? args.bias[kk] : 0.0f);
     }
-    // Pixel blocks in a fixed order, so every output element sums its terms in the same order.
-    for (int64_t p0 = 0; p0 < g.in_spatial; p0 += blk.pixels) {
-      const int64_t pixels = std::min(blk.pixels, g.in_spatial - p0);
+    // Pixel blocks in a fixed order, so every output element sums its terms in the same order; a band takes the
+    // part of each block its pixels are in (the same blocks as one band: the same sums in the same order).
+    for (int64_t block = q_lo / blk.pixels * blk.pixels; block < q_hi; block += blk.pixels) {
+      const int64_t p0 = std::max(block, q_lo), pixels = std::min(block + blk.pixels, q_hi) - p0;
+      if (pixels <= 0)
+        continue;
       // Column (kl, tap) of the cols: pixel q at cols[col_row * row_step + q * pixel_step].
       int64_t row_step = pixels, pixel_step = 1;
       if (blk.weights_as_b) {
@@ -1088,12 +1164,13 @@ Status cpu_conv_transpose_run(const KernelArgs& args) {
         float* yk = args.y + (n * g.k + gi * g.kg + k0 + kl) * g.out_spatial;
         for (int64_t tap = 0; tap < g.ker_spatial; ++tap) {
           const int64_t t = tap / (g.ker[1] * g.ker[2]), r = tap / g.ker[2] % g.ker[1], s = tap % g.ker[2];
-          col2im_add(g, cols + (kl * g.ker_spatial + tap) * row_step, pixel_step, t, r, s, p0, pixels, yk);
+          col2im_add(g, cols + (kl * g.ker_spatial + tap) * row_step, pixel_step, t, r, s, p0, pixels, yk, od_lo, od_hi,
+                     oh_lo, oh_hi);
         }
       }
     }
   };
-  pool.parallel_for(g.n * g.groups * blk.kblocks, compute);
+  pool.parallel_for(g.n * g.groups * blk.kblocks * blk.bands, compute);
   return Status::ok();
 }
 

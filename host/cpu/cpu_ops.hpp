@@ -88,6 +88,13 @@ bool cpu_gemm_takes_pixel_rows(const ConvProblem& p); // p: the f32 NC[D]HW prob
 // into y (each output plane written by one task in a fixed order).
 Status cpu_conv_transpose_supports(const ConvProblem& p);
 size_t cpu_conv_transpose_workspace(const ConvProblem& p);
+// Output bands (too few image, group and channel-chunk tasks for the threads: each output plane split along its
+// depth, or its rows when one deep; the same bits as one band). Tests: set_cpu_col2im_bands(-1) lets the blocking
+// decide (the default), 0 never splits, b >= 2 asks for b bands wherever a band axis exists (fewer when the axis has
+// fewer rows); read when a plan is made. cpu_col2im_bands: the bands a plan of p would take.
+void set_cpu_col2im_bands(int mode);
+int cpu_col2im_bands_mode();
+int64_t cpu_col2im_bands(const ConvProblem& p); // p: the f32 NC[D]HW problem the core runs
 Status cpu_conv_transpose_run(const KernelArgs& args);
 std::shared_ptr<const void> cpu_conv_transpose_blocking(const ConvProblem& p);
 // Constant weights for cpu_conv_transpose_run (CpuArgs::packed_w): W^T packed as the GEMM's A, or W's column chunks

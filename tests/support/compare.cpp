@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <sstream>
@@ -111,6 +112,30 @@ uint64_t fresh_seed() {
 
 void poison(std::vector<float>& v) {
   std::fill(v.begin(), v.end(), std::numeric_limits<float>::quiet_NaN());
+}
+
+std::vector<float> run_cpu_plan(const ConvProblem& p, const char* algorithm, const Inputs& in, bool with_bias,
+                                bool prepared) {
+  PlanOptions o;
+  o.algorithm = algorithm;
+  o.weights = prepared ? in.w.data() : nullptr;
+  Result<Plan> plan = Plan::create(p, Device::kCpu, o);
+  EXPECT_TRUE(plan.is_ok()) << plan.status().to_string();
+  if (!plan)
+    return {};
+  std::vector<unsigned char> ws(plan->workspace_bytes() + 1);
+  std::vector<float> y(static_cast<size_t>(p.y_elements()));
+  poison(y);
+  const Status s = plan->run(in.x.data(), prepared ? nullptr : in.w.data(), with_bias ? in.bias.data() : nullptr,
+                             y.data(), ws.data() + 1, plan->workspace_bytes());
+  EXPECT_TRUE(s.is_ok()) << s.to_string();
+  if (!s)
+    return {};
+  return y;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 ::testing::AssertionResult exact_match(const ConvProblem& p, const std::vector<float>& got,

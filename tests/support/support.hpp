@@ -39,7 +39,15 @@ uint64_t fresh_seed();
 // Fill with quiet NaN so an element the code under test never writes fails the comparison.
 void poison(std::vector<float>& v);
 
+// One run of a CPU row through Plan::create and Plan::run, y poisoned first, the workspace off alignment by a byte:
+// with the bias of `in` or none, and with the weights prepared at create (PlanOptions::weights, run handed no w) or
+// handed to the run. Empty (and a test failure) when the plan or the run fails.
+std::vector<float> run_cpu_plan(const ConvProblem& p, const char* algorithm, const Inputs& in, bool with_bias,
+                                bool prepared);
+
 // ---- comparisons ------------------------------------------------------------------------------
+// The same size and the same bits (NaN payloads included).
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b);
 // Every element equal (and not NaN). The message names the first mismatches by NCHW index.
 ::testing::AssertionResult exact_match(const ConvProblem& p, const std::vector<float>& got,
                                        const std::vector<double>& want);
