@@ -30,6 +30,17 @@ private:
   int saved_;
 };
 
+// Two output planes of 48 pixels (whole panels for mr = 4, 6 or 8) and three depth taps with padding 1: the first
+// plane's pixels read inside x through taps 1 and 2 only, the second's through 0 and 1.
+ProblemDesc depth_taps_desc() {
+  ProblemDesc d = conv2d_desc(1, 20, 64, 1, 1, 1, 0);
+  d.rank = 3;
+  d.input = {2, 6, 8};
+  d.kernel = {3, 1, 1};
+  d.pad_lo = d.pad_hi = {1, 0, 0};
+  return d;
+}
+
 std::vector<NamedProblem> small_image_problems() {
   std::vector<NamedProblem> out;
   // 49 pixels (not a multiple of mr), 70 channels (not a multiple of a 16- or 32-wide sliver), two depth blocks.
@@ -46,6 +57,8 @@ std::vector<NamedProblem> small_image_problems() {
   d.kernel = {3, 3, 3};
   d.pad_lo = d.pad_hi = {1, 1, 1};
   out.push_back({"rank3_like_c3d", must_make(d)});
+  out.push_back({"depth_taps_half_seen", must_make(depth_taps_desc())});
+  out.push_back({"first_last_rows_skipped", must_make(conv2d_desc(2, 8, 64, 12, 24, 3, 1))});
   d = conv2d_desc(3, 8, 65, 1, 1, 1, 0);
   d.rank = 1;
   d.input = {30, 1, 1};
@@ -107,6 +120,22 @@ TEST(CpuGemmOrientation, PixelRowsGiveTheUsualBits) {
     }
   }
   EXPECT_GE(taken, 5);
+}
+
+// The panels' taps that none of their pixels reads inside x through are skipped (their rows are zero): two thirds of
+// the panel-taps are multiplied in depth_taps_desc, every one where no tap meets padding; the bits above are the
+// usual orientation's either way.
+TEST(CpuGemmOrientation, PixelRowsSkipTheTapsNoPixelSees) {
+  Orientation on(1);
+  const ConvProblem p = must_make(depth_taps_desc());
+  ASSERT_TRUE(detail::cpu_gemm_takes_pixel_rows(p));
+  EXPECT_DOUBLE_EQ(detail::cpu_gemm_pixel_rows_seen(p), 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(detail::cpu_gemm_pixel_rows_seen(must_make(conv2d_desc(1, 30, 64, 3, 3, 3, 0))), 1.0);
+  // 12x24 with 3x3 taps and padding 1: the panels of the first and last output rows (24 pixels: whole panels) miss
+  // that side's row of taps, 1/3 of the taps of 2 rows in 12.
+  EXPECT_DOUBLE_EQ(detail::cpu_gemm_pixel_rows_seen(must_make(conv2d_desc(1, 8, 64, 12, 24, 3, 1))), 17.0 / 18.0);
+  Orientation off(0);
+  EXPECT_EQ(detail::cpu_gemm_pixel_rows_seen(p), -1);
 }
 
 // An Inf or NaN weight: the direct loops, as in the usual orientation (found while W^T is packed, per run or once).

@@ -89,6 +89,123 @@ struct Geometry {
 
 // ---- convolution ---------------------------------------------------------------------------------
 
+// The pixel-rows orientation's panels by the taps they see: a panel of mr output pixels sees tap (t, r, s) when one
+// of its pixels reads inside x through it; the depth rows of the taps it does not see are zero for every pixel of the
+// panel (padding, or the rows past P), so their products are skipped. A product of a zero x and a finite weight adds
+// +-0 to the sum, which leaves it unchanged (but for a sum of -0: only a bias of -0 starts one), so the skipping keeps
+// the usual orientation's bits; an Inf/NaN weight takes the direct loops, which skip padded taps too. Adjacent
+// panels that see the same taps form a run: per depth block, a run's panels keep only the rows of its taps
+// (kept[block][run] of them, at offset[block][run] in the block), and the chunk tasks gather the matching rows of
+// each W^T sliver block for it. C3D's conv5a (2x7x7 output, 3x3x3 taps, padding 1): a third of the panel-taps
+// are skipped (each depth tap reaches one of the two output planes).
+struct PanelRuns {
+  int64_t ks = 0;                    // taps (T*R*S)
+  std::vector<int64_t> first, count; // per run: its first panel and its panels
+  std::vector<uint8_t> sees;         // per run: ks flags
+  std::vector<int64_t> kept, offset; // per (depth block, run)
+  std::vector<int32_t> rows;         // per (depth block, run) with kept < kc: the kept rows' q in the block
+  std::vector<int64_t> rows_at;      // per (depth block, run): where its kept rows start in `rows`
+  std::vector<int64_t> block_offset; // per depth block: where its panels start in the cols
+  int64_t seen = 0;                  // panel-taps seen, of panels * ks
+  int64_t runs() const { return static_cast<int64_t>(first.size()); }
+};
+
+std::shared_ptr<const PanelRuns> panel_runs(const Geometry& g, int64_t p_pad, int64_t depth, int mr) {
+  auto pr = std::make_shared<PanelRuns>();
+  const int64_t ks = g.ker_spatial, panels = p_pad / mr, P = g.out_spatial;
+  pr->ks = ks;
+  std::vector<TapRange> valid[3]; // per axis and tap: the output indices that read inside x through it
+  for (int j = 0; j < 3; ++j)
+    for (int64_t t = 0; t < g.ker[j]; ++t)
+      valid[j].push_back(tap_range(g.out[j], g.str[j], t * g.dil[j] - g.pad[j], g.in[j]));
+  const auto inside = [](const TapRange& v, int64_t o) { return o >= v.lo && o < v.hi; };
+  std::vector<uint8_t> sees(static_cast<size_t>(ks));
+  for (int64_t i = 0; i < panels; ++i) {
+    std::fill(sees.begin(), sees.end(), uint8_t{0});
+    for (int64_t p = i * mr; p < std::min(P, (i + 1) * mr); ++p) {
+      const int64_t ow = p % g.out[2], oh = p / g.out[2] % g.out[1], od = p / (g.out[2] * g.out[1]);
+      for (int64_t t = 0; t < g.ker[0]; ++t)
+        if (inside(valid[0][t], od))
+          for (int64_t r = 0; r < g.ker[1]; ++r)
+            if (inside(valid[1][r], oh))
+              for (int64_t s = 0; s < g.ker[2]; ++s)
+                if (inside(valid[2][s], ow))
+                  sees[static_cast<size_t>((t * g.ker[1] + r) * g.ker[2] + s)] = 1;
+    }
+    if (i > 0 && std::equal(sees.begin(), sees.end(), pr->sees.end() - ks)) {
+      ++pr->count.back();
+    } else {
+      pr->first.push_back(i);
+      pr->count.push_back(1);
+      pr->sees.insert(pr->sees.end(), sees.begin(), sees.end());
+    }
+  }
+  // A run skips its unseen taps only when that saves more than gathering the W^T rows of its seen taps costs: a
+  // skipped row saves count * mr * nr FMAs, a gathered row costs about 3 * nr FMAs' time (nr floats copied, the
+  // sliver's first read from memory). Others see every tap (their unseen rows are multiplied as zeros), and adjacent
+  // runs that then see the same taps merge. (C3D's conv5a on 2 cores of an AMD EPYC, AVX2: factor 0, skip every
+  // run, 18.3-19.0 ms; 1: 18.0-18.1; 3: 17.8-17.9; 6: 18.4; 16: 19.2-19.4; no skipping 23.0-23.5.)
+  {
+    const int64_t runs = pr->runs();
+    std::vector<int64_t> first, count;
+    std::vector<uint8_t> all;
+    for (int64_t r = 0; r < runs; ++r) {
+      uint8_t* rs = pr->sees.data() + r * ks;
+      const int64_t seen = std::count(rs, rs + ks, uint8_t{1}), n = pr->count[static_cast<size_t>(r)];
+      if (n * mr * (ks - seen) <= 3 * seen)
+        std::fill(rs, rs + ks, uint8_t{1});
+      if (r > 0 && std::equal(rs, rs + ks, all.end() - ks)) {
+        count.back() += n;
+      } else {
+        first.push_back(pr->first[static_cast<size_t>(r)]);
+        count.push_back(n);
+        all.insert(all.end(), rs, rs + ks);
+      }
+      pr->seen += n * std::count(rs, rs + ks, uint8_t{1});
+    }
+    pr->first = std::move(first);
+    pr->count = std::move(count);
+    pr->sees = std::move(all);
+  }
+  const int64_t runs = pr->runs(), blocks = ceil_div(depth, kGemmKc);
+  int64_t total = 0;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t k0 = b * kGemmKc, kc = std::min(kGemmKc, depth - k0);
+    pr->block_offset.push_back(total);
+    int64_t in_block = 0;
+    for (int64_t r = 0; r < runs; ++r) {
+      const uint8_t* rs = pr->sees.data() + r * ks;
+      const size_t at = pr->rows.size();
+      pr->rows_at.push_back(static_cast<int64_t>(at));
+      for (int64_t q = 0, tap = k0 % ks; q < kc; ++q, tap = tap + 1 == ks ? 0 : tap + 1)
+        if (rs[tap] != 0)
+          pr->rows.push_back(static_cast<int32_t>(q));
+      const int64_t kept = static_cast<int64_t>(pr->rows.size() - at);
+      if (kept == kc)
+        pr->rows.resize(at); // all of them: no list
+      pr->kept.push_back(kept);
+      pr->offset.push_back(in_block);
+      in_block += pr->count[static_cast<size_t>(r)] * kept * mr;
+    }
+    total += in_block;
+  }
+  return pr;
+}
+
+// dst[i] = src row rows[i] (rows of nr floats), i < count.
+void gather_rows(const float* src, const int32_t* rows, int64_t count, int nr, float* dst) {
+  if (nr == 16) {
+    for (int64_t i = 0; i < count; ++i)
+      std::memcpy(dst + i * 16, src + int64_t{rows[i]} * 16, 16 * sizeof(float));
+  } else if (nr == 32) {
+    for (int64_t i = 0; i < count; ++i)
+      std::memcpy(dst + i * 32, src + int64_t{rows[i]} * 32, 32 * sizeof(float));
+  } else {
+    for (int64_t i = 0; i < count; ++i)
+      std::memcpy(dst + i * nr, src + int64_t{rows[i]} * nr, static_cast<size_t>(nr) * sizeof(float));
+  }
+}
+
 struct ConvBlocking {
   bool direct_b;      // 1x1, stride 1, no padding: x is the B matrix
   int64_t nc;         // pixels per task
@@ -105,12 +222,13 @@ struct ConvBlocking {
   // columns (slivers of nr, W^T packed once as [sliver][depth][nr]); per (n, g) the pixel panels of every depth
   // are built once, then a task per chunk of kchunk channels takes every pixel. The same products in the same order as
   // the usual orientation (an FMA's product commutes, and the bias is C's initial value where it would be added to the
-  // first depth block's sum): the same bits.
+  // first depth block's sum), less the zero products of the taps a panel does not see (PanelRuns): the same bits.
   bool pixel_rows = false;
   int64_t kchunk = 0;      // channels per task (a multiple of nr)
   int64_t kchunks = 0;     // tasks per (n, g)
   int64_t p_pad = 0;       // pixels rounded up to mr
   int64_t cols_floats = 0; // the pixel panels of every depth, [k0 block][P/mr][kc][mr], one (n, g) at a time
+  std::shared_ptr<const PanelRuns> runs; // the panels by the taps they see (the block's [kc] is the run's kept rows)
   // Pixel rows: the blocking of runs handed w (no prepared weights) when they pay more for packing W^T than the
   // usual orientation saves (nullptr: the same blocking either way).
   std::shared_ptr<const ConvBlocking> per_run;
@@ -182,9 +300,13 @@ ConvBlocking conv_blocking(const ConvProblem& p) {
   // About four chunks per thread (the threads' shares even out), at least one sliver each.
   const int64_t chunk_slivers = std::max<int64_t>(1, slivers / std::max<int64_t>(1, 4 * slots));
   double rows_cost = -1;
+  std::shared_ptr<const PanelRuns> runs;
   if (rows_fit) {
+    runs = panel_runs(geo, p_pad, depth, gk.mr);
     const double chunks = double(ceil_div(slivers, chunk_slivers));
-    const double gemm = 2.0 * double(p_pad) * double(depth) * double(slivers * gk.nr) / flops_per_ns;
+    // The panel-taps no pixel of the panel sees are skipped (the gathers of their W^T rows are ~1/16 of an FMA).
+    const double seen = double(runs->seen) / double(std::max<int64_t>(1, p_pad / gk.mr * geo.ker_spatial));
+    const double gemm = 2.0 * double(p_pad) * double(depth) * double(slivers * gk.nr) / flops_per_ns * seen;
     const double im2col = double(depth) * double(p_pad) * (col_ns + 0.05);
     const double a_reads = chunks * double(cols_floats) * 0.02;
     rows_cost = double(outer) * ((gemm + weights * a_ns + im2col + a_reads) / double(slots) + 2.0 * 2000.0);
@@ -215,13 +337,15 @@ ConvBlocking conv_blocking(const ConvProblem& p) {
     b.kchunks = ceil_div(geo.kg, b.kchunk);
     b.p_pad = p_pad;
     b.cols_floats = cols_floats;
+    b.runs = std::move(runs);
     b.nc = b.nc_pad = pixels;
     b.blocks = 1;
     b.mrows = b.mblocks = 0;
     b.rows_in_place = false;
     b.a_floats = sat_mul(sat_mul(slivers, gk.nr), depth); // W^T of one group, [sliver][depth][nr]
-    // Per slot: one im2col row (the depth-block tasks) or C [p_pad][kchunk] (the chunk tasks).
-    b.slot_floats = std::max(round_up(p_pad, 16), sat_mul(p_pad, b.kchunk));
+    // Per slot: one im2col row (the depth-block tasks) or C [p_pad][kchunk] and a gathered W^T block (the chunk
+    // tasks).
+    b.slot_floats = std::max(round_up(p_pad, 16), sat_add(sat_mul(p_pad, b.kchunk), kGemmKc * gk.nr));
     return b;
   }
   return usual;
@@ -577,6 +701,14 @@ int cpu_gemm_pixel_rows() {
 bool cpu_gemm_takes_pixel_rows(const ConvProblem& p) {
   return p.op() == Op::kConv && p.k() != p.groups() && conv_blocking(p).pixel_rows;
 }
+double cpu_gemm_pixel_rows_seen(const ConvProblem& p) {
+  if (p.op() != Op::kConv || p.k() == p.groups())
+    return -1;
+  const ConvBlocking b = conv_blocking(p);
+  if (!b.pixel_rows)
+    return -1;
+  return double(b.runs->seen) / double(b.p_pad / gemm_kernel().mr * p.kernel_spatial());
+}
 
 Status cpu_conv_supports(const ConvProblem& p) {
   if (p.op() != Op::kConv)
@@ -677,6 +809,8 @@ Status cpu_conv_run(const KernelArgs& args) {
     // adds it to the first depth block's sum), gemm_block multiplies each depth block's panels with the chunk's W^T
     // slivers in depth order, and C is written transposed into y.
     const int64_t P = g.out_spatial, ldc = blk.kchunk, dblocks = ceil_div(depth, kGemmKc);
+    const PanelRuns& runs = *blk.runs;
+    const int64_t nruns = runs.runs();
     for (int64_t n = 0; n < g.n; ++n)
       for (int64_t gi = 0; gi < g.groups; ++gi) {
         const float* xg = args.x + (n * g.c + gi * g.cg) * g.in_spatial;
@@ -684,18 +818,33 @@ Status cpu_conv_run(const KernelArgs& args) {
           const int64_t k0 = task * kGemmKc, kc = std::min(kGemmKc, depth - k0);
           float* row = scratch + slot * blk.slot_floats;
           std::fill(row + P, row + blk.p_pad, 0.0f); // im2col_row writes P values
-          float* block = cols + k0 * blk.p_pad;
+          float* block = cols + runs.block_offset[static_cast<size_t>(task)];
+          const int64_t* kept = runs.kept.data() + task * nruns;
+          const int64_t* offset = runs.offset.data() + task * nruns;
+          std::vector<int64_t> at(static_cast<size_t>(nruns), 0); // rows of the block each run has so far
           for (int64_t q = 0; q < kc; ++q) {
+            const int64_t tap = (k0 + q) % runs.ks;
+            bool seen = false;
+            for (int64_t r = 0; r < nruns && !seen; ++r)
+              seen = runs.sees[static_cast<size_t>(r * runs.ks + tap)] != 0;
+            if (!seen)
+              continue; // zero for every pixel
             im2col_depth_row(g, xg, k0 + q, 0, P, row);
-            float* dst = block + q * gk.mr;
-            for (int64_t p0 = 0; p0 < blk.p_pad; p0 += gk.mr, dst += kc * gk.mr)
-              std::memcpy(dst, row + p0, static_cast<size_t>(gk.mr) * sizeof(float));
+            for (int64_t r = 0; r < nruns; ++r) {
+              if (runs.sees[static_cast<size_t>(r * runs.ks + tap)] == 0)
+                continue;
+              const int64_t first = runs.first[static_cast<size_t>(r)], count = runs.count[static_cast<size_t>(r)];
+              float* dst = block + offset[r] + at[static_cast<size_t>(r)]++ * gk.mr;
+              for (int64_t i = first; i < first + count; ++i, dst += kept[r] * gk.mr)
+                std::memcpy(dst, row + i * gk.mr, static_cast<size_t>(gk.mr) * sizeof(float));
+            }
           }
         };
         pool.parallel_for(dblocks, build);
         auto multiply = [&](int64_t task, int slot) {
           const int64_t c0 = task * blk.kchunk, count = std::min(blk.kchunk, g.kg - c0);
           float* c = scratch + slot * blk.slot_floats;
+          float* gathered = c + blk.p_pad * ldc; // kGemmKc x nr
           for (int64_t pi = 0; pi < blk.p_pad; ++pi)
             for (int64_t j = 0; j < ldc; ++j)
               c[pi * ldc + j] = args.bias != nullptr && j < count ? args.bias[gi * g.kg + c0 + j] : 0.0f;
@@ -704,16 +853,37 @@ Status cpu_conv_run(const KernelArgs& args) {
             const int64_t kc = std::min(kGemmKc, depth - k0);
             for (int64_t j0 = 0; j0 < count; j0 += gk.nr) {
               // The next W^T block (the next sliver, or the first at the next depth block) is on its way to L2
-              // while this one meets every pixel panel: each block is read once, from memory.
+              // while this one meets every pixel panel: each block is read once, from memory. Its prefetches are
+              // spread over the runs (all at once, they queued behind each other: the gathers of this block, the
+              // first reads of its rows, then waited for memory).
               const bool last = j0 + gk.nr >= count;
+              const float* next = nullptr;
+              int64_t lines = 0;
               if (!last || k0 + kc < depth) {
-                const float* next = last ? wt + (k0 + kc) * gk.nr : wt + (j0 + gk.nr) * depth + k0 * gk.nr;
-                const int64_t next_kc = last ? std::min(kGemmKc, depth - k0 - kc) : kc;
-                for (int64_t f = 0; f < next_kc * gk.nr; f += 16)
-                  __builtin_prefetch(next + f, 0, 2);
+                next = last ? wt + (k0 + kc) * gk.nr : wt + (j0 + gk.nr) * depth + k0 * gk.nr;
+                lines = ceil_div((last ? std::min(kGemmKc, depth - k0 - kc) : kc) * gk.nr, int64_t{16});
               }
-              gemm_block(gk, blk.p_pad, gk.nr, kc, cols + k0 * blk.p_pad, kc * gk.mr, wt + j0 * depth + k0 * gk.nr,
-                         gk.nr, gk.nr, c + j0, ldc, true, nullptr);
+              const int64_t b = k0 / kGemmKc;
+              const float* sliver = wt + j0 * depth + k0 * gk.nr; // [kc][nr]
+              for (int64_t r = 0; r < nruns; ++r) {
+                for (int64_t l = lines * r / nruns; l < lines * (r + 1) / nruns; ++l)
+                  __builtin_prefetch(next + l * 16, 0, 2);
+                const int64_t kept = runs.kept[static_cast<size_t>(b * nruns + r)];
+                if (kept == 0)
+                  continue; // the run's pixels see no tap of this block (their C rows keep their values)
+                const float* bb = sliver;
+                if (kept < kc) {
+                  // The W^T rows of the taps the run sees, in depth order.
+                  gather_rows(sliver, runs.rows.data() + runs.rows_at[static_cast<size_t>(b * nruns + r)], kept, gk.nr,
+                              gathered);
+                  bb = gathered;
+                }
+                const int64_t first = runs.first[static_cast<size_t>(r)];
+                gemm_block(gk, runs.count[static_cast<size_t>(r)] * gk.mr, gk.nr, kept,
+                           cols + runs.block_offset[static_cast<size_t>(b)] +
+                               runs.offset[static_cast<size_t>(b * nruns + r)],
+                           kept * gk.mr, bb, gk.nr, gk.nr, c + first * gk.mr * ldc + j0, ldc, true, nullptr);
+              }
             }
           }
           for (int64_t j = 0; j < count; ++j) {

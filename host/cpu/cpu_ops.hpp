@@ -82,6 +82,9 @@ Result<PreparedWeights> cpu_conv_prepare_weights(const ConvProblem& p, const voi
 void set_cpu_gemm_pixel_rows(int mode);
 int cpu_gemm_pixel_rows();
 bool cpu_gemm_takes_pixel_rows(const ConvProblem& p); // p: the f32 NC[D]HW problem the core runs
+// The pixel rows' share of (pixel panel, tap) pairs multiplied (a panel's taps that no pixel of it reads inside x
+// through are skipped); -1 where p would not take the pixel rows.
+double cpu_gemm_pixel_rows_seen(const ConvProblem& p);
 
 // "cpu_gemm_col2im": transposed convolution as columns = W^T x (SGEMM, x read in place; for one image with
 // few input pixels columns^T = x^T W, the weights read in place), then a deterministic col2im accumulation
