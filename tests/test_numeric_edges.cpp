@@ -156,6 +156,51 @@ TEST(NumericEdges, MaxPoolNaNWinsWhereverItIs) {
   }
 }
 
+// 3x3 stride-2 max pools (ResNet-50's, GoogLeNet's ceil-mode one) have their own W pass in cpu_pool: every width
+// from 1 (no interior column) to 40 and 112, padding 0 and 1, floor and ceil mode, a NaN somewhere in half the cases,
+// against the taps inside the input folded by hand.
+TEST(NumericEdges, MaxPool3x3Stride2EveryWidth) {
+  std::vector<int64_t> widths;
+  for (int64_t w = 1; w <= 40; ++w)
+    widths.push_back(w);
+  widths.push_back(112);
+  int cases = 0;
+  for (const int64_t w : widths)
+    for (const int64_t h : {1, 6})
+      for (const int64_t pad : {0, 1})
+        for (const bool ceil_mode : {false, true}) {
+          ProblemDesc d = pool_desc(Op::kMaxPool, {h, w}, {3, 3}, {2, 2}, {pad, pad});
+          d.ceil_mode = ceil_mode;
+          Result<ConvProblem> p = ConvProblem::make(d);
+          if (!p)
+            continue; // a window that cannot fit (w < 3 without padding)
+          ++cases;
+          std::vector<float> x(static_cast<size_t>(h * w));
+          for (size_t e = 0; e < x.size(); ++e)
+            x[e] = static_cast<float>((e * 7 + static_cast<size_t>(w)) % 11) - 5.0f;
+          if ((w + h) % 2 == 0)
+            x[static_cast<size_t>((w * 5 + 3) % (h * w))] = kNaN;
+          const int64_t oh_n = p->out(0), ow_n = p->out(1);
+          std::vector<double> want(static_cast<size_t>(oh_n * ow_n));
+          for (int64_t oh = 0; oh < oh_n; ++oh)
+            for (int64_t ow = 0; ow < ow_n; ++ow) {
+              double m = -INFINITY;
+              for (int64_t r = 0; r < 3; ++r)
+                for (int64_t c = 0; c < 3; ++c) {
+                  const int64_t ih = oh * 2 + r - pad, iw = ow * 2 + c - pad;
+                  if (ih < 0 || ih >= h || iw < 0 || iw >= w)
+                    continue;
+                  const double v = x[static_cast<size_t>(ih * w + iw)];
+                  m = std::isnan(m) || std::isnan(v) ? NAN : std::max(m, v);
+                }
+              want[static_cast<size_t>(oh * ow_n + ow)] = m;
+            }
+          SCOPED_TRACE(p->name());
+          expect_all(*p, x, {}, want);
+        }
+  EXPECT_GT(cases, 200);
+}
+
 // ---- pooling divisors and sums ---------------------------------------------------------------------
 
 // count_include_pad over a 1x1 input: 65536 x 65536 taps in the padded extent, 2^32, overflowed a
