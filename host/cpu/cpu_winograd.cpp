@@ -322,16 +322,18 @@ double winograd_cost_us(const ConvProblem& p, int threads, bool weights_prepared
   // Nanoseconds of one core, in the units of cpu_gemm's estimate (its nominal FLOPs at 40 GFLOP/s per thread):
   // the 16 GEMMs over tiles rounded up to nr per task and channels to mr (so depthwise and small groups stay on
   // cpu_gemm's direct loops); ~1 ns per U element transformed (once per run), and each tile block's read of it,
-  // ~0.15 ns (L3) or ~2 ns (memory, past kLargeU); ~0.3 ns per V element (once per channel block) and M element.
-  // (Set so that, on an AMD EPYC Zen 3 timed in turns, ResNet-50's 3x3 layers at 56, 28 and 14 take Winograd
-  // and those at 7x7 and VGG's conv5 at 14x14, 512 channels, stay on cpu_gemm.)
+  // ~0.15 ns (L3) or ~0.5 ns (memory, past kLargeU); ~0.3 ns per V element (once per channel block) and M element.
+  // (Set so that, on an AMD EPYC Zen 3 timed in turns, ResNet-50's 3x3 layers at 56, 28 and 14 take Winograd. The
+  // memory read was 2 ns until 2026-12-04, when 2 cores of an AMD EPYC with an 8 MiB L3 (AVX2) measured, Winograd
+  // against cpu_gemm: R23 (7x7, 512) 2.45 vs 4.1 ms with prepared weights, 5.4 vs 4.4 handed w per run; VGG's
+  // conv5 (14x14, 512) 11.1 vs 13.3 per run: now the estimates rank them so.)
   const WinoBlocking b = wino_blocking(p);
   const GemmKernel& gk = gemm_kernel();
   const double tiles = double(b.n) * double(b.tblocks) * double(round_up(b.tb, gk.nr));
   const double gemm = 2.0 * kXi * double(b.groups) * double(b.rows_pad) * double(b.cg) * tiles / 40.0;
   const double u_floats = kXi * double(b.groups) * double(b.kg) * double(b.cg);
   const double u =
-      (weights_prepared ? 0.0 : 1.0) * u_floats + (b.u_large ? 2.0 : 0.15) * u_floats * double(b.n) * double(b.tblocks);
+      (weights_prepared ? 0.0 : 1.0) * u_floats + (b.u_large ? 0.5 : 0.15) * u_floats * double(b.n) * double(b.tblocks);
   const double vm = 0.3 * kXi * double(b.groups) * (double(b.cg) * double(b.kblocks) + double(b.kg)) * tiles;
   return 5.0 + (gemm + u + vm) / std::max(1, threads) * 1e-3;
 }
