@@ -100,6 +100,17 @@ std::vector<NamedProblem> blocking_problems() {
   d = conv_desc(1, 3, 3, {3, 5, 300}, {2, 2, 3});
   d.groups = 3, d.pad_lo = {0, 1, 1}, d.pad_hi = {1, 0, 1};
   out.push_back({"conv_depthwise_rank3_wide", must_make(d)});
+  // Depthwise at stride 2 along W on the zero-padded plane: each padded row is split into its even and odd columns
+  // straight from x, 16 columns at a time where both lie inside the row, one by one at the borders and the tail.
+  d = conv_desc(2, 3, 3, {30, 37}, {3, 3});
+  d.groups = 3, d.stride = {2, 2}, d.pad_lo = {1, 1}, d.pad_hi = {1, 1};
+  out.push_back({"conv_depthwise_stride2_odd_width", must_make(d)});
+  d = conv_desc(1, 2, 2, {17, 44}, {5, 5});
+  d.groups = 2, d.stride = {2, 2}, d.dilation = {1, 2}, d.pad_lo = {2, 0}, d.pad_hi = {1, 3};
+  out.push_back({"conv_depthwise_stride2_dilated_asymmetric", must_make(d)});
+  d = conv_desc(1, 2, 4, {9, 41}, {3, 3});
+  d.groups = 2, d.stride = {1, 2}, d.pad_lo = {0, 3}, d.pad_hi = {1, 2};
+  out.push_back({"conv_depthwise_multiplier2_stride_1x2_wide_pad", must_make(d)});
   for (Op op : {Op::kMaxPool, Op::kAvgPool}) {
     d = conv_desc(1, 2, 2, {4, 530}, {2, 3});
     d.op = op, d.pad_lo = {1, 1}, d.pad_hi = {0, 1}, d.count_include_pad = op == Op::kAvgPool;
