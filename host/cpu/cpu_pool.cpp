@@ -31,6 +31,11 @@
 #include "cpu/cpu_ops.hpp"
 #include "cpu/thread_pool.hpp"
 
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#include <immintrin.h>
+#define CONVARITH_POOL_X86 1
+#endif
+
 namespace convarith::detail {
 
 Status cpu_pool_supports(const ConvProblem& p) {
@@ -75,6 +80,34 @@ struct PoolGeometry {
 inline float max_step(float a, float b) {
   return (a > b || a != a) ? a : b;
 }
+
+#ifdef CONVARITH_POOL_X86
+// max_step on 8 lanes: x86's max (a > b ? a : b, b when either is NaN), then a NaN a kept.
+__attribute__((target("avx2,fma"), always_inline)) inline __m256 max_step8(__m256 a, __m256 b) {
+  return _mm256_blendv_ps(_mm256_max_ps(a, b), a, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+}
+
+// The 3-tap stride-2 W fold of output columns [ow0, ow1) of one row, 8 at a time: dr[ow] = max_step(max_step(
+// xr[c], xr[c + 1]), xr[c + 2]) with c = 2 ow - p_lo (every tap inside the row). Four loads give the 16 + 2
+// columns of 8 outputs; in-lane shuffles split them into the three taps (outputs in the order 0 1 4 5 2 3 6 7), and
+// one permute puts the result back in order. Returns the first column not done (the rest: scalar, the caller); a
+// block is taken only when its loads stay inside the row (they read one column past the last tap).
+__attribute__((target("avx2,fma"))) int64_t max3s2_avx2(const float* xr, float* dr, int64_t ow0, int64_t ow1,
+                                                        int64_t p_lo, int64_t w_n) {
+  int64_t ow = ow0;
+  for (; ow + 8 <= ow1 && 2 * ow - p_lo + 18 <= w_n; ow += 8) {
+    const float* src = xr + (2 * ow - p_lo);
+    const __m256 v0 = _mm256_loadu_ps(src), v1 = _mm256_loadu_ps(src + 8);
+    const __m256 v2 = _mm256_loadu_ps(src + 2), v3 = _mm256_loadu_ps(src + 10);
+    const __m256 t0 = _mm256_shuffle_ps(v0, v1, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m256 t1 = _mm256_shuffle_ps(v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
+    const __m256 t2 = _mm256_shuffle_ps(v2, v3, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m256 m = max_step8(max_step8(t0, t1), t2);
+    _mm256_storeu_ps(dr + ow, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(m), _MM_SHUFFLE(3, 1, 2, 0))));
+  }
+  return ow;
+}
+#endif
 
 // One N x C plane's output rows [oh0, oh1) (every od), directly: the taps of a window are walked as
 // (t, r) input rows times the s taps, each a unit- or s-strided run over the output columns, so the
@@ -287,6 +320,9 @@ CONVARITH_CPU_INLINE void pool_w_rows(const PoolGeometry& g, const float* x, flo
   // input columns straight from the row, in tap order as the phase fold does (the border columns over their in-row
   // taps only, the identity where none is), without the phase copy.
   const bool max3s2 = !flat && g.is_max && aw.s == 2 && aw.k == 3 && aw.d == 1;
+#ifdef CONVARITH_POOL_X86
+  const bool avx2 = max3s2 && cpu_isa() != CpuIsa::kBaseline; // AVX-512 machines have AVX2
+#endif
   const int64_t oa = std::min(ow_n, ceil_div(aw.p_lo, 2)); // from here on the first tap is inside the row ...
   const int64_t ob = w_n - 3 + aw.p_lo < 0 ? oa : std::clamp((w_n - 3 + aw.p_lo) / 2 + 1, oa, ow_n); // ... the last
   for (int64_t q = 0; q < (flat ? 1 : rows); ++q) {
@@ -306,7 +342,12 @@ CONVARITH_CPU_INLINE void pool_w_rows(const PoolGeometry& g, const float* x, flo
         }
         dr[ow] = acc;
       }
-      for (int64_t ow = oa; ow < ob; ++ow)
+      int64_t ow = oa;
+#ifdef CONVARITH_POOL_X86
+      if (avx2)
+        ow = max3s2_avx2(xr, dr, oa, ob, aw.p_lo, w_n);
+#endif
+      for (; ow < ob; ++ow)
         dr[ow] = max_step(max_step(xr[2 * ow - aw.p_lo], xr[2 * ow + 1 - aw.p_lo]), xr[2 * ow + 2 - aw.p_lo]);
       std::fill(dr + ow_n, dr + g.lp, identity);
       continue;
