@@ -66,8 +66,9 @@ std::vector<std::pair<std::string, ProblemDesc>> shapes(bool small) {
   d.kernel = {3, 3, 3};
   d.pad_lo = d.pad_hi = {1, 1, 1};
   out.push_back({"rank3", d});
-  // Transposed, one image: W's column chunks copied as the GEMM's B (several chunks, two depth blocks, a tail);
-  // two images and groups: W^T packed as the GEMM's A.
+  // Transposed, one image: the plan without prepared weights copies W's column chunks as the GEMM's B every run
+  // (several chunks, two depth blocks, a tail), the prepared plan packs W^T once as the GEMM's A; two images and
+  // groups: W^T as A either way.
   d = conv(1, 300, 43, 4, 4, 4, 1, 2);
   d.op = Op::kConvTranspose;
   out.push_back({"transposed_weights_as_b", d});

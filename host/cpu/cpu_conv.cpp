@@ -40,8 +40,8 @@
 // ~128 KiB. One image whose input pixels fit a GEMM row chunk computes cols^T = x_g^T * W_g instead (x^T packed, W
 // read once in place), bitwise the same: W^T packed as A would be written and read back for one or two column
 // slivers (that path takes no bands). With constant
-// weights (cpu_conv_transpose_prepare_weights) the packed W^T, or W's column chunks as that path copies them, are
-// made once in Plan::create; runs read them (the same values: the same bits).
+// weights (cpu_conv_transpose_prepare_weights) W^T is packed once in Plan::create and every run takes the usual
+// orientation (the weights-as-B order is for runs handed w: TransposeBlocking::per_run); the same bits either way.
 //
 // Workspace (workspace()): the packed weights plus one scratch slot (im2col panel or columns) per
 // thread of the pool; run() aligns the caller's pointer to 64 bytes itself.
@@ -1012,12 +1012,17 @@ struct TransposeBlocking {
   int band_axis = -1; // -1: one band
   int64_t bands = 1;
   int64_t band_rows = 0;
+  // The blocking of runs handed w, where it differs: weights as B is what those take (packing W^T every run would
+  // cost more than it saves), while a plan with prepared weights packs W^T once and takes the usual orientation,
+  // whose x as B wastes no tile rows (DCGAN ct2's 16 pixels padded to 18 rows of the 6-row AVX2 tile as A: its
+  // runs took 1030-1190 us that way on 2 cores of an AMD EPYC, 910-1020 us with the usual orientation). Same bits.
+  std::shared_ptr<const TransposeBlocking> per_run;
 };
 
 // Tests: -1 the blocking decides (default), 0 one band, b >= 2 b bands wherever a band axis exists.
 std::atomic<int> g_col2im_bands_mode{-1};
 
-TransposeBlocking transpose_blocking(const ConvProblem& p) {
+TransposeBlocking transpose_blocking_for(const ConvProblem& p, bool weights_as_b_allowed) {
   const Geometry g(p);
   const GemmKernel& gk = gemm_kernel();
   const int64_t slots = ThreadPool::instance().max_slots();
@@ -1038,7 +1043,7 @@ TransposeBlocking transpose_blocking(const ConvProblem& p) {
                  ? g.in_spatial
                  : std::min(g.in_spatial, std::max<int64_t>(kMinColPixels, kColsBudgetFloats / g.ker_spatial));
   const int64_t cols_floats = sat_mul(sat_mul(b.kchunk, g.ker_spatial), b.pixels);
-  b.weights_as_b = g.n == 1 && b.pixels == g.in_spatial &&
+  b.weights_as_b = weights_as_b_allowed && g.n == 1 && b.pixels == g.in_spatial &&
                    g.in_spatial <= gemm_l2_rows(gk, std::min<int64_t>(kGemmKc, g.cg)) &&
                    sat_mul(b.kchunk, g.ker_spatial) >= gk.nr;
   if (b.weights_as_b) {
@@ -1071,6 +1076,23 @@ TransposeBlocking transpose_blocking(const ConvProblem& p) {
     }
   }
   return b;
+}
+
+// The plan's blocking (the one prepared weights are made for) and, in per_run, the one of runs handed w.
+TransposeBlocking transpose_blocking(const ConvProblem& p) {
+  TransposeBlocking b = transpose_blocking_for(p, true);
+  if (!b.weights_as_b)
+    return b;
+  auto per_run = std::make_shared<const TransposeBlocking>(b);
+  b = transpose_blocking_for(p, false);
+  b.per_run = std::move(per_run);
+  return b;
+}
+
+// What runs handed w take.
+TransposeBlocking transpose_blocking_per_run(const ConvProblem& p) {
+  const TransposeBlocking b = transpose_blocking(p);
+  return b.per_run != nullptr ? *b.per_run : b;
 }
 
 // The input indices along one axis whose taps land in output band [b0, b1): i * s - pad + t * dil for some tap t
@@ -1162,34 +1184,28 @@ int cpu_col2im_bands_mode() {
   return g_col2im_bands_mode.load(std::memory_order_relaxed);
 }
 int64_t cpu_col2im_bands(const ConvProblem& p) {
-  return transpose_blocking(p).bands;
+  return transpose_blocking_per_run(p).bands;
 }
 
 bool cpu_conv_transpose_weights_as_b(const ConvProblem& p) {
-  return transpose_blocking(p).weights_as_b;
+  return transpose_blocking_per_run(p).weights_as_b;
 }
 
 size_t cpu_conv_transpose_workspace(const ConvProblem& p) {
   const TransposeBlocking b = transpose_blocking(p);
-  return workspace_bytes_for_floats(
-      sat_add(b.packed_floats, sat_mul(ThreadPool::instance().max_slots(), b.slot_floats)));
+  const auto floats = [](const TransposeBlocking& t) {
+    return sat_add(t.packed_floats, sat_mul(ThreadPool::instance().max_slots(), t.slot_floats));
+  };
+  return workspace_bytes_for_floats(std::max(floats(b), b.per_run != nullptr ? floats(*b.per_run) : 0));
 }
 
 namespace {
 
-// Constant weights of cpu_gemm_col2im (cpu_conv_transpose_prepare_weights): what a run would make of w before its
-// GEMMs, once -- W^T packed as every (group, chunk)'s A, or (weights as B) W's column chunks copied as the runs
-// copy them, [(group, chunk)][column chunk][depth block][kGemmKc][kWeightLd].
+// Constant weights of cpu_gemm_col2im (cpu_conv_transpose_prepare_weights): W^T packed once as every (group, chunk)'s
+// A (the plan's blocking never streams the weights as B: TransposeBlocking::per_run).
 struct TransposeWeights {
   std::shared_ptr<float> data;
 };
-
-int64_t weight_chunks(const Geometry& g, const TransposeBlocking& blk) {
-  return ceil_div(blk.kchunk * g.ker_spatial, kWeightCols);
-}
-int64_t weight_copy_floats(const Geometry& g, const TransposeBlocking& blk) { // per (group, chunk)
-  return sat_mul(sat_mul(weight_chunks(g, blk), ceil_div(g.cg, kGemmKc)), kGemmKc * kWeightLd);
-}
 
 // Rows [0, kc) of W's columns [col, col + nb) from depth row c0 of group gi, kWeightLd apart (each W row read as one
 // run of nb floats: the memory prefetchers keep up with those, where sliver by sliver every 64-byte read of a row
@@ -1226,8 +1242,10 @@ Result<PreparedWeights> cpu_conv_transpose_prepare_weights(const ConvProblem& p,
   const Geometry g(p);
   const TransposeBlocking blk =
       blocking != nullptr ? *static_cast<const TransposeBlocking*>(blocking) : transpose_blocking(p);
+  if (blk.weights_as_b)
+    return internal_error("cpu_gemm_col2im: a plan's blocking streams the weights as B");
   const int64_t tasks = g.groups * blk.kblocks;
-  const int64_t per_task = blk.weights_as_b ? weight_copy_floats(g, blk) : blk.a_floats;
+  const int64_t per_task = blk.a_floats;
   auto tw = std::make_shared<TransposeWeights>();
   Result<std::shared_ptr<float>> data = aligned_floats(sat_mul(tasks, per_task), "cpu_gemm_col2im's prepared weights");
   if (!data)
@@ -1235,17 +1253,7 @@ Result<PreparedWeights> cpu_conv_transpose_prepare_weights(const ConvProblem& p,
   tw->data = std::move(data).value();
   float* base = tw->data.get();
   auto prepare = [&](int64_t task, int) {
-    const int64_t gi = task / blk.kblocks, kb = task % blk.kblocks;
-    float* dst = base + task * per_task;
-    if (!blk.weights_as_b)
-      return pack_transposed_weights(g, blk, w, gi, kb, dst);
-    const int64_t m0 = kb * blk.kchunk * g.ker_spatial;
-    const int64_t rows = std::min(blk.kchunk, g.kg - kb * blk.kchunk) * g.ker_spatial;
-    const int64_t cblocks = ceil_div(g.cg, kGemmKc);
-    for (int64_t j0 = 0, jb = 0; j0 < rows; j0 += kWeightCols, ++jb)
-      for (int64_t c0 = 0, cb = 0; c0 < g.cg; c0 += kGemmKc, ++cb)
-        copy_weight_columns(g, w, gi, c0, std::min(kGemmKc, g.cg - c0), m0 + j0, std::min(kWeightCols, rows - j0),
-                            dst + (jb * cblocks + cb) * kGemmKc * kWeightLd);
+    pack_transposed_weights(g, blk, w, task / blk.kblocks, task % blk.kblocks, base + task * per_task);
   };
   ThreadPool::instance().parallel_for(tasks, prepare);
   out.bytes = static_cast<size_t>(tasks * per_task) * sizeof(float);
@@ -1264,16 +1272,17 @@ Status cpu_conv_transpose_run(const KernelArgs& args) {
     CONVARITH_RETURN_IF_ERROR(check_cpu_args(args, "cpu_gemm_col2im", cpu_conv_transpose_workspace(p)));
   }
   const Geometry g(p);
-  const TransposeBlocking blk =
+  const TransposeBlocking planned =
       args.prepared != nullptr ? *static_cast<const TransposeBlocking*>(args.prepared) : transpose_blocking(p);
+  // Constant weights prepared in Plan::create (cpu_conv_transpose_prepare_weights): the packed W^T, or W's column
+  // chunks as the runs below copy them. Handed w, the runs take TransposeBlocking::per_run where there is one.
+  const auto* given = static_cast<const TransposeWeights*>(args.packed_w);
+  const TransposeBlocking blk = given == nullptr && planned.per_run != nullptr ? *planned.per_run : planned;
   const GemmKernel& gk = gemm_kernel();
   ThreadPool& pool = ThreadPool::instance();
   float* a_packed = aligned_workspace(args.workspace);
   float* scratch = a_packed + blk.packed_floats;
 
-  // Constant weights prepared in Plan::create (cpu_conv_transpose_prepare_weights): the packed W^T, or W's column
-  // chunks as the runs below copy them.
-  const auto* given = static_cast<const TransposeWeights*>(args.packed_w);
   // A = W_g^T: A[m][ci] = w[(gi*Cg + ci) * Kg*T*R*S + m]: stored transposed, input channel ci's m contiguous.
   auto pack = [&](int64_t task, int) {
     pack_transposed_weights(g, blk, args.w, task / blk.kblocks, task % blk.kblocks, a_packed + task * blk.a_floats);
@@ -1338,19 +1347,14 @@ Status cpu_conv_transpose_run(const KernelArgs& args) {
         // run of kWeightCols floats: the memory prefetchers keep up with those, where sliver by sliver every
         // 64-byte read of a row 16 KiB from the last waited for memory), rows kWeightLd apart so its slivers
         // spread over the L1 sets.
-        const int64_t m0 = k0 * g.ker_spatial, cblocks_w = ceil_div(g.cg, kGemmKc);
+        const int64_t m0 = k0 * g.ker_spatial;
         float* wbuf = cols + rows * pixels;
-        const float* copies = given != nullptr ? given->data.get() + gk_task * weight_copy_floats(g, blk) : nullptr;
-        for (int64_t j0 = 0, jb = 0; j0 < rows; j0 += kWeightCols, ++jb) {
+        for (int64_t j0 = 0; j0 < rows; j0 += kWeightCols) {
           const int64_t nb = std::min(kWeightCols, rows - j0);
-          for (int64_t c0 = 0, cb = 0; c0 < g.cg; c0 += kGemmKc, ++cb) {
+          for (int64_t c0 = 0; c0 < g.cg; c0 += kGemmKc) {
             const int64_t kc = std::min(kGemmKc, g.cg - c0);
-            const float* wb = wbuf;
-            if (copies != nullptr)
-              wb = copies + (jb * cblocks_w + cb) * kGemmKc * kWeightLd; // copied once, in Plan::create
-            else
-              copy_weight_columns(g, args.w, gi, c0, kc, m0 + j0, nb, wbuf);
-            gemm_block(gk, pixels, nb, kc, xt + c0 * blk.rows_pad, kc * gk.mr, wb, kWeightLd, nb, cols + j0, rows,
+            copy_weight_columns(g, args.w, gi, c0, kc, m0 + j0, nb, wbuf); // (never prepared: see per_run)
+            gemm_block(gk, pixels, nb, kc, xt + c0 * blk.rows_pad, kc * gk.mr, wbuf, kWeightLd, nb, cols + j0, rows,
                        c0 > 0, nullptr);
           }
         }
