@@ -111,6 +111,14 @@ std::vector<NamedProblem> blocking_problems() {
   d = conv_desc(1, 2, 4, {9, 41}, {3, 3});
   d.groups = 2, d.stride = {1, 2}, d.pad_lo = {0, 3}, d.pad_hi = {1, 2};
   out.push_back({"conv_depthwise_multiplier2_stride_1x2_wide_pad", must_make(d)});
+  // Grouped with few output channels per group (grouped_direct: every output plane on the padded planes of its
+  // group's input channels): ResNeXt-like 4 in / 4 out per group, and 3 in / 2 out at stride 2 with dilation.
+  d = conv_desc(2, 16, 16, {11, 21}, {3, 3});
+  d.groups = 4, d.pad_lo = {1, 1}, d.pad_hi = {1, 1};
+  out.push_back({"conv_grouped_4x4_per_group", must_make(d)});
+  d = conv_desc(1, 9, 6, {13, 40}, {3, 3});
+  d.groups = 3, d.stride = {2, 2}, d.dilation = {2, 1}, d.pad_lo = {2, 0}, d.pad_hi = {1, 2};
+  out.push_back({"conv_grouped_3x2_stride2_dilated", must_make(d)});
   for (Op op : {Op::kMaxPool, Op::kAvgPool}) {
     d = conv_desc(1, 2, 2, {4, 530}, {2, 3});
     d.op = op, d.pad_lo = {1, 1}, d.pad_hi = {0, 1}, d.count_include_pad = op == Op::kAvgPool;

@@ -535,55 +535,79 @@ CONVARITH_CPU_INLINE void padded_vectors(const Geometry& g, const float* row, co
 
 constexpr int64_t kPaddedPlaneFloats = 16384; // 64 KiB on the stack: a 112x112 plane with a 3x3 window fits
 constexpr int64_t kFastTaps = 64;
-// The fast path of direct_plane for one input channel per output (depthwise and its multiples), rank <= 2, stride
-// 1 or 2 on each axis, finite weights: the plane is copied once into a zero-padded buffer, so every tap of 8 output
+// The fast path of direct_plane for few input channels per output (depthwise and its multiples, grouped_direct),
+// rank <= 2, stride 1 or 2 on each axis, finite weights: each input channel's plane is copied once into a zero-padded
+// buffer, so every tap of 8 output
 // columns is one unaligned 8-float load and one FMA with no range checks. At stride 2 along W each padded row is
 // stored as its even columns then its odd ones, so a tap's 8 inputs are again adjacent. The sum's order is the same
 // as the checked loop's (bias, then the taps in r, s order); the padding's taps add x = 0 products, which change
 // nothing but the sign of an all-zero sum (the weights are finite, so no Inf * 0). Returns false where it does not
 // apply.
-CONVARITH_CPU_INLINE bool direct_plane_padded(const Geometry& g, const float* xc, const float* wk, float bias,
-                                              float* yk) {
-  typedef V8 V;
+// The padded planes' layout (direct_plane_padded): whether its fast path applies to g (but for the weights'
+// finiteness), with the padded rows ph, the stored row length rw and, at stride 2, the half row of even columns.
+bool padded_layout(const Geometry& g, int64_t* ph, int64_t* rw, int64_t* half) {
   constexpr int64_t W = 8;
   // Rank <= 2 only: one depth plane that the one depth tap reads (a depth padding would move that tap outside x:
   // found by fuzz_huge, tests/regressions/huge/depthwise_padded_plane_depth_pad).
-  if (g.cg != 1 || g.out[0] != 1 || g.ker[0] != 1 || g.in[0] != 1 || g.pad[0] != 0 || g.str[1] > 2 || g.str[2] > 2)
+  if (g.out[0] != 1 || g.ker[0] != 1 || g.in[0] != 1 || g.pad[0] != 0 || g.str[1] > 2 || g.str[2] > 2)
     return false;
   const int64_t taps = g.ker[1] * g.ker[2];
-  if (taps > kFastTaps || g.out[1] > kPaddedPlaneFloats || g.out[2] > kPaddedPlaneFloats)
+  if (g.cg > kFastTaps || taps > kFastTaps || g.cg * taps > kFastTaps || g.out[1] > kPaddedPlaneFloats ||
+      g.out[2] > kPaddedPlaneFloats)
     return false;
   const int64_t reach_h = (g.ker[1] - 1) * g.dil[1], reach_w = (g.ker[2] - 1) * g.dil[2];
   if (reach_h > kPaddedPlaneFloats || reach_w > kPaddedPlaneFloats)
     return false;
   const int64_t sh = g.str[1], sw = g.str[2];
   // Padded rows and columns that whole output vectors reach; the stored row length (both halves at stride 2).
-  const int64_t ph = (g.out[1] - 1) * sh + reach_h + 1;
+  *ph = (g.out[1] - 1) * sh + reach_h + 1;
   const int64_t pcols = (round_up(g.out[2], W) - 1) * sw + reach_w + 1;
-  const int64_t half = ceil_div(pcols, 2), rw = sw == 1 ? pcols : 2 * half;
-  if (ph * rw > kPaddedPlaneFloats)
+  *half = ceil_div(pcols, 2);
+  *rw = sw == 1 ? pcols : 2 * *half;
+  return *ph * *rw <= kPaddedPlaneFloats && g.cg * (*ph * *rw) <= kPaddedPlaneFloats; // every input channel's plane
+}
+
+// Grouped layers with few output channels per group (ResNeXt's 32 groups of 4): the GEMM's mr-row tiles would be a
+// third or more padding, so every output plane runs direct_plane (the padded planes of its group's input channels).
+bool grouped_direct(const Geometry& g) {
+  const int64_t mr = gemm_kernel().mr;
+  int64_t ph = 0, rw = 0, half = 0;
+  return g.groups > 1 && g.kg > 1 && g.kg < mr && 3 * g.kg <= 2 * mr && padded_layout(g, &ph, &rw, &half);
+}
+
+CONVARITH_CPU_INLINE bool direct_plane_padded(const Geometry& g, const float* xc, const float* wk, float bias,
+                                              float* yk) {
+  typedef V8 V;
+  constexpr int64_t W = 8;
+  int64_t ph = 0, rw = 0, half = 0;
+  if (!padded_layout(g, &ph, &rw, &half))
     return false;
+  const int64_t sh = g.str[1], sw = g.str[2];
+  const int64_t taps = g.ker[1] * g.ker[2], all = g.cg * taps, plane = ph * rw;
   V wv[kFastTaps];
   int64_t toff[kFastTaps];
-  for (int64_t t = 0; t < taps; ++t) {
+  for (int64_t t = 0; t < all; ++t) { // tap t % taps of input channel t / taps: the weights' order
     const float w = wk[t];
     if (!std::isfinite(w))
       return false;
     wv[t] = V{w, w, w, w, w, w, w, w};
-    const int64_t r = t / g.ker[2], c = t % g.ker[2] * g.dil[2];
-    toff[t] = r * g.dil[1] * rw + (sw == 1 ? c : (c % 2) * half + c / 2);
+    const int64_t r = t % taps / g.ker[2], c = t % g.ker[2] * g.dil[2];
+    toff[t] = t / taps * plane + r * g.dil[1] * rw + (sw == 1 ? c : (c % 2) * half + c / 2);
   }
   float buf[kPaddedPlaneFloats];
-  // Padded row r, column c holds x[r - pad_h][c - pad_w] (zero outside x); at stride 1 it is buf[r * rw + c], at
-  // stride 2 buf[r * rw + (c % 2) * half + c / 2]. Output (oh, ow) tap t reads buf[oh * sh * rw + toff[t] + ow].
-  for (int64_t r = 0; r < ph; ++r) {
-    float* row = buf + r * rw;
+  // Padded row r, column c of input channel ci holds x[ci][r - pad_h][c - pad_w] (zero outside x); at stride 1 it is
+  // buf[ci * plane + r * rw + c], at stride 2 buf[ci * plane + r * rw + (c % 2) * half + c / 2]. Output (oh, ow) tap t
+  // reads buf[oh * sh * rw + toff[t] + ow].
+  for (int64_t pr = 0; pr < g.cg * ph; ++pr) {
+    const int64_t r = pr % ph;
+    float* row = buf + pr * rw;
+    const float* xci = xc + pr / ph * g.in_spatial;
     const int64_t ih = r - g.pad[1];
     if (ih < 0 || ih >= g.in[1]) {
       std::fill(row, row + rw, 0.0f);
       continue;
     }
-    const float* xrow = xc + ih * g.in[2];
+    const float* xrow = xci + ih * g.in[2];
     if (sw == 2) {
       // Split straight from x: padded column c is x column c - pad (zero outside); row[j] = column 2j, row[half + j]
       // = column 2j + 1. Columns j in [ja, jb) have both inside x (through a staging row, the copy and the split
@@ -629,22 +653,36 @@ CONVARITH_CPU_INLINE bool direct_plane_padded(const Geometry& g, const float* xc
     std::copy(xrow + (lo - g.pad[2]), xrow + (hi - g.pad[2]), row + lo);
     std::fill(row + hi, row + rw, 0.0f);
   }
-  constexpr int64_t kBlock = 4;
+  // Up to 8 vectors of a row at once: 8 independent FMA chains (4 left the FMA pipes waiting out their latency:
+  // ResNeXt's grouped 3x3, 36 taps, ran at ~40 % of the FMA rate).
+  constexpr int64_t kBlock = 8;
   const int64_t nvec = ceil_div(g.out[2], W);
   for (int64_t oh = 0; oh < g.out[1]; ++oh) {
     const float* row = buf + oh * sh * rw;
     int64_t v = 0;
     for (; v + kBlock <= nvec; v += kBlock)
-      padded_vectors<kBlock>(g, row, toff, taps, wv, bias, oh, v * W, yk);
+      padded_vectors<kBlock>(g, row, toff, all, wv, bias, oh, v * W, yk);
     switch (nvec - v) {
+    case 7:
+      padded_vectors<7>(g, row, toff, all, wv, bias, oh, v * W, yk);
+      break;
+    case 6:
+      padded_vectors<6>(g, row, toff, all, wv, bias, oh, v * W, yk);
+      break;
+    case 5:
+      padded_vectors<5>(g, row, toff, all, wv, bias, oh, v * W, yk);
+      break;
+    case 4:
+      padded_vectors<4>(g, row, toff, all, wv, bias, oh, v * W, yk);
+      break;
     case 3:
-      padded_vectors<3>(g, row, toff, taps, wv, bias, oh, v * W, yk);
+      padded_vectors<3>(g, row, toff, all, wv, bias, oh, v * W, yk);
       break;
     case 2:
-      padded_vectors<2>(g, row, toff, taps, wv, bias, oh, v * W, yk);
+      padded_vectors<2>(g, row, toff, all, wv, bias, oh, v * W, yk);
       break;
     case 1:
-      padded_vectors<1>(g, row, toff, taps, wv, bias, oh, v * W, yk);
+      padded_vectors<1>(g, row, toff, all, wv, bias, oh, v * W, yk);
       break;
     default:
       break;
@@ -755,7 +793,7 @@ std::shared_ptr<const void> cpu_conv_blocking(const ConvProblem& p) {
 Result<PreparedWeights> cpu_conv_prepare_weights(const ConvProblem& p, const void* blocking, const float* w) {
   const Geometry g(p);
   PreparedWeights out;
-  if (p.n() == 0 || g.kg == 1)
+  if (p.n() == 0 || g.kg == 1 || grouped_direct(g))
     return out; // nothing to prepare: the direct loops (Kg = 1) read w as it is
   const ConvBlocking blk = blocking != nullptr ? *static_cast<const ConvBlocking*>(blocking) : conv_blocking(p);
   auto cw = std::make_shared<ConvWeights>();
@@ -810,7 +848,7 @@ Status cpu_conv_run(const KernelArgs& args) {
     pool.parallel_for((planes + per_task - 1) / per_task, direct);
     return Status::ok();
   };
-  if (g.kg == 1)
+  if (g.kg == 1 || grouped_direct(g))
     return run_direct();
   const auto* given = static_cast<const ConvWeights*>(args.packed_w);
   const ConvBlocking planned =
