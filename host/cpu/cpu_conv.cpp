@@ -533,6 +533,16 @@ CONVARITH_CPU_INLINE void padded_vectors(const Geometry& g, const float* row, co
   }
 }
 
+// The last rem (< NV + 1) vectors of a row: padded_vectors<rem>, picked at compile time.
+template <int NV>
+CONVARITH_CPU_INLINE void padded_tail(int64_t rem, const Geometry& g, const float* row, const int64_t* toff,
+                                      int64_t taps, const V8* wv, float bias, int64_t oh, int64_t ow, float* yk) {
+  if (rem == NV)
+    padded_vectors<NV>(g, row, toff, taps, wv, bias, oh, ow, yk);
+  else if constexpr (NV > 1)
+    padded_tail<NV - 1>(rem, g, row, toff, taps, wv, bias, oh, ow, yk);
+}
+
 constexpr int64_t kPaddedPlaneFloats = 16384; // 64 KiB on the stack: a 112x112 plane with a 3x3 window fits
 constexpr int64_t kFastTaps = 64;
 // The fast path of direct_plane for few input channels per output (depthwise and its multiples, grouped_direct),
@@ -662,31 +672,7 @@ CONVARITH_CPU_INLINE bool direct_plane_padded(const Geometry& g, const float* xc
     int64_t v = 0;
     for (; v + kBlock <= nvec; v += kBlock)
       padded_vectors<kBlock>(g, row, toff, all, wv, bias, oh, v * W, yk);
-    switch (nvec - v) {
-    case 7:
-      padded_vectors<7>(g, row, toff, all, wv, bias, oh, v * W, yk);
-      break;
-    case 6:
-      padded_vectors<6>(g, row, toff, all, wv, bias, oh, v * W, yk);
-      break;
-    case 5:
-      padded_vectors<5>(g, row, toff, all, wv, bias, oh, v * W, yk);
-      break;
-    case 4:
-      padded_vectors<4>(g, row, toff, all, wv, bias, oh, v * W, yk);
-      break;
-    case 3:
-      padded_vectors<3>(g, row, toff, all, wv, bias, oh, v * W, yk);
-      break;
-    case 2:
-      padded_vectors<2>(g, row, toff, all, wv, bias, oh, v * W, yk);
-      break;
-    case 1:
-      padded_vectors<1>(g, row, toff, all, wv, bias, oh, v * W, yk);
-      break;
-    default:
-      break;
-    }
+    padded_tail<kBlock - 1>(nvec - v, g, row, toff, all, wv, bias, oh, v * W, yk);
   }
   return true;
 }
