@@ -192,6 +192,21 @@ std::shared_ptr<const PanelRuns> panel_runs(const Geometry& g, int64_t p_pad, in
   return pr;
 }
 
+// count runs of mr floats from src (contiguous) to dst, dst_step floats apart. Fixed-size copies for the tiles' mr
+// (a memcpy call per run of 6 floats made C3D's conv5a, 13824 depth rows x 17 panels a run, 2-3 % slower).
+void copy_panel_rows(const float* src, int64_t count, int mr, float* dst, int64_t dst_step) {
+  if (mr == 6) {
+    for (int64_t i = 0; i < count; ++i)
+      std::memcpy(dst + i * dst_step, src + i * 6, 6 * sizeof(float));
+  } else if (mr == 8) {
+    for (int64_t i = 0; i < count; ++i)
+      std::memcpy(dst + i * dst_step, src + i * 8, 8 * sizeof(float));
+  } else {
+    for (int64_t i = 0; i < count; ++i)
+      std::memcpy(dst + i * dst_step, src + i * mr, static_cast<size_t>(mr) * sizeof(float));
+  }
+}
+
 // dst[i] = src row rows[i] (rows of nr floats), i < count.
 void gather_rows(const float* src, const int32_t* rows, int64_t count, int nr, float* dst) {
   if (nr == 16) {
@@ -891,8 +906,7 @@ Status cpu_conv_run(const KernelArgs& args) {
                 continue;
               const int64_t first = runs.first[static_cast<size_t>(r)], count = runs.count[static_cast<size_t>(r)];
               float* dst = block + offset[r] + at[static_cast<size_t>(r)]++ * gk.mr;
-              for (int64_t i = first; i < first + count; ++i, dst += kept[r] * gk.mr)
-                std::memcpy(dst, row + i * gk.mr, static_cast<size_t>(gk.mr) * sizeof(float));
+              copy_panel_rows(row + first * gk.mr, count, gk.mr, dst, kept[r] * gk.mr);
             }
           }
         };
