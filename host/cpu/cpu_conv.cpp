@@ -652,13 +652,18 @@ CONVARITH_CPU_INLINE bool direct_plane_padded(const Geometry& g, const float* xc
         const int64_t n = jb - ja;
         int64_t j = 0;
         // 16 columns at a time, split by two shuffles (GCC kept the plain loop scalar).
-        typedef int32_t I8 __attribute__((vector_size(8 * sizeof(int32_t))));
         for (; j + 8 <= n; j += 8) {
           V lo, hi;
           std::memcpy(&lo, src + 2 * j, sizeof(V));
           std::memcpy(&hi, src + 2 * j + 8, sizeof(V));
+#if defined(__clang__) || __GNUC__ >= 12
+          const V e = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14);
+          const V o = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15);
+#else // GCC before 12 has only __builtin_shuffle
+          typedef int32_t I8 __attribute__((vector_size(8 * sizeof(int32_t))));
           const V e = __builtin_shuffle(lo, hi, I8{0, 2, 4, 6, 8, 10, 12, 14});
           const V o = __builtin_shuffle(lo, hi, I8{1, 3, 5, 7, 9, 11, 13, 15});
+#endif
           std::memcpy(even + j, &e, sizeof(V));
           std::memcpy(odd + j, &o, sizeof(V));
         }
