@@ -106,14 +106,27 @@ struct PanelRuns {
   std::vector<int32_t> rows;         // per (depth block, run) with kept < kc: the kept rows' q in the block
   std::vector<int64_t> rows_at;      // per (depth block, run): where its kept rows start in `rows`
   std::vector<int64_t> block_offset; // per depth block: where its panels start in the cols
+  int64_t panels = 0;                // of mr pixels (P rounded up to mr, / mr)
   int64_t seen = 0;                  // panel-taps seen, of panels * ks
   int64_t runs() const { return static_cast<int64_t>(first.size()); }
+  double seen_share() const { return double(seen) / double(std::max<int64_t>(1, panels * ks)); }
 };
 
 std::shared_ptr<const PanelRuns> panel_runs(const Geometry& g, int64_t p_pad, int64_t depth, int mr) {
   auto pr = std::make_shared<PanelRuns>();
   const int64_t ks = g.ker_spatial, panels = p_pad / mr, P = g.out_spatial;
   pr->ks = ks;
+  pr->panels = panels;
+  // Appends n panels from `first` that see `sees` as a run, or to the last run when it sees the same taps.
+  const auto append = [ks](PanelRuns& to, int64_t first, int64_t n, const uint8_t* sees) {
+    if (!to.first.empty() && std::equal(sees, sees + ks, to.sees.end() - ks)) {
+      to.count.back() += n;
+    } else {
+      to.first.push_back(first);
+      to.count.push_back(n);
+      to.sees.insert(to.sees.end(), sees, sees + ks);
+    }
+  };
   std::vector<TapRange> valid[3]; // per axis and tap: the output indices that read inside x through it
   for (int j = 0; j < 3; ++j)
     for (int64_t t = 0; t < g.ker[j]; ++t)
@@ -132,13 +145,7 @@ std::shared_ptr<const PanelRuns> panel_runs(const Geometry& g, int64_t p_pad, in
                 if (inside(valid[2][s], ow))
                   sees[static_cast<size_t>((t * g.ker[1] + r) * g.ker[2] + s)] = 1;
     }
-    if (i > 0 && std::equal(sees.begin(), sees.end(), pr->sees.end() - ks)) {
-      ++pr->count.back();
-    } else {
-      pr->first.push_back(i);
-      pr->count.push_back(1);
-      pr->sees.insert(pr->sees.end(), sees.begin(), sees.end());
-    }
+    append(*pr, i, 1, sees.data());
   }
   // A run skips its unseen taps only when that saves more than gathering the W^T rows of its seen taps costs: a
   // skipped row saves count * mr * nr FMAs, a gathered row costs about 3 * nr FMAs' time (nr floats copied, the
@@ -146,26 +153,18 @@ std::shared_ptr<const PanelRuns> panel_runs(const Geometry& g, int64_t p_pad, in
   // runs that then see the same taps merge. (C3D's conv5a on 2 cores of an AMD EPYC, AVX2: factor 0, skip every
   // run, 18.3-19.0 ms; 1: 18.0-18.1; 3: 17.8-17.9; 6: 18.4; 16: 19.2-19.4; no skipping 23.0-23.5.)
   {
-    const int64_t runs = pr->runs();
-    std::vector<int64_t> first, count;
-    std::vector<uint8_t> all;
-    for (int64_t r = 0; r < runs; ++r) {
+    PanelRuns merged;
+    for (int64_t r = 0; r < pr->runs(); ++r) {
       uint8_t* rs = pr->sees.data() + r * ks;
       const int64_t seen = std::count(rs, rs + ks, uint8_t{1}), n = pr->count[static_cast<size_t>(r)];
       if (n * mr * (ks - seen) <= 3 * seen)
         std::fill(rs, rs + ks, uint8_t{1});
-      if (r > 0 && std::equal(rs, rs + ks, all.end() - ks)) {
-        count.back() += n;
-      } else {
-        first.push_back(pr->first[static_cast<size_t>(r)]);
-        count.push_back(n);
-        all.insert(all.end(), rs, rs + ks);
-      }
+      append(merged, pr->first[static_cast<size_t>(r)], n, rs);
       pr->seen += n * std::count(rs, rs + ks, uint8_t{1});
     }
-    pr->first = std::move(first);
-    pr->count = std::move(count);
-    pr->sees = std::move(all);
+    pr->first = std::move(merged.first);
+    pr->count = std::move(merged.count);
+    pr->sees = std::move(merged.sees);
   }
   const int64_t runs = pr->runs(), blocks = ceil_div(depth, kGemmKc);
   int64_t total = 0;
@@ -320,8 +319,8 @@ ConvBlocking conv_blocking(const ConvProblem& p) {
     runs = panel_runs(geo, p_pad, depth, gk.mr);
     const double chunks = double(ceil_div(slivers, chunk_slivers));
     // The panel-taps no pixel of the panel sees are skipped (the gathers of their W^T rows are ~1/16 of an FMA).
-    const double seen = double(runs->seen) / double(std::max<int64_t>(1, p_pad / gk.mr * geo.ker_spatial));
-    const double gemm = 2.0 * double(p_pad) * double(depth) * double(slivers * gk.nr) / flops_per_ns * seen;
+    const double gemm =
+        2.0 * double(p_pad) * double(depth) * double(slivers * gk.nr) / flops_per_ns * runs->seen_share();
     const double im2col = double(depth) * double(p_pad) * (col_ns + 0.05);
     const double a_reads = chunks * double(cols_floats) * 0.02;
     rows_cost = double(outer) * ((gemm + weights * a_ns + im2col + a_reads) / double(slots) + 2.0 * 2000.0);
@@ -589,7 +588,7 @@ bool padded_layout(const Geometry& g, int64_t* ph, int64_t* rw, int64_t* half) {
   const int64_t pcols = (round_up(g.out[2], W) - 1) * sw + reach_w + 1;
   *half = ceil_div(pcols, 2);
   *rw = sw == 1 ? pcols : 2 * *half;
-  return *ph * *rw <= kPaddedPlaneFloats && g.cg * (*ph * *rw) <= kPaddedPlaneFloats; // every input channel's plane
+  return g.cg * (*ph * *rw) <= kPaddedPlaneFloats; // every input channel's plane
 }
 
 // Grouped layers with few output channels per group (ResNeXt's 32 groups of 4): the GEMM's mr-row tiles would be a
@@ -597,7 +596,7 @@ bool padded_layout(const Geometry& g, int64_t* ph, int64_t* rw, int64_t* half) {
 bool grouped_direct(const Geometry& g) {
   const int64_t mr = gemm_kernel().mr;
   int64_t ph = 0, rw = 0, half = 0;
-  return g.groups > 1 && g.kg > 1 && g.kg < mr && 3 * g.kg <= 2 * mr && padded_layout(g, &ph, &rw, &half);
+  return g.groups > 1 && g.kg > 1 && 3 * g.kg <= 2 * mr && padded_layout(g, &ph, &rw, &half);
 }
 
 CONVARITH_CPU_INLINE bool direct_plane_padded(const Geometry& g, const float* xc, const float* wk, float bias,
@@ -783,7 +782,7 @@ double cpu_gemm_pixel_rows_seen(const ConvProblem& p) {
   const ConvBlocking b = conv_blocking(p);
   if (!b.pixel_rows)
     return -1;
-  return double(b.runs->seen) / double(b.p_pad / gemm_kernel().mr * p.kernel_spatial());
+  return b.runs->seen_share();
 }
 
 Status cpu_conv_supports(const ConvProblem& p) {
@@ -900,15 +899,14 @@ Status cpu_conv_run(const KernelArgs& args) {
           std::vector<int64_t> at(static_cast<size_t>(nruns), 0); // rows of the block each run has so far
           for (int64_t q = 0; q < kc; ++q) {
             const int64_t tap = (k0 + q) % runs.ks;
-            bool seen = false;
-            for (int64_t r = 0; r < nruns && !seen; ++r)
-              seen = runs.sees[static_cast<size_t>(r * runs.ks + tap)] != 0;
-            if (!seen)
-              continue; // zero for every pixel
-            im2col_depth_row(g, xg, k0 + q, 0, P, row);
+            bool built = false; // the im2col row, made for the first run that sees the tap (none: zero everywhere)
             for (int64_t r = 0; r < nruns; ++r) {
               if (runs.sees[static_cast<size_t>(r * runs.ks + tap)] == 0)
                 continue;
+              if (!built) {
+                im2col_depth_row(g, xg, k0 + q, 0, P, row);
+                built = true;
+              }
               const int64_t first = runs.first[static_cast<size_t>(r)], count = runs.count[static_cast<size_t>(r)];
               float* dst = block + offset[r] + at[static_cast<size_t>(r)]++ * gk.mr;
               copy_panel_rows(row + first * gk.mr, count, gk.mr, dst, kept[r] * gk.mr);

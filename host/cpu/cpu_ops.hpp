@@ -100,11 +100,11 @@ int cpu_col2im_bands_mode();
 int64_t cpu_col2im_bands(const ConvProblem& p); // p: the f32 NC[D]HW problem the core runs
 Status cpu_conv_transpose_run(const KernelArgs& args);
 std::shared_ptr<const void> cpu_conv_transpose_blocking(const ConvProblem& p);
-// Constant weights for cpu_conv_transpose_run (CpuArgs::packed_w): W^T packed as the GEMM's A, or W's column chunks
-// copied as the runs copy them (weights as B), once: the same values where the runs make them, so the same bits.
+// Constant weights for cpu_conv_transpose_run (CpuArgs::packed_w): W^T packed once as the GEMM's A (a plan with them
+// never streams the weights as B), the same values the runs would pack: the same bits.
 Result<PreparedWeights> cpu_conv_transpose_prepare_weights(const ConvProblem& p, const void* blocking, const float* w);
-// Whether cpu_gemm_col2im streams the weights as the GEMM's B (x^T packed as A) for this problem, rather than
-// packing W^T as A (for tests: the two orientations give bitwise the same y).
+// Whether cpu_gemm_col2im's runs handed w stream the weights as the GEMM's B (x^T packed as A) for this problem,
+// rather than packing W^T as A (for tests: the two orientations give bitwise the same y).
 bool cpu_conv_transpose_weights_as_b(const ConvProblem& p);
 
 // "cpu_winograd": 2-D 3x3 stride-1 convolution by Winograd F(2x2, 3x3): input, filter and output transforms around
