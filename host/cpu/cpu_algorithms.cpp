@@ -631,6 +631,19 @@ Result<Prepared> cpu_winograd_prepare(const ConvProblem& p, const DeviceInfo& de
   out.cost_us_weights = cpu_winograd_cost_us_weights(p, std::max(1, dev.cpu_threads));
   return out;
 }
+Status cpu_taps_supports_row(const ConvProblem& p, const DeviceInfo&) {
+  return cpu_taps_supports(p);
+}
+Result<Prepared> cpu_taps_prepare(const ConvProblem& p, const DeviceInfo& dev) {
+  Result<Prepared> r =
+      prepare_cpu(p, dev, &cpu_taps_run, &cpu_taps_workspace, &cpu_taps_blocking, 40.0, &cpu_taps_prepare_weights);
+  if (!r)
+    return r;
+  Prepared out = *r;
+  out.cost_us = cpu_taps_cost_us(p, std::max(1, dev.cpu_threads));
+  out.cost_us_weights = cpu_taps_cost_us_weights(p, std::max(1, dev.cpu_threads));
+  return out;
+}
 // cpu_amx_bf16 keeps cpu_gemm's plan for the inputs the tiles cannot take exactly (cpu_amx_run says which).
 struct AmxRowPlan {
   std::shared_ptr<const void> blocking;
@@ -692,6 +705,11 @@ void append_cpu_algorithms(std::vector<Algorithm>& table) {
                             "block of 2x2 output tiles (2.25x fewer products); any padding, groups; Inf/NaN reruns "
                             "on cpu_gemm; threaded",
                             &cpu_winograd_supports_row, &cpu_winograd_prepare, &run_cpu, &prepare_cpu_weights});
+  table.push_back(Algorithm{"cpu_taps", Device::kCpu, op_bit(Op::kConv), all_dtypes, both, true, true, true, "fp32 FMA",
+                            "CPU convolution as one 1x1 GEMM per tap over the output pixels that read inside x (no "
+                            "product of a padding zero): small padded images with many channels (C3D's conv5a); any "
+                            "rank, padding, stride, dilation, groups; threaded",
+                            &cpu_taps_supports_row, &cpu_taps_prepare, &run_cpu, &prepare_cpu_weights});
   table.push_back(Algorithm{"cpu_amx_bf16", Device::kCpu, op_bit(Op::kConv), dtype_bit(DataType::kBF16), both, true,
                             false, true, "bf16 products, fp32 accumulation (AMX TDPBF16PS)",
                             "CPU bf16 convolution on Intel AMX tiles: implicit GEMM, im2col rows x filter panels in "

@@ -119,6 +119,20 @@ double cpu_winograd_cost_us_weights(const ConvProblem& p, int threads); // the s
 // Inf or NaN, which sends every run to cpu_gemm). `blocking` is cpu_winograd_blocking(p) or nullptr.
 Result<PreparedWeights> cpu_winograd_prepare_weights(const ConvProblem& p, const void* blocking, const float* w);
 
+// "cpu_taps": convolution as a sum over the kernel's taps of 1x1 GEMMs, each over the output pixels that read inside x
+// through that tap (no product of a padding zero); W^T packed per tap (per run, or once with constant weights).
+// Deterministic; not cpu_gemm's order of the sums (cpu_taps.cpp).
+Status cpu_taps_supports(const ConvProblem& p);
+size_t cpu_taps_workspace(const ConvProblem& p);
+Status cpu_taps_run(const KernelArgs& args);
+std::shared_ptr<const void> cpu_taps_blocking(const ConvProblem& p);
+double cpu_taps_cost_us(const ConvProblem& p, int threads);         // auto's estimate, in cpu_gemm's units
+double cpu_taps_cost_us_weights(const ConvProblem& p, int threads); // the same with W^T packed once
+Result<PreparedWeights> cpu_taps_prepare_weights(const ConvProblem& p, const void* blocking, const float* w);
+// The GEMM rows cpu_taps multiplies per (n, g): the taps' boxes of output pixels, each rounded up to mr (tests); -1
+// where it does not take p.
+int64_t cpu_taps_rows(const ConvProblem& p);
+
 // "cpu_amx_bf16": bf16 convolution on Intel AMX tiles (TDPBF16PS), fp32 accumulation (cpu_amx.cpp). run() sets
 // *needs_fallback, writing nothing to y, when an Inf/NaN, a subnormal or a value small enough for the tiles' flush to
 // zero to matter is among x and w: the caller then runs cpu_gemm.
