@@ -222,7 +222,7 @@ void gather_rows(const float* src, const int32_t* rows, int64_t count, int nr, f
 
 struct ConvBlocking {
   bool direct_b;      // 1x1, stride 1, no padding: x is the B matrix
-  int64_t nc;         // pixels per task
+  int64_t nc;         // pixels per task, at most (the blocks take the pixels' slivers of nr evenly)
   int64_t nc_pad;     // leading dimension of the im2col panel (nc rounded up to nr)
   int64_t blocks;     // pixel blocks per (n, g)
   int64_t mrows;      // output channels per task (a multiple of mr)
@@ -365,13 +365,21 @@ ConvBlocking conv_blocking(const ConvProblem& p) {
   return usual;
 }
 
-// One row of the im2col panel: tap (t, r, s) of input plane xc for output pixels [p0, p0 + count).
-void im2col_row(const Geometry& g, const float* xc, int64_t t, int64_t r, int64_t s, int64_t p0, int64_t count,
-                float* dst) {
+// Where output pixel p0 lies: its (od, oh, ow).
+struct PixelPos {
+  int64_t od, oh, ow;
+};
+PixelPos pixel_pos(const Geometry& g, int64_t p0) {
+  return {p0 / (g.out[2] * g.out[1]), (p0 / g.out[2]) % g.out[1], p0 % g.out[2]};
+}
+
+// One row of the im2col panel: tap (t, r, s) of input plane xc for `count` output pixels from `at` on; valid: the ow
+// whose iw is inside x through tap s (tap_range).
+void im2col_row(const Geometry& g, const float* xc, int64_t t, int64_t r, int64_t s, PixelPos at, TapRange valid,
+                int64_t count, float* dst) {
   const int64_t ow_n = g.out[2], oh_n = g.out[1];
-  int64_t ow = p0 % ow_n, oh = (p0 / ow_n) % oh_n, od = p0 / (ow_n * oh_n);
+  int64_t ow = at.ow, oh = at.oh, od = at.od;
   const int64_t off_w = s * g.dil[2] - g.pad[2];
-  const TapRange valid = tap_range(ow_n, g.str[2], off_w, g.in[2]); // the ow whose iw is inside
   int64_t done = 0;
   while (done < count) {
     const int64_t len = std::min(ow_n - ow, count - done);
@@ -407,11 +415,39 @@ void im2col_row(const Geometry& g, const float* xc, int64_t t, int64_t r, int64_
   }
 }
 
-// Row d of one group's im2col matrix (input channel d / T*R*S, tap d % T*R*S) for output pixels [p0, p0 + count).
-void im2col_depth_row(const Geometry& g, const float* xg, int64_t d, int64_t p0, int64_t count, float* dst) {
-  const int64_t ci = d / g.ker_spatial, rs = d % g.ker_spatial;
-  im2col_row(g, xg + ci * g.in_spatial, rs / (g.ker[1] * g.ker[2]), rs / g.ker[2] % g.ker[1], rs % g.ker[2], p0, count,
-             dst);
+// Rows [d0, d0 + rows) of one group's im2col matrix (row d: input channel d / T*R*S, tap d % T*R*S) for `count`
+// output pixels from p0 on, row q at dst + q * ld, each followed by zeros up to `pad_to` floats. The pixel's position
+// and the tap's indices are carried from row to row, the W taps' ranges computed once per call (divided out per
+// row, they were half of the panel build of ResNet-50's 3x3 stride-2 layer: ~5 integer divisions a row of 196).
+void im2col_rows(const Geometry& g, const float* xg, int64_t d0, int64_t rows, int64_t p0, int64_t count, float* dst,
+                 int64_t ld, int64_t pad_to) {
+  if (rows <= 0)
+    return;
+  const PixelPos at = pixel_pos(g, p0);
+  constexpr int64_t kCached = 32; // W taps whose ranges are kept
+  TapRange cached[kCached];
+  const int64_t cache_n = std::min(g.ker[2], kCached);
+  for (int64_t s = 0; s < cache_n; ++s)
+    cached[s] = tap_range(g.out[2], g.str[2], s * g.dil[2] - g.pad[2], g.in[2]);
+  int64_t ci = d0 / g.ker_spatial;
+  const int64_t rs = d0 % g.ker_spatial;
+  int64_t t = rs / (g.ker[1] * g.ker[2]), r = rs / g.ker[2] % g.ker[1], s = rs % g.ker[2];
+  for (int64_t q = 0; q < rows; ++q) {
+    const TapRange valid = s < cache_n ? cached[s] : tap_range(g.out[2], g.str[2], s * g.dil[2] - g.pad[2], g.in[2]);
+    float* out = dst + q * ld;
+    im2col_row(g, xg + ci * g.in_spatial, t, r, s, at, valid, count, out);
+    std::fill(out + count, out + pad_to, 0.0f);
+    if (++s == g.ker[2]) {
+      s = 0;
+      if (++r == g.ker[1]) {
+        r = 0;
+        if (++t == g.ker[0]) {
+          t = 0;
+          ++ci;
+        }
+      }
+    }
+  }
 }
 
 // Packs rows [row0, row0 + count) of one group's weights wg (kg x depth, row-major; count a multiple of mr, rows
@@ -904,7 +940,7 @@ Status cpu_conv_run(const KernelArgs& args) {
               if (runs.sees[static_cast<size_t>(r * runs.ks + tap)] == 0)
                 continue;
               if (!built) {
-                im2col_depth_row(g, xg, k0 + q, 0, P, row);
+                im2col_rows(g, xg, k0 + q, 1, 0, P, row, P, P);
                 built = true;
               }
               const int64_t first = runs.first[static_cast<size_t>(r)], count = runs.count[static_cast<size_t>(r)];
@@ -974,7 +1010,11 @@ Status cpu_conv_run(const KernelArgs& args) {
   auto compute = [&](int64_t task, int slot) {
     const int64_t n = task / per_image, gi = task % per_image / per_group;
     const int64_t pb = task % per_group / blk.mblocks, mb = task % blk.mblocks;
-    const int64_t p0 = pb * blk.nc, nc = std::min(blk.nc, g.out_spatial - p0);
+    // The pixels' slivers of nr spread evenly over the blocks (blocks of nc each but a shorter last one left one
+    // thread of two with 26 of ResNet-50's 49 slivers at 28x28 where the other had 23; the same sums either way).
+    const int64_t slivers = ceil_div(g.out_spatial, gk.nr);
+    const int64_t p0 = pb * slivers / blk.blocks * gk.nr;
+    const int64_t nc = std::min(g.out_spatial, (pb + 1) * slivers / blk.blocks * gk.nr) - p0;
     const int64_t m0 = mb * blk.mrows, rows = std::min(blk.mrows, g.kg - m0);
     const float* xg = args.x + (n * g.c + gi * g.cg) * g.in_spatial;
     float* yg = args.y + (n * g.k + gi * g.kg + m0) * g.out_spatial + p0;
@@ -989,11 +1029,7 @@ Status cpu_conv_run(const KernelArgs& args) {
         ldb = g.in_spatial;
         readable = g.in_spatial - p0;
       } else {
-        for (int64_t q = 0; q < kc; ++q) {
-          float* dst = panel + q * blk.nc_pad;
-          im2col_depth_row(g, xg, k0 + q, p0, nc, dst);
-          std::fill(dst + nc, dst + blk.nc_pad, 0.0f);
-        }
+        im2col_rows(g, xg, k0, kc, p0, nc, panel, blk.nc_pad, blk.nc_pad);
         b = panel;
         ldb = blk.nc_pad;
         readable = blk.nc_pad;

@@ -30,6 +30,10 @@ struct GemmKernel {
   // The same on a row-major A (row i at a + i * lda), read in place: the same products in the same order.
   void (*tile_rows)(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
                     bool accumulate, const float* bias);
+  // The first `rows` (1 .. mr - 1) rows of a packed panel (the others padding) into C's first rows: the same values
+  // as those rows of `tile`, without the padding's products. nullptr: run `tile` on a local copy instead.
+  void (*tile_part)(int rows, int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+                    bool accumulate, const float* bias);
 };
 
 // This CPU's per-core L2 in bytes (sysfs, read once; 256 KiB when it says nothing).
