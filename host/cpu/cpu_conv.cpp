@@ -557,29 +557,39 @@ typedef float V8 __attribute__((vector_size(8 * sizeof(float))));
 // waited out the FMA's latency at every tap). Tap t of output column ow reads row[toff[t] + ow] (row: the padded
 // plane at output row oh). Each output's sum keeps its order: bias, then the taps in r, s order. A function, not a
 // lambda: a lambda is not inlined into the per-ISA copies and ran as baseline code.
-template <int NV>
+template <int NV, int RB = 1>
 CONVARITH_CPU_INLINE void padded_vectors(const Geometry& g, const float* row, const int64_t* toff, int64_t taps,
-                                         const V8* wv, float bias, int64_t oh, int64_t ow, float* yk) {
+                                         const V8* wv, float bias, int64_t oh, int64_t ow, float* yk,
+                                         int64_t row_step = 0) {
   constexpr int64_t W = 8;
   // (bias, not a vector, as the argument: a vector argument has another ABI in the baseline copy: -Wpsabi.)
-  V8 acc[NV];
-  for (int j = 0; j < NV; ++j)
-    acc[j] = V8{bias, bias, bias, bias, bias, bias, bias, bias};
+  // RB > 1: the same NV vectors of RB output rows from oh on (rows row_step floats apart in the plane), RB * NV
+  // chains for rows too short to give the FMA pipes enough of their own.
+  V8 acc[RB][NV];
+  for (int b = 0; b < RB; ++b)
+    for (int j = 0; j < NV; ++j)
+      acc[b][j] = V8{bias, bias, bias, bias, bias, bias, bias, bias};
   for (int64_t t = 0; t < taps; ++t) {
     const float* src = row + toff[t] + ow;
     const V8 wt = wv[t];
-    for (int j = 0; j < NV; ++j) {
-      V8 xv;
-      std::memcpy(&xv, src + j * W, sizeof(V8));
-      acc[j] += wt * xv;
-    }
+    for (int b = 0; b < RB; ++b)
+      for (int j = 0; j < NV; ++j) {
+        V8 xv;
+        std::memcpy(&xv, src + b * row_step + j * W, sizeof(V8));
+        acc[b][j] += wt * xv;
+      }
   }
-  float* yrow = yk + oh * g.out[2] + ow;
-  for (int j = 0; j < NV; ++j) {
-    if (ow + (j + 1) * W <= g.out[2])
-      std::memcpy(yrow + j * W, &acc[j], sizeof(V8));
-    else
-      std::memcpy(yrow + j * W, &acc[j], static_cast<size_t>(g.out[2] - ow - j * W) * sizeof(float));
+  for (int b = 0; b < RB; ++b) {
+    const int64_t ob = oh + b;
+    float* yrow = yk + ob * g.out[2] + ow;
+    for (int j = 0; j < NV; ++j) {
+      // A vector past the row's end is stored whole while its tail lands on later rows of this plane (which their
+      // own stores overwrite), and only the row's part of it otherwise (a library call per row).
+      if (ow + (j + 1) * W <= g.out[2] || (ob * g.out[2] + ow + (j + 1) * W) <= g.out[1] * g.out[2] - g.out[2])
+        std::memcpy(yrow + j * W, &acc[b][j], sizeof(V8));
+      else
+        std::memcpy(yrow + j * W, &acc[b][j], static_cast<size_t>(g.out[2] - ow - j * W) * sizeof(float));
+    }
   }
 }
 
@@ -646,15 +656,24 @@ CONVARITH_CPU_INLINE bool direct_plane_padded(const Geometry& g, const float* xc
   const int64_t taps = g.ker[1] * g.ker[2], all = g.cg * taps, plane = ph * rw;
   V wv[kFastTaps];
   int64_t toff[kFastTaps];
-  for (int64_t t = 0; t < all; ++t) { // tap t % taps of input channel t / taps: the weights' order
-    const float w = wk[t];
-    if (!std::isfinite(w))
-      return false;
-    wv[t] = V{w, w, w, w, w, w, w, w};
-    const int64_t r = t % taps / g.ker[2], c = t % g.ker[2] * g.dil[2];
-    toff[t] = t / taps * plane + r * g.dil[1] * rw + (sw == 1 ? c : (c % 2) * half + c / 2);
-  }
+  // Tap t = (ci * R + r) * S + s (the weights' order), counted without dividing (three divisions per tap were a
+  // tenth of MobileNetV2's dw384 at 14x14).
+  for (int64_t ci = 0, t = 0; ci < g.cg; ++ci)
+    for (int64_t r = 0; r < g.ker[1]; ++r)
+      for (int64_t sc = 0; sc < g.ker[2]; ++sc, ++t) {
+        const float w = wk[t];
+        if (!std::isfinite(w))
+          return false;
+        wv[t] = V{w, w, w, w, w, w, w, w};
+        const int64_t c = sc * g.dil[2];
+        toff[t] = ci * plane + r * g.dil[1] * rw + (sw == 1 ? c : (c % 2) * half + c / 2);
+      }
   float buf[kPaddedPlaneFloats];
+  // Short rows at stride 1: the planes zeroed at once and each row of x copied in by whole vectors (the last one
+  // overlapping), not three library calls a row (a 14x14 plane's 16 rows took longer to lay out than to multiply).
+  const bool short_rows = sw == 1 && rw <= 64 && g.in[2] >= W;
+  if (short_rows)
+    std::memset(buf, 0, static_cast<size_t>(g.cg * plane) * sizeof(float));
   // Padded row r, column c of input channel ci holds x[ci][r - pad_h][c - pad_w] (zero outside x); at stride 1 it is
   // buf[ci * plane + r * rw + c], at stride 2 buf[ci * plane + r * rw + (c % 2) * half + c / 2]. Output (oh, ow) tap t
   // reads buf[oh * sh * rw + toff[t] + ow].
@@ -714,6 +733,15 @@ CONVARITH_CPU_INLINE bool direct_plane_padded(const Geometry& g, const float* xc
       continue;
     }
     const int64_t lo = std::clamp<int64_t>(g.pad[2], 0, rw), hi = std::clamp<int64_t>(g.pad[2] + g.in[2], lo, rw);
+    if (short_rows && hi - lo >= W) {
+      const float* src = xrow + (lo - g.pad[2]);
+      float* dst = row + lo;
+      const int64_t n = hi - lo;
+      for (int64_t j = 0; j + W <= n; j += W)
+        std::memcpy(dst + j, src + j, sizeof(V));
+      std::memcpy(dst + n - W, src + n - W, sizeof(V));
+      continue;
+    }
     std::fill(row, row + lo, 0.0f);
     std::copy(xrow + (lo - g.pad[2]), xrow + (hi - g.pad[2]), row + lo);
     std::fill(row + hi, row + rw, 0.0f);
@@ -722,7 +750,18 @@ CONVARITH_CPU_INLINE bool direct_plane_padded(const Geometry& g, const float* xc
   // ResNeXt's grouped 3x3, 36 taps, ran at ~40 % of the FMA rate).
   constexpr int64_t kBlock = 8;
   const int64_t nvec = ceil_div(g.out[2], W);
-  for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+  int64_t oh0 = 0;
+  if (nvec <= 2) {
+    // Rows of one or two vectors (14x14 planes): four or eight rows at once.
+    const int64_t step = sh * rw;
+    if (nvec == 1)
+      for (; oh0 + 8 <= g.out[1]; oh0 += 8)
+        padded_vectors<1, 8>(g, buf + oh0 * step, toff, all, wv, bias, oh0, 0, yk, step);
+    else
+      for (; oh0 + 4 <= g.out[1]; oh0 += 4)
+        padded_vectors<2, 4>(g, buf + oh0 * step, toff, all, wv, bias, oh0, 0, yk, step);
+  }
+  for (int64_t oh = oh0; oh < g.out[1]; ++oh) {
     const float* row = buf + oh * sh * rw;
     int64_t v = 0;
     for (; v + kBlock <= nvec; v += kBlock)
