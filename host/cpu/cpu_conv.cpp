@@ -415,6 +415,44 @@ void im2col_row(const Geometry& g, const float* xc, int64_t t, int64_t r, int64_
   }
 }
 
+// The rows of taps (t, r, 0 .. S - 1) of input plane xc at once (row s at dst + s * ld), W stride 2: each output row's
+// input row and bounds found once for the S taps (per row and tap, that bookkeeping was most of the panel build of
+// ResNet-50's 3x3 stride-2 layer, whose rows are 28 pixels). valid[s]: tap s's tap_range.
+void im2col_row_taps_s2(const Geometry& g, const float* xc, int64_t t, int64_t r, PixelPos at, const TapRange* valid,
+                        int64_t count, float* dst, int64_t ld) {
+  const int64_t ow_n = g.out[2], oh_n = g.out[1], S = g.ker[2];
+  int64_t ow = at.ow, oh = at.oh, od = at.od;
+  int64_t done = 0;
+  while (done < count) {
+    const int64_t len = std::min(ow_n - ow, count - done);
+    const int64_t id = od * g.str[0] - g.pad[0] + t * g.dil[0];
+    const int64_t ih = oh * g.str[1] - g.pad[1] + r * g.dil[1];
+    if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1]) {
+      for (int64_t s = 0; s < S; ++s)
+        std::fill(dst + s * ld + done, dst + s * ld + done + len, 0.0f);
+    } else {
+      const float* row = xc + (id * g.in[1] + ih) * g.in[2];
+      for (int64_t s = 0; s < S; ++s) {
+        float* out = dst + s * ld + done; // out[q - ow] is output pixel ow = q
+        const int64_t off_w = s * g.dil[2] - g.pad[2];
+        const int64_t lo = std::clamp(valid[s].lo, ow, ow + len), hi = std::clamp(valid[s].hi, lo, ow + len);
+        for (int64_t q = ow; q < lo; ++q)
+          out[q - ow] = 0.0f;
+        for (int64_t q = lo; q < hi; ++q) // (hi == lo: no pointer past x is formed)
+          out[q - ow] = row[q * 2 + off_w];
+        for (int64_t q = hi; q < ow + len; ++q)
+          out[q - ow] = 0.0f;
+      }
+    }
+    done += len;
+    ow = 0;
+    if (++oh == oh_n) {
+      oh = 0;
+      ++od;
+    }
+  }
+}
+
 // Rows [d0, d0 + rows) of one group's im2col matrix (row d: input channel d / T*R*S, tap d % T*R*S) for `count`
 // output pixels from p0 on, row q at dst + q * ld, each followed by zeros up to `pad_to` floats. The pixel's position
 // and the tap's indices are carried from row to row, the W taps' ranges computed once per call (divided out per
@@ -433,10 +471,19 @@ void im2col_rows(const Geometry& g, const float* xg, int64_t d0, int64_t rows, i
   const int64_t rs = d0 % g.ker_spatial;
   int64_t t = rs / (g.ker[1] * g.ker[2]), r = rs / g.ker[2] % g.ker[1], s = rs % g.ker[2];
   for (int64_t q = 0; q < rows; ++q) {
-    const TapRange valid = s < cache_n ? cached[s] : tap_range(g.out[2], g.str[2], s * g.dil[2] - g.pad[2], g.in[2]);
-    float* out = dst + q * ld;
-    im2col_row(g, xg + ci * g.in_spatial, t, r, s, at, valid, count, out);
-    std::fill(out + count, out + pad_to, 0.0f);
+    if (g.str[2] == 2 && s == 0 && g.ker[2] <= cache_n && q + g.ker[2] <= rows) {
+      float* out = dst + q * ld;
+      im2col_row_taps_s2(g, xg + ci * g.in_spatial, t, r, at, cached, count, out, ld);
+      for (int64_t j = 0; j < g.ker[2]; ++j)
+        std::fill(out + j * ld + count, out + j * ld + pad_to, 0.0f);
+      q += g.ker[2] - 1;
+      s = g.ker[2] - 1;
+    } else {
+      const TapRange valid = s < cache_n ? cached[s] : tap_range(g.out[2], g.str[2], s * g.dil[2] - g.pad[2], g.in[2]);
+      float* out = dst + q * ld;
+      im2col_row(g, xg + ci * g.in_spatial, t, r, s, at, valid, count, out);
+      std::fill(out + count, out + pad_to, 0.0f);
+    }
     if (++s == g.ker[2]) {
       s = 0;
       if (++r == g.ker[1]) {
