@@ -416,6 +416,40 @@ CONVARITH_CPU_INLINE void pool_w_rows(const PoolGeometry& g, const float* x, flo
 // (max: never wins) or 0 (avg: adds nothing), and the divisor is the direct path's. Sums are
 // regrouped, so random-float averages may differ in the last bits; sums of small integers are
 // exact in any order.
+// The H (and D) pass of one run for N source rows at once: yr[j] = the fold over the rows in order of src[i][j]
+// (average: from +0, then divided by div[j] when div is given), each output loaded and stored once (row by row,
+// every output was stored N + 1 times: those stores were most of an Inception 3x3 average pool's time).
+template <int N>
+CONVARITH_CPU_INLINE void pool_fold_rows(bool is_max, const float* const* src, int64_t len, float* __restrict yr,
+                                         const float* __restrict div) {
+  const float* __restrict s0 = src[0];
+  if (is_max) {
+    for (int64_t j = 0; j < len; ++j) {
+      float v = s0[j];
+#pragma GCC unroll 4
+      for (int i = 1; i < N; ++i)
+        v = max_step(v, src[i][j]);
+      yr[j] = v;
+    }
+  } else if (div != nullptr) {
+    for (int64_t j = 0; j < len; ++j) {
+      float v = 0.0f + s0[j];
+#pragma GCC unroll 4
+      for (int i = 1; i < N; ++i)
+        v += src[i][j];
+      yr[j] = v / div[j];
+    }
+  } else {
+    for (int64_t j = 0; j < len; ++j) {
+      float v = 0.0f + s0[j];
+#pragma GCC unroll 4
+      for (int i = 1; i < N; ++i)
+        v += src[i][j];
+      yr[j] = v;
+    }
+  }
+}
+
 CONVARITH_CPU_INLINE void pool_band_body(const PoolGeometry& g, const float* x, float* y, int64_t oh0, int64_t oh1,
                                          float* buf, float* xp, const float* divp, const float* cwf) {
   const AxisParams &ad = g.ax[0], &ah = g.ax[1], &aw = g.ax[2];
@@ -442,10 +476,27 @@ CONVARITH_CPU_INLINE void pool_band_body(const PoolGeometry& g, const float* x, 
   // the pitch allows) into xp, free now, and its OW columns are copied out: no scalar remainder.
   const bool flat = ah.s == 1 && bp == ow_n;
   const int64_t runs = flat ? 1 : nb, len = flat ? nb * ow_n : std::min(round_up(ow_n, kVecFloats), bp);
+  const int64_t nrows = ad.k * ah.k;
   for (int64_t od = 0; od < g.out[0]; ++od) {
+    // Runs of 2 or 3 rows fold them at once (flat runs divide too, and then not again below).
+    const bool fused = nrows == 2 || nrows == 3;
+    const float* fdiv = fused && flat && !g.is_max && divp != nullptr ? divp + (od * g.out[1] + oh0) * ow_n : nullptr;
     for (int64_t q = 0; q < runs; ++q) {
       float* __restrict yout = y + (od * g.out[1] + oh0 + q) * ow_n;
       float* __restrict yr = flat ? yout : xp;
+      if (fused) {
+        const float* src[3];
+        for (int64_t t = 0, i = 0; t < ad.k; ++t)
+          for (int64_t r = 0; r < ah.k; ++r, ++i)
+            src[i] = buf + ((od * ad.s + t * ad.d) * nh + q * ah.s + r * ah.d) * bp;
+        if (nrows == 3)
+          pool_fold_rows<3>(g.is_max, src, len, yr, fdiv);
+        else
+          pool_fold_rows<2>(g.is_max, src, len, yr, fdiv);
+        if (!flat)
+          std::copy(yr, yr + ow_n, yout);
+        continue;
+      }
       for (int64_t t = 0; t < ad.k; ++t) {
         for (int64_t r = 0; r < ah.k; ++r) {
           const float* __restrict src = buf + ((od * ad.s + t * ad.d) * nh + q * ah.s + r * ah.d) * bp;
@@ -472,6 +523,8 @@ CONVARITH_CPU_INLINE void pool_band_body(const PoolGeometry& g, const float* x, 
     if (g.is_max)
       continue;
     float* __restrict yb = y + (od * g.out[1] + oh0) * ow_n;
+    if (fdiv != nullptr)
+      continue;            // divided as they were summed
     if (divp != nullptr) { // the direct path's divisors, one per output element
       const float* __restrict db = divp + (od * g.out[1] + oh0) * ow_n;
       for (int64_t j = 0; j < nb * ow_n; ++j)
