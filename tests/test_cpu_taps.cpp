@@ -71,6 +71,7 @@ TEST(CpuTaps, RefusesWhatItCannotHold) {
   d = desc(1, 1, 1, 1, {3}, {70000}); // a kernel longer than 65536 taps (with padding enough to hold it)
   d.pad_lo = d.pad_hi = {35000};
   refused(d, "at most 65536 taps per axis");
+  refused(desc(2, 1, 1, 1, {300, 300}, {300, 300}), "at most 65536 taps that read inside x; "); // 90000 taps
   refused(desc(2, 1, 1, 1, {600, 600}, {1, 1}), "at most 262144 pixels");
   refused(desc(2, 1, 4096, 8, {200, 200}, {3, 3}), "within 67108864 floats");
 }

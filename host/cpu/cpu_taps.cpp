@@ -21,8 +21,9 @@
 // |err| <= Cg*T*R*S * u * sum |x*w| to first order. Special values: every product is of an x inside the input and a
 // weight, so Inf and NaN propagate as in the definition (the padded rows and columns of T are never read).
 //
-// Constraints (supports): conv only; at most kMaxAxisTaps taps per axis; the panels of one (n, g) within kMaxFloats
-// floats and the output plane within kMaxPixels pixels (past those cpu_gemm's blocked panels are the better form).
+// Constraints (supports): conv only; at most kMaxAxisTaps taps per axis and kMaxTaps that read inside x; the panels of
+// one (n, g) within kMaxFloats floats and the output plane within kMaxPixels pixels (past those cpu_gemm's blocked
+// panels are the better form).
 //
 // Workspace: every group's W^T (runs handed w), the panels of one (n, g), one slot (Y^T of a chunk and T) per thread.
 #include <algorithm>
@@ -40,6 +41,7 @@ namespace convarith::detail {
 namespace {
 
 constexpr int64_t kMaxAxisTaps = 65536;           // taps per axis
+constexpr int64_t kMaxTaps = 65536;               // taps that read inside x (the blocking lists each)
 constexpr int64_t kMaxFloats = int64_t{1} << 26;  // the panels of one (n, g) (256 MiB)
 constexpr int64_t kMaxPixels = int64_t{1} << 18;  // output pixels per plane (Y^T of one sliver: 16 MiB at nr = 16)
 constexpr int64_t kSlotFloats = int64_t{1} << 20; // Y^T of one chunk, when more than one sliver
@@ -113,6 +115,12 @@ Status taps_supports(const ConvProblem& p, AxisTaps (*axes)[3]) {
   AxisTaps ax[3];
   for (int j = 0; j < 3; ++j)
     ax[j] = axis_taps(p.axis3(j), p.out3(j));
+  int64_t taps = 1;
+  for (const AxisTaps& a : ax)
+    taps = sat_mul(taps, static_cast<int64_t>(a.tap.size()));
+  if (taps > kMaxTaps)
+    return not_supported("cpu_taps takes at most " + std::to_string(kMaxTaps) + " taps that read inside x; " +
+                         p.name() + " has " + std::to_string(taps));
   const int64_t floats = sat_mul(rows_bound(ax, gemm_kernel().mr), p.c() / p.groups());
   if (floats > kMaxFloats)
     return not_supported("cpu_taps keeps the panels of one image and group within " + std::to_string(kMaxFloats) +
