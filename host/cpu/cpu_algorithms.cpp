@@ -621,28 +621,30 @@ Result<Prepared> cpu_conv_transpose_prepare(const ConvProblem& p, const DeviceIn
 Status cpu_winograd_supports_row(const ConvProblem& p, const DeviceInfo&) {
   return cpu_winograd_supports(p);
 }
-Result<Prepared> cpu_winograd_prepare(const ConvProblem& p, const DeviceInfo& dev) {
-  Result<Prepared> r = prepare_cpu(p, dev, &cpu_winograd_run, &cpu_winograd_workspace, &cpu_winograd_blocking, 40.0,
-                                   &cpu_winograd_prepare_weights);
+// prepare_cpu with the row's own estimates, per run and with the weights prepared once (cpu_winograd, cpu_taps).
+using CoreCost = double (*)(const ConvProblem&, int);
+Result<Prepared> prepare_cpu_costed(const ConvProblem& p, const DeviceInfo& dev, Core core, CoreWorkspace core_ws,
+                                    CoreBlocking core_blocking, CoreWeights core_weights, CoreCost cost,
+                                    CoreCost cost_weights) {
+  Result<Prepared> r = prepare_cpu(p, dev, core, core_ws, core_blocking, 40.0, core_weights);
   if (!r)
     return r;
   Prepared out = *r;
-  out.cost_us = cpu_winograd_cost_us(p, std::max(1, dev.cpu_threads));
-  out.cost_us_weights = cpu_winograd_cost_us_weights(p, std::max(1, dev.cpu_threads));
+  const int threads = std::max(1, dev.cpu_threads);
+  out.cost_us = cost(p, threads);
+  out.cost_us_weights = cost_weights(p, threads);
   return out;
+}
+Result<Prepared> cpu_winograd_prepare(const ConvProblem& p, const DeviceInfo& dev) {
+  return prepare_cpu_costed(p, dev, &cpu_winograd_run, &cpu_winograd_workspace, &cpu_winograd_blocking,
+                            &cpu_winograd_prepare_weights, &cpu_winograd_cost_us, &cpu_winograd_cost_us_weights);
 }
 Status cpu_taps_supports_row(const ConvProblem& p, const DeviceInfo&) {
   return cpu_taps_supports(p);
 }
 Result<Prepared> cpu_taps_prepare(const ConvProblem& p, const DeviceInfo& dev) {
-  Result<Prepared> r =
-      prepare_cpu(p, dev, &cpu_taps_run, &cpu_taps_workspace, &cpu_taps_blocking, 40.0, &cpu_taps_prepare_weights);
-  if (!r)
-    return r;
-  Prepared out = *r;
-  out.cost_us = cpu_taps_cost_us(p, std::max(1, dev.cpu_threads));
-  out.cost_us_weights = cpu_taps_cost_us_weights(p, std::max(1, dev.cpu_threads));
-  return out;
+  return prepare_cpu_costed(p, dev, &cpu_taps_run, &cpu_taps_workspace, &cpu_taps_blocking, &cpu_taps_prepare_weights,
+                            &cpu_taps_cost_us, &cpu_taps_cost_us_weights);
 }
 // cpu_amx_bf16 keeps cpu_gemm's plan for the inputs the tiles cannot take exactly (cpu_amx_run says which).
 struct AmxRowPlan {
