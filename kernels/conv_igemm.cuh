@@ -249,7 +249,9 @@ inline Result<Prepared> igemm_prepare_tile(const ConvProblem& p, const DeviceInf
   }
   q.step[3] = rest;
   for (int j = 0; j < 3; ++j)
-    q.tap_x[j] = g.dil[j] * g.xs[2 + j];
+    // Modular (a dilation near 2^63 times a stride wraps): the kernel adds it to offsets in unsigned arithmetic and
+    // loads only where the tap is inside x, where the wrapped sum is the true offset (found by fuzz_problem).
+    q.tap_x[j] = static_cast<int64_t>(static_cast<uint64_t>(g.dil[j]) * static_cast<uint64_t>(g.xs[2 + j]));
   int64_t want = requested_splits > 0 ? requested_splits : igemm_choose_splits(p, dev, tile, q.total_tiles, q.k_tiles);
   if (wide || p.y_elements() * std::min(want, q.k_tiles) >= (int64_t{1} << 31))
     want = 1; // 64-bit problems, and a workspace past 32-bit indexing, never split
@@ -426,7 +428,9 @@ __launch_bounds__(IgemmTile<igemm_tile_m(kConfig / 4), igemm_tile_n(kConfig / 4)
 
     // This thread's A pixels: x offset of (n, group's first channel, the window's corner) and the corner; a pixel past
     // M gets a corner outside the input (id = D) so every load of it is predicated off.
-    I a_base[kAPer], a_d[kAPer], a_h[kAPer], a_w[kAPer];
+    // In U: a corner far outside x (huge padding, stride or dilation) wraps instead of overflowing; only in-range
+    // taps are loaded, and for them the modular offsets are the true ones (found by fuzz_huge).
+    U a_base[kAPer], a_d[kAPer], a_h[kAPer], a_w[kAPer];
     CONVARITH_UNROLL
     for (int j = 0; j < kAPer; ++j) {
       const I m = m0 + a_m + j * kLanes;
@@ -438,14 +442,15 @@ __launch_bounds__(IgemmTile<igemm_tile_m(kConfig / 4), igemm_tile_n(kConfig / 4)
         q /= out_h;
         const I od = q % out_d;
         const I nb = q / out_d;
-        a_d[j] = od * sd - pd;
-        a_h[j] = oh * sh - ph;
-        a_w[j] = ow * sw - pw;
-        a_base[j] = nb * xs0 + grp * cg * xs1 + a_d[j] * static_cast<I>(g.xs[2]) + a_h[j] * static_cast<I>(g.xs[3]) +
-                    a_w[j] * static_cast<I>(g.xs[4]);
+        a_d[j] = static_cast<U>(od) * static_cast<U>(sd) - static_cast<U>(pd);
+        a_h[j] = static_cast<U>(oh) * static_cast<U>(sh) - static_cast<U>(ph);
+        a_w[j] = static_cast<U>(ow) * static_cast<U>(sw) - static_cast<U>(pw);
+        a_base[j] = static_cast<U>(nb) * static_cast<U>(xs0) +
+                    static_cast<U>(grp) * static_cast<U>(cg) * static_cast<U>(xs1) + a_d[j] * static_cast<U>(g.xs[2]) +
+                    a_h[j] * static_cast<U>(g.xs[3]) + a_w[j] * static_cast<U>(g.xs[4]);
       } else {
         a_base[j] = 0;
-        a_d[j] = in_d;
+        a_d[j] = static_cast<U>(in_d);
         a_h[j] = 0;
         a_w[j] = 0;
       }
@@ -466,8 +471,10 @@ __launch_bounds__(IgemmTile<igemm_tile_m(kConfig / 4), igemm_tile_n(kConfig / 4)
     // Global loads of the k-tile the counters point at, then advance them.
     const auto load_tile = [&]() {
       const bool k_ok = kWcl ? tap.r < kd : tap.c < cg;
-      const I xoff = tap.c * xs1 + tap.r * tap_r + tap.s * tap_s + tap.t * tap_t;
-      const I dz = tap.r * dd, dy = tap.s * dh, dx = tap.t * dw;
+      const U xoff = static_cast<U>(tap.c) * static_cast<U>(xs1) + static_cast<U>(tap.r) * static_cast<U>(tap_r) +
+                     static_cast<U>(tap.s) * static_cast<U>(tap_s) + static_cast<U>(tap.t) * static_cast<U>(tap_t);
+      const U dz = static_cast<U>(tap.r) * static_cast<U>(dd), dy = static_cast<U>(tap.s) * static_cast<U>(dh),
+              dx = static_cast<U>(tap.t) * static_cast<U>(dw);
       CONVARITH_UNROLL
       for (int j = 0; j < kAPer; ++j) {
         const bool ok = k_ok && static_cast<U>(a_d[j] + dz) < static_cast<U>(in_d) &&
@@ -554,7 +561,8 @@ __launch_bounds__(IgemmTile<igemm_tile_m(kConfig / 4), igemm_tile_n(kConfig / 4)
       }
       for (I k = k_begin; k < k_end; ++k) {
         const IgemmTap<I> d = igemm_decompose<kWcl, I>(k, cg, kd, kh, kw);
-        const I xoff = d.c * xs1 + d.r * tap_r + d.s * tap_s + d.t * tap_t;
+        const U xoff = static_cast<U>(d.c) * static_cast<U>(xs1) + static_cast<U>(d.r) * static_cast<U>(tap_r) +
+                       static_cast<U>(d.s) * static_cast<U>(tap_s) + static_cast<U>(d.t) * static_cast<U>(tap_t);
         float bv[8];
         CONVARITH_UNROLL
         for (int j = 0; j < 8; ++j) {
@@ -573,12 +581,18 @@ __launch_bounds__(IgemmTile<igemm_tile_m(kConfig / 4), igemm_tile_n(kConfig / 4)
           q /= out_h;
           const I od = q % out_d;
           const I nb = q / out_d;
-          const I id = od * sd - pd + d.r * dd, ih = oh * sh - ph + d.s * dh, iw = ow * sw - pw + d.t * dw;
-          if (static_cast<U>(id) < static_cast<U>(in_d) && static_cast<U>(ih) < static_cast<U>(in_h) &&
-              static_cast<U>(iw) < static_cast<U>(in_w)) {
-            const float av = CONVARITH_LDG(x + (nb * xs0 + grp * cg * xs1 + (od * sd - pd) * static_cast<I>(g.xs[2]) +
-                                                (oh * sh - ph) * static_cast<I>(g.xs[3]) +
-                                                (ow * sw - pw) * static_cast<I>(g.xs[4]) + xoff));
+          // Modular, as the staged path (a corner or tap far outside x wraps; only in-range taps are loaded).
+          const U cd = static_cast<U>(od) * static_cast<U>(sd) - static_cast<U>(pd);
+          const U ch = static_cast<U>(oh) * static_cast<U>(sh) - static_cast<U>(ph);
+          const U cw = static_cast<U>(ow) * static_cast<U>(sw) - static_cast<U>(pw);
+          const U id = cd + static_cast<U>(d.r) * static_cast<U>(dd),
+                  ih = ch + static_cast<U>(d.s) * static_cast<U>(dh),
+                  iw = cw + static_cast<U>(d.t) * static_cast<U>(dw);
+          if (id < static_cast<U>(in_d) && ih < static_cast<U>(in_h) && iw < static_cast<U>(in_w)) {
+            const float av = CONVARITH_LDG(x + (static_cast<U>(nb) * static_cast<U>(xs0) +
+                                                static_cast<U>(grp) * static_cast<U>(cg) * static_cast<U>(xs1) +
+                                                cd * static_cast<U>(g.xs[2]) + ch * static_cast<U>(g.xs[3]) +
+                                                cw * static_cast<U>(g.xs[4]) + xoff));
             CONVARITH_UNROLL
             for (int j = 0; j < 8; ++j)
               acc[i][j] += av * bv[j];
